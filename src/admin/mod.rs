@@ -1,0 +1,268 @@
+//! The admin API: the hand-written implementation of the generated [`AdminApi`] trait.
+//! Routing, extraction and status codes come from the spec (`generated/api`); this file holds
+//! only what each operation means.
+
+use crate::config::{ConfigError, is_valid_name};
+use crate::secrets;
+use crate::server::AppState;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use mcp_director_api::models::{
+    AuthStatus, Config, EnableAuthRequest, Profile, ProfileCreated, Project, Server, ServerStatus,
+    ToolInfo, UpstreamState,
+};
+use mcp_director_api::{AdminApi, ApiError};
+use std::collections::BTreeMap;
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Io { .. } => ApiError::internal(e.to_string()),
+            _ => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+/// The admin API over the shared application state.
+pub struct Admin(pub AppState);
+
+/// A named entry of one of the config maps (`servers`, `profiles`, `projects`).
+trait Named: Clone {
+    const KIND: &'static str;
+    fn name(&self) -> Option<&str>;
+    fn with_name(self, name: &str) -> Self;
+}
+
+macro_rules! named {
+    ($ty:ty, $kind:literal) => {
+        impl Named for $ty {
+            const KIND: &'static str = $kind;
+            fn name(&self) -> Option<&str> {
+                self.name.as_deref().map(String::as_str)
+            }
+            fn with_name(mut self, name: &str) -> Self {
+                // Keys were validated against the same pattern when the config was loaded.
+                self.name = name.parse().ok();
+                self
+            }
+        }
+    };
+}
+named!(Server, "server");
+named!(Profile, "profile");
+named!(Project, "project");
+
+fn list<T: Named>(map: &BTreeMap<String, T>) -> Vec<T> {
+    map.iter().map(|(k, v)| v.clone().with_name(k)).collect()
+}
+
+/// The name of a new entry: required, valid, and not taken.
+fn new_name<T: Named>(entry: &T, map: &BTreeMap<String, T>) -> Result<String, ApiError> {
+    let name = entry
+        .name()
+        .ok_or_else(|| ApiError::bad_request(format!("missing field `name` of the {}", T::KIND)))?;
+    if !is_valid_name(name) {
+        return Err(ApiError::bad_request(format!(
+            "invalid {} name `{name}`",
+            T::KIND
+        )));
+    }
+    if map.contains_key(name) {
+        return Err(ApiError::conflict(format!(
+            "{} `{name}` already exists",
+            T::KIND
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn not_found(kind: &str, name: &str) -> ApiError {
+    ApiError::not_found(format!("no {kind} named `{name}`"))
+}
+
+impl Admin {
+    async fn add<T: Named>(
+        &self,
+        entry: T,
+        map: impl Fn(&mut Config) -> &mut BTreeMap<String, T>,
+    ) -> Result<T, ApiError> {
+        self.0
+            .config
+            .update(|c| {
+                let name = new_name(&entry, map(c))?;
+                map(c).insert(name.clone(), entry.clone().with_name(&name));
+                Ok::<_, ApiError>(entry.with_name(&name))
+            })
+            .await
+    }
+
+    async fn remove<T: Named>(
+        &self,
+        name: String,
+        map: impl Fn(&mut Config) -> &mut BTreeMap<String, T>,
+    ) -> Result<T, ApiError> {
+        self.0
+            .config
+            .update(|c| {
+                let removed = map(c)
+                    .remove(&name)
+                    .ok_or_else(|| not_found(T::KIND, &name))?;
+                Ok::<_, ApiError>(removed.with_name(&name))
+            })
+            .await
+    }
+}
+
+/// `user:password` from `Authorization: Basic …`.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+impl AdminApi for Admin {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let config = self.0.config.raw();
+        let auth = &config.settings.auth;
+        if !auth.enabled {
+            return Ok(());
+        }
+        let (Some(username), Some(hash)) = (auth.username.clone(), auth.password_hash.clone())
+        else {
+            return Err(ApiError::unauthorized(
+                "admin credentials are not configured",
+            ));
+        };
+        let denied = || ApiError::unauthorized("valid admin credentials required");
+        let (user, password) = basic_credentials(headers).ok_or_else(denied)?;
+        // Always run the (slow) hash so a wrong user name takes as long as a wrong password.
+        let password_ok =
+            tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
+        if secrets::ct_eq(&user, &username) && password_ok {
+            Ok(())
+        } else {
+            Err(denied())
+        }
+    }
+
+    async fn list_servers(&self) -> Result<Vec<Server>, ApiError> {
+        Ok(list(&self.0.config.raw().servers))
+    }
+
+    async fn add_server(&self, body: Server) -> Result<Server, ApiError> {
+        self.add(body, |c| &mut c.servers).await
+    }
+
+    async fn remove_server(&self, name: String) -> Result<Server, ApiError> {
+        self.remove(name, |c| &mut c.servers).await
+    }
+
+    async fn get_server_status(&self, name: String) -> Result<ServerStatus, ApiError> {
+        let config = self.0.config.effective();
+        let server = config
+            .servers
+            .get(&name)
+            .ok_or_else(|| not_found("server", &name))?;
+        // Until upstream connections exist the only true statement is the configured state.
+        Ok(ServerStatus {
+            name,
+            transport: server.transport,
+            state: if server.enabled {
+                UpstreamState::Configured
+            } else {
+                UpstreamState::Disabled
+            },
+            pid: None,
+            protocol_version: None,
+            server_info: Default::default(),
+            capabilities: Default::default(),
+            last_error: None,
+            restarts: 0,
+            tools: None,
+        })
+    }
+
+    async fn list_tools(&self) -> Result<Vec<ToolInfo>, ApiError> {
+        // No upstream is connected yet, so no tool is known: an empty list is the truth.
+        Ok(Vec::new())
+    }
+
+    async fn list_profiles(&self) -> Result<Vec<Profile>, ApiError> {
+        Ok(list(&self.0.config.raw().profiles))
+    }
+
+    async fn create_profile(&self, mut body: Profile) -> Result<ProfileCreated, ApiError> {
+        let token = (body.require_token && body.token_sha256.is_none()).then(secrets::random_token);
+        if let Some(t) = &token {
+            body.token_sha256 = secrets::sha256_hex(t).parse().ok();
+        }
+        let profile = self.add(body, |c| &mut c.profiles).await?;
+        Ok(ProfileCreated { profile, token })
+    }
+
+    async fn delete_profile(&self, name: String) -> Result<Profile, ApiError> {
+        self.remove(name, |c| &mut c.profiles).await
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
+        Ok(list(&self.0.config.raw().projects))
+    }
+
+    async fn create_project(&self, body: Project) -> Result<Project, ApiError> {
+        self.add(body, |c| &mut c.projects).await
+    }
+
+    async fn delete_project(&self, name: String) -> Result<Project, ApiError> {
+        self.remove(name, |c| &mut c.projects).await
+    }
+
+    async fn get_config(&self) -> Result<Config, ApiError> {
+        Ok((*self.0.config.raw()).clone())
+    }
+
+    async fn update_config(&self, body: Config) -> Result<Config, ApiError> {
+        self.0
+            .config
+            .update(|c| {
+                *c = body;
+                Ok::<_, ApiError>(())
+            })
+            .await?;
+        Ok((*self.0.config.raw()).clone())
+    }
+
+    async fn reload_config(&self) -> Result<Config, ApiError> {
+        Ok((*self.0.config.reload().await?).clone())
+    }
+
+    async fn enable_auth(&self, body: EnableAuthRequest) -> Result<AuthStatus, ApiError> {
+        let username = body.username.to_string();
+        let password = body.password.to_string();
+        let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.0
+            .config
+            .update(|c| {
+                c.settings.auth.enabled = true;
+                c.settings.auth.username = Some(username.clone());
+                c.settings.auth.password_hash = Some(hash);
+                Ok::<_, ApiError>(())
+            })
+            .await?;
+        tracing::info!(user = %username, "admin Basic auth enabled");
+        Ok(AuthStatus {
+            enabled: true,
+            username: Some(username),
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The `mcp-director` command line: `serve` (the default), `stdio`, the admin commands (built on
+//! the generated client crate) and `import`.
+
+mod admin;
+mod import;
+
+use crate::live_config::LiveConfig;
+use crate::server::{self, AppState};
+use crate::store::Store;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcp-director",
+    version,
+    about = "One MCP endpoint in front of many MCP servers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve MCP (/mcp, /sse), the admin API, OAuth and observability over HTTP (the default).
+    Serve(ServeArgs),
+    /// Serve one MCP client over stdin/stdout (for clients that launch their servers).
+    Stdio(StdioArgs),
+    /// Manage upstream servers.
+    Servers(admin::Remote<admin::ServersCmd>),
+    /// List the tools the director exposes.
+    Tools(admin::Remote<admin::ToolsCmd>),
+    /// Manage profiles (who sees what).
+    Profiles(admin::Remote<admin::ProfilesCmd>),
+    /// Manage projects (where servers run).
+    Projects(admin::Remote<admin::ProjectsCmd>),
+    /// Show or reload the configuration.
+    Config(admin::Remote<admin::ConfigCmd>),
+    /// Admin API authentication.
+    Auth(admin::Remote<admin::AuthCmd>),
+    /// Turn a Claude Desktop `mcpServers` JSON file into `[servers.*]` entries.
+    Import(import::ImportArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Default: <data-dir>/mcp-director.toml, created on the first
+    /// change; the embedded default is used until then.
+    #[arg(long, short, env = "MCP_DIRECTOR_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Listen address, overriding settings.bind.
+    #[arg(long, env = "MCP_DIRECTOR_BIND")]
+    bind: Option<String>,
+    /// Directory for runtime state (the SQLite store). Default: the platform data directory.
+    #[arg(long, env = "MCP_DIRECTOR_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct StdioArgs {
+    /// Profile to apply to this client.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Project to run the servers in.
+    #[arg(long)]
+    project: Option<String>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcp-director: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => serve(cli.serve).await,
+            Some(Command::Serve(mut args)) => {
+                args.config = args.config.or(cli.serve.config);
+                args.data_dir = args.data_dir.or(cli.serve.data_dir);
+                serve(args).await
+            }
+            Some(Command::Stdio(args)) => {
+                let _ = (args.profile, args.project);
+                anyhow::bail!(
+                    "the stdio transport is not available in this build yet; use `serve` and \
+                     connect to http://127.0.0.1:3000/mcp"
+                )
+            }
+            Some(Command::Servers(c)) => c.run().await,
+            Some(Command::Tools(c)) => c.run().await,
+            Some(Command::Profiles(c)) => c.run().await,
+            Some(Command::Projects(c)) => c.run().await,
+            Some(Command::Config(c)) => c.run().await,
+            Some(Command::Auth(c)) => c.run().await,
+            Some(Command::Import(args)) => import::run(args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-director: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mcp-director")
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MCP_DIRECTOR_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let (path, create) = match args.config {
+        Some(p) => (p, false),
+        None => (data_dir.join("mcp-director.toml"), true),
+    };
+    let config = LiveConfig::open(&path, create)?;
+    let bind = args
+        .bind
+        .unwrap_or_else(|| config.effective().settings.bind.clone());
+    let store = Store::open(&data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, config = %path.display(), data_dir = %data_dir.display(), "mcp-director listening");
+    // A line on stdout for scripts and tests that start the director on port 0.
+    println!("listening on http://{addr}");
+    let state = AppState::new(config, store);
+    server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("mcp-director stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

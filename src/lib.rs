@@ -1,0 +1,14 @@
+//! MCP Director: one MCP endpoint in front of many MCP servers.
+//!
+//! See ARCHITECTURE.md for the code map. `generated/` (protocol types, admin API trait and
+//! router, client crate) comes from `spec/` through `cargo xtask codegen`; everything here is
+//! written by hand.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod live_config;
+pub mod metrics;
+pub mod secrets;
+pub mod server;
+pub mod store;

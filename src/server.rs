@@ -1,0 +1,157 @@
+//! The HTTP server: [`AppState`], the router (generated admin routes + hand-written
+//! observability routes) and graceful serving.
+
+use crate::admin::Admin;
+use crate::live_config::LiveConfig;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use mcp_director_api::models::{
+    Health, HealthStatus, StoreHealth, StoreHealthStatus, UpstreamHealth, UpstreamState,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The OpenAPI document, `spec/openapi.yaml` as JSON (converted by build.rs).
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// Everything a request handler may need, shared by all of them.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: LiveConfig,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub started: Instant,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: LiveConfig, store: Store) -> Self {
+        Self(Arc::new(Inner {
+            config,
+            store,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+        }))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let observability = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api-docs", get(api_docs))
+        .with_state(state.clone());
+    mcp_director_api::router(Arc::new(Admin(state.clone())))
+        .merge(observability)
+        .layer(middleware::from_fn_with_state(state, count_requests))
+}
+
+/// Counts every request by route template (never the raw path: bounded label cardinality).
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = request.method().as_str().to_string();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&method, &route, response.status().as_u16());
+    response
+}
+
+/// 200 with the store's and each upstream's state; 503 when the store is unusable.
+/// (`?ready` is accepted and, until upstream connections exist, answers the same.)
+async fn health(State(state): State<AppState>) -> Response {
+    let store = match state.store.check().await {
+        Ok(()) => StoreHealth {
+            status: StoreHealthStatus::Ok,
+            backend: state.store.backend().to_string(),
+            error: None,
+        },
+        Err(e) => StoreHealth {
+            status: StoreHealthStatus::Unavailable,
+            backend: state.store.backend().to_string(),
+            error: Some(e.to_string()),
+        },
+    };
+    let config = state.config.effective();
+    let upstreams = config
+        .servers
+        .iter()
+        .map(|(name, s)| UpstreamHealth {
+            name: name.clone(),
+            state: if s.enabled {
+                UpstreamState::Configured
+            } else {
+                UpstreamState::Disabled
+            },
+        })
+        .collect();
+    let store_ok = store.status == StoreHealthStatus::Ok;
+    let body = Health {
+        status: if store_ok {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Unavailable
+        },
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_secs: state.started.elapsed().as_secs(),
+        store,
+        upstreams,
+    };
+    if store_ok {
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        let error = mcp_director_api::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            body.store.error.unwrap_or_default(),
+        );
+        error.into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn api_docs() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    state.store.close().await;
+    Ok(())
+}
