@@ -126,7 +126,7 @@ fn name_of<T: Serialize>(v: &T) -> String {
 pub enum ServersCmd {
     /// List configured servers.
     List,
-    /// Add a server (stdio: --command/--arg; HTTP: --transport streamable-http|sse --url).
+    /// Add a server (stdio: --command/--arg; HTTP: --transport streamable-http|sse --endpoint).
     Add {
         name: String,
         #[arg(long, default_value = "stdio")]
@@ -141,8 +141,9 @@ pub enum ServersCmd {
         env: Vec<String>,
         #[arg(long)]
         cwd: Option<String>,
+        /// URL of an HTTP server (streamable-http or sse).
         #[arg(long)]
-        url: Option<String>,
+        endpoint: Option<String>,
         /// KEY=VALUE HTTP header (repeatable).
         #[arg(long)]
         header: Vec<String>,
@@ -267,13 +268,13 @@ impl Run for ServersCmd {
                 args,
                 env,
                 cwd,
-                url,
+                endpoint,
                 header,
                 prefix,
             } => {
                 let server: types::Server = from_json(json!({
                     "name": name, "transport": transport, "command": command, "args": args,
-                    "env": pairs(&env)?, "cwd": cwd, "url": url, "headers": pairs(&header)?,
+                    "env": pairs(&env)?, "cwd": cwd, "url": endpoint, "headers": pairs(&header)?,
                     "prefix": prefix,
                 }))?;
                 let added = c.add_server(&server).await.map_err(api_err)?.into_inner();

@@ -92,15 +92,16 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let servers = convert(&text).with_context(|| args.file.display().to_string())?;
     match args.into {
         None => {
-            let only_servers = Config {
-                servers,
+            config::validate(&Config {
+                servers: servers.clone(),
                 ..Config::default()
-            };
-            config::validate(&only_servers)?;
-            let text = config::to_toml(&only_servers);
-            // Print just the [servers.*] tables: the defaults of [settings] are not imported.
-            let start = text.find("[servers.").unwrap_or(text.len());
-            print!("{}", &text[start..]);
+            })?;
+            // Just the [servers.*] tables: [settings] is not imported.
+            #[derive(serde::Serialize)]
+            struct Servers {
+                servers: BTreeMap<String, Server>,
+            }
+            print!("{}", toml::to_string_pretty(&Servers { servers })?);
         }
         Some(path) => {
             let mut cfg = if path.exists() {

@@ -50,13 +50,13 @@ enum Command {
 pub struct ServeArgs {
     /// Configuration file (TOML). Default: <data-dir>/mcp-director.toml, created on the first
     /// change; the embedded default is used until then.
-    #[arg(long, short, env = "MCP_DIRECTOR_CONFIG", global = true)]
+    #[arg(long, short, env = "MCP_DIRECTOR_CONFIG")]
     config: Option<PathBuf>,
     /// Listen address, overriding settings.bind.
     #[arg(long, env = "MCP_DIRECTOR_BIND")]
     bind: Option<String>,
     /// Directory for runtime state (the SQLite store). Default: the platform data directory.
-    #[arg(long, env = "MCP_DIRECTOR_DATA_DIR", global = true)]
+    #[arg(long, env = "MCP_DIRECTOR_DATA_DIR")]
     data_dir: Option<PathBuf>,
 }
 
@@ -82,11 +82,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None => serve(cli.serve).await,
-            Some(Command::Serve(mut args)) => {
-                args.config = args.config.or(cli.serve.config);
-                args.data_dir = args.data_dir.or(cli.serve.data_dir);
-                serve(args).await
-            }
+            Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Stdio(args)) => {
                 let _ = (args.profile, args.project);
                 anyhow::bail!(

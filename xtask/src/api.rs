@@ -75,7 +75,9 @@ pub fn generate(spec: &Value, files: &mut Files) -> Result<()> {
 
     let trait_methods = ops.iter().map(|op| {
         let name = format_ident!("{}", op.id);
-        let doc = &op.doc;
+        // One attribute per line: prettyplease then writes `///` lines, not an indented
+        // `/** */` block that rustdoc would take for a code block.
+        let doc = op.doc.lines().map(|l| format!(" {l}"));
         let params = op.path_params.iter().map(|p| {
             let p = format_ident!("{p}");
             quote! { #p: String }
@@ -83,7 +85,7 @@ pub fn generate(spec: &Value, files: &mut Files) -> Result<()> {
         let body = op.body.as_ref().map(|b| quote! { body: #b });
         let ret = &op.response;
         quote! {
-            #[doc = #doc]
+            #(#[doc = #doc])*
             fn #name(&self, #(#params,)* #body) -> impl Future<Output = Result<#ret, ApiError>> + Send;
         }
     });

@@ -6,6 +6,7 @@
 mod api;
 mod client;
 mod protocol;
+mod test;
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -20,16 +21,24 @@ pub const HEADER: &str =
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // `--root DIR` points codegen at another checkout (the staleness test uses a scratch copy).
+    let mut root = root();
+    if let Some(i) = args.iter().position(|a| *a == "--root")
+        && let Some(dir) = args.get(i + 1)
     {
-        ["codegen"] => codegen(false),
-        ["codegen", "--check"] => codegen(true),
+        root = PathBuf::from(dir);
+        args.drain(i..=i + 1);
+    }
+    let result = match args.as_slice() {
+        ["codegen"] => codegen(&root, false),
+        ["codegen", "--check"] => codegen(&root, true),
+        ["test", rest @ ..] => test::run(&root, rest),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!(
+                "usage: cargo xtask codegen [--check] [--root DIR]\n       \
+                 cargo xtask test [-- cargo test arguments]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -50,20 +59,19 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn codegen(check: bool) -> Result<bool> {
-    let root = root();
+fn codegen(root: &Path, check: bool) -> Result<bool> {
     let spec_text = std::fs::read_to_string(root.join("spec/openapi.yaml"))
         .context("reading spec/openapi.yaml")?;
     let spec: serde_json::Value =
         serde_yaml::from_str(&spec_text).context("parsing spec/openapi.yaml")?;
 
     let mut files = Files::new();
-    protocol::generate(&root, &mut files)?;
+    protocol::generate(root, &mut files)?;
     api::generate(&spec, &mut files)?;
     client::generate(&spec, &mut files)?;
 
     if check {
-        let stale = stale_files(&root, &files)?;
+        let stale = stale_files(root, &files)?;
         if stale.is_empty() {
             println!("generated/ is up to date ({} files)", files.len());
             return Ok(true);
@@ -75,7 +83,7 @@ fn codegen(check: bool) -> Result<bool> {
         return Ok(false);
     }
     for path in existing_files(&root.join("generated"))? {
-        let rel = path.strip_prefix(&root)?.to_path_buf();
+        let rel = path.strip_prefix(root)?.to_path_buf();
         if !files.contains_key(&rel) {
             std::fs::remove_file(&path)?;
         }
@@ -131,7 +139,7 @@ pub fn format_rust(tokens: proc_macro2::TokenStream) -> Result<String> {
         let _ = std::fs::write("/tmp/bad.rs", &text);
         anyhow::anyhow!("generated code does not parse: {e}")
     })?;
-    let pretty = prettyplease::unparse(&file);
+    let pretty = line_docs(&prettyplease::unparse(&file));
     let mut child = Command::new(std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".into()))
         .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
         .stdin(Stdio::piped())
@@ -149,6 +157,49 @@ pub fn format_rust(tokens: proc_macro2::TokenStream) -> Result<String> {
         bail!("rustfmt failed on generated code");
     }
     Ok(format!("{HEADER}{}", String::from_utf8(output.stdout)?))
+}
+
+/// prettyplease prints a multi-line doc attribute as a `/** */` block whose continuation lines
+/// rustdoc reads as an indented code block (and then tries to compile). Rewrite each block as
+/// `///` lines.
+fn line_docs(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut lines = code.lines();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let Some(first) = trimmed.strip_prefix("/**") else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let mut body = vec![first.to_string()];
+        if !first.ends_with("*/") {
+            for next in lines.by_ref() {
+                let text = next.strip_prefix(indent).unwrap_or(next.trim_start());
+                body.push(text.to_string());
+                if next.trim_end().ends_with("*/") {
+                    break;
+                }
+            }
+        }
+        if let Some(last) = body.last_mut() {
+            *last = last.trim_end().trim_end_matches("*/").to_string();
+        }
+        while body.last().is_some_and(|l| l.trim().is_empty()) {
+            body.pop();
+        }
+        for text in body {
+            out.push_str(indent);
+            out.push_str("///");
+            if !text.is_empty() {
+                out.push(' ');
+                out.push_str(&text);
+            }
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// A Cargo.toml for one generated crate.

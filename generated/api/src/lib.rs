@@ -1722,81 +1722,81 @@ pub trait AdminApi: Send + Sync + 'static {
         &self,
         headers: &HeaderMap,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /**List servers
-
-    Every configured upstream MCP server, in name order.*/
+    /// List servers
+    ///
+    /// Every configured upstream MCP server, in name order.
     fn list_servers(&self) -> impl Future<Output = Result<Vec<models::Server>, ApiError>> + Send;
-    /**Add server
-
-    Adds an upstream server (`name` is required here), writes the configuration file back atomically and starts the server without dropping existing sessions.*/
+    /// Add server
+    ///
+    /// Adds an upstream server (`name` is required here), writes the configuration file back atomically and starts the server without dropping existing sessions.
     fn add_server(
         &self,
         body: models::Server,
     ) -> impl Future<Output = Result<models::Server, ApiError>> + Send;
-    /**Remove server
-
-    Removes the server from the configuration (written back atomically), stops its connection(s) and kills its stdio process group.*/
+    /// Remove server
+    ///
+    /// Removes the server from the configuration (written back atomically), stops its connection(s) and kills its stdio process group.
     fn remove_server(
         &self,
         name: String,
     ) -> impl Future<Output = Result<models::Server, ApiError>> + Send;
-    /**Server status
-
-    Runtime state of one upstream server's shared connection.*/
+    /// Server status
+    ///
+    /// Runtime state of one upstream server's shared connection.
     fn get_server_status(
         &self,
         name: String,
     ) -> impl Future<Output = Result<models::ServerStatus, ApiError>> + Send;
-    /**List all tools
-
-    Every tool exposed by the running upstream servers, under its exposed (namespaced) name.*/
+    /// List all tools
+    ///
+    /// Every tool exposed by the running upstream servers, under its exposed (namespaced) name.
     fn list_tools(&self) -> impl Future<Output = Result<Vec<models::ToolInfo>, ApiError>> + Send;
-    ///List profiles
+    /// List profiles
     fn list_profiles(&self) -> impl Future<Output = Result<Vec<models::Profile>, ApiError>> + Send;
-    /**Create profile
-
-    Creates a profile (`name` is required here). When `require_token` is true a random token is generated, only its SHA-256 is stored, and the token itself is returned once in the response.*/
+    /// Create profile
+    ///
+    /// Creates a profile (`name` is required here). When `require_token` is true a random token is generated, only its SHA-256 is stored, and the token itself is returned once in the response.
     fn create_profile(
         &self,
         body: models::Profile,
     ) -> impl Future<Output = Result<models::ProfileCreated, ApiError>> + Send;
-    ///Delete profile
+    /// Delete profile
     fn delete_profile(
         &self,
         name: String,
     ) -> impl Future<Output = Result<models::Profile, ApiError>> + Send;
-    ///List projects
+    /// List projects
     fn list_projects(&self) -> impl Future<Output = Result<Vec<models::Project>, ApiError>> + Send;
-    /**Create project
-
-    Creates a project (`name` is required here).*/
+    /// Create project
+    ///
+    /// Creates a project (`name` is required here).
     fn create_project(
         &self,
         body: models::Project,
     ) -> impl Future<Output = Result<models::Project, ApiError>> + Send;
-    ///Delete project
+    /// Delete project
     fn delete_project(
         &self,
         name: String,
     ) -> impl Future<Output = Result<models::Project, ApiError>> + Send;
-    /**Get configuration
-
-    The configuration in force, with defaults filled in.*/
+    /// Get configuration
+    ///
+    /// The configuration in force, with defaults filled in.
     fn get_config(&self) -> impl Future<Output = Result<models::Config, ApiError>> + Send;
-    /**Update configuration
-
-    Replaces the whole configuration. It is validated first; on success it is written to the file atomically and applied without dropping sessions. A 400 leaves the file and the running state unchanged.*/
+    /// Update configuration
+    ///
+    /// Replaces the whole configuration. It is validated first; on success it is written to the file atomically and applied without dropping sessions. A 400 leaves the file and the running state unchanged.
     fn update_config(
         &self,
         body: models::Config,
     ) -> impl Future<Output = Result<models::Config, ApiError>> + Send;
-    /**Reload configuration
-
-    Re-reads the configuration file and applies it without dropping sessions.*/
+    /// Reload configuration
+    ///
+    /// Re-reads the configuration file and applies it without dropping sessions.
     fn reload_config(&self) -> impl Future<Output = Result<models::Config, ApiError>> + Send;
-    /**Enable auth with username/password
-
-    Enables HTTP Basic auth on /api with these credentials; only an argon2 hash of the password is stored. When auth is already enabled this replaces the credentials and needs the current ones.*/
+    /// Enable auth with username/password
+    ///
+    /// Enables HTTP Basic auth on /api with these credentials; only an argon2 hash of the password is stored. When auth is already enabled this replaces the credentials and needs the current ones.
     fn enable_auth(
         &self,
         body: models::EnableAuthRequest,

@@ -5,27 +5,27 @@
 ///Optional annotations for the client. The client can use annotations to inform how objects are used or displayed
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Annotations {
-    /**Describes who the intended audience of this object or data is.
-
-    It can include multiple entries to indicate content useful for multiple audiences (e.g., `["user", "assistant"]`).*/
+    /// Describes who the intended audience of this object or data is.
+    ///
+    /// It can include multiple entries to indicate content useful for multiple audiences (e.g., `["user", "assistant"]`).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub audience: ::std::option::Option<::std::vec::Vec<Role>>,
-    /**The moment the resource was last modified, as an ISO 8601 formatted string.
-
-    Should be an ISO 8601 formatted string (e.g., "2025-01-12T15:00:58Z").
-
-    Examples: last activity timestamp in an open file, timestamp when the resource
-    was attached, etc.*/
+    /// The moment the resource was last modified, as an ISO 8601 formatted string.
+    ///
+    /// Should be an ISO 8601 formatted string (e.g., "2025-01-12T15:00:58Z").
+    ///
+    /// Examples: last activity timestamp in an open file, timestamp when the resource
+    /// was attached, etc.
     #[serde(
         rename = "lastModified",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub last_modified: ::std::option::Option<::std::string::String>,
-    /**Describes how important this data is for operating the server.
-
-    A value of 1 means "most important," and indicates that the data is
-    effectively required, while 0 means "least important," and indicates that
-    the data is entirely optional.*/
+    /// Describes how important this data is for operating the server.
+    ///
+    /// A value of 1 means "most important," and indicates that the data is
+    /// effectively required, while 0 means "least important," and indicates that
+    /// the data is entirely optional.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority: ::std::option::Option<f64>,
     #[serde(flatten)]
@@ -105,12 +105,12 @@ impl ::std::convert::TryFrom<::std::string::String> for AudioContentType {
 pub struct BaseMetadata {
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
@@ -339,18 +339,18 @@ pub struct CallToolRequestParamsMeta {
 pub struct CallToolResult {
     ///A list of content objects that represent the unstructured result of the tool call.
     pub content: ::std::vec::Vec<ContentBlock>,
-    /**Whether the tool call ended in an error.
-
-    If not set, this is assumed to be false (the call was successful).
-
-    Any errors that originate from the tool SHOULD be reported inside the result
-    object, with `isError` set to true, _not_ as an MCP protocol-level error
-    response. Otherwise, the LLM would not be able to see that an error occurred
-    and self-correct.
-
-    However, any errors in _finding_ the tool, an error indicating that the
-    server does not support tool calls, or any other exceptional conditions,
-    should be reported as an MCP error response.*/
+    /// Whether the tool call ended in an error.
+    ///
+    /// If not set, this is assumed to be false (the call was successful).
+    ///
+    /// Any errors that originate from the tool SHOULD be reported inside the result
+    /// object, with `isError` set to true, _not_ as an MCP protocol-level error
+    /// response. Otherwise, the LLM would not be able to see that an error occurred
+    /// and self-correct.
+    ///
+    /// However, any errors in _finding_ the tool, an error indicating that the
+    /// server does not support tool calls, or any other exceptional conditions,
+    /// should be reported as an MCP error response.
     #[serde(
         rename = "isError",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -518,15 +518,15 @@ pub struct CancelTaskResult {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**This notification can be sent by either side to indicate that it is cancelling a previously-issued request.
-
-The request SHOULD still be in-flight, but due to communication latency, it is always possible that this notification MAY arrive after the request has already finished.
-
-This notification indicates that the result will be unused, so any associated processing SHOULD cease.
-
-A client MUST NOT attempt to cancel its `initialize` request.
-
-For task cancellation, use the `tasks/cancel` request instead of this notification.*/
+/// This notification can be sent by either side to indicate that it is cancelling a previously-issued request.
+///
+/// The request SHOULD still be in-flight, but due to communication latency, it is always possible that this notification MAY arrive after the request has already finished.
+///
+/// This notification indicates that the result will be unused, so any associated processing SHOULD cease.
+///
+/// A client MUST NOT attempt to cancel its `initialize` request.
+///
+/// For task cancellation, use the `tasks/cancel` request instead of this notification.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CancelledNotification {
     pub jsonrpc: CancelledNotificationJsonrpc,
@@ -697,8 +697,8 @@ pub struct ClientCapabilitiesRoots {
 ///Present if the client supports sampling from an LLM.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ClientCapabilitiesSampling {
-    /**Whether the client supports context inclusion via includeContext parameter.
-    If not declared, servers SHOULD only use `includeContext: "none"` (or omit it).*/
+    /// Whether the client supports context inclusion via includeContext parameter.
+    /// If not declared, servers SHOULD only use `includeContext: "none"` (or omit it).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub context:
         ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
@@ -1294,19 +1294,19 @@ impl ::std::convert::TryFrom<::std::string::String> for CreateMessageRequestMeth
 ///Parameters for a `sampling/createMessage` request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CreateMessageRequestParams {
-    /**A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
-    The client MAY ignore this request.
-
-    Default is "none". Values "thisServer" and "allServers" are soft-deprecated. Servers SHOULD only use these values if the client
-    declares ClientCapabilities.sampling.context. These values may be removed in future spec releases.*/
+    /// A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
+    /// The client MAY ignore this request.
+    ///
+    /// Default is "none". Values "thisServer" and "allServers" are soft-deprecated. Servers SHOULD only use these values if the client
+    /// declares ClientCapabilities.sampling.context. These values may be removed in future spec releases.
     #[serde(
         rename = "includeContext",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub include_context: ::std::option::Option<CreateMessageRequestParamsIncludeContext>,
-    /**The requested maximum number of tokens to sample (to prevent runaway completions).
-
-    The client MAY choose to sample fewer tokens than the requested maximum.*/
+    /// The requested maximum number of tokens to sample (to prevent runaway completions).
+    ///
+    /// The client MAY choose to sample fewer tokens than the requested maximum.
     #[serde(rename = "maxTokens")]
     pub max_tokens: i64,
     pub messages: ::std::vec::Vec<SamplingMessage>,
@@ -1345,18 +1345,18 @@ pub struct CreateMessageRequestParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub tool_choice: ::std::option::Option<ToolChoice>,
-    /**Tools that the model may use during generation.
-    The client MUST return an error if this field is provided but ClientCapabilities.sampling.tools is not declared.*/
+    /// Tools that the model may use during generation.
+    /// The client MUST return an error if this field is provided but ClientCapabilities.sampling.tools is not declared.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub tools: ::std::option::Option<::std::vec::Vec<Tool>>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
-The client MAY ignore this request.
-
-Default is "none". Values "thisServer" and "allServers" are soft-deprecated. Servers SHOULD only use these values if the client
-declares ClientCapabilities.sampling.context. These values may be removed in future spec releases.*/
+/// A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
+/// The client MAY ignore this request.
+///
+/// Default is "none". Values "thisServer" and "allServers" are soft-deprecated. Servers SHOULD only use these values if the client
+/// declares ClientCapabilities.sampling.context. These values may be removed in future spec releases.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -1422,9 +1422,9 @@ pub struct CreateMessageRequestParamsMeta {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The client's response to a sampling/createMessage request from the server.
-The client should inform the user before returning the sampled message, to allow them
-to inspect the response (human in the loop) and decide whether to allow the server to see it.*/
+/// The client's response to a sampling/createMessage request from the server.
+/// The client should inform the user before returning the sampled message, to allow them
+/// to inspect the response (human in the loop) and decide whether to allow the server to see it.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CreateMessageResult {
     pub content: CreateMessageResultContent,
@@ -1438,15 +1438,15 @@ pub struct CreateMessageResult {
     ///The name of the model that generated the message.
     pub model: ::std::string::String,
     pub role: Role,
-    /**The reason why sampling stopped, if known.
-
-    Standard values:
-    - "endTurn": Natural end of the assistant's turn
-    - "stopSequence": A stop sequence was encountered
-    - "maxTokens": Maximum token limit was reached
-    - "toolUse": The model wants to use one or more tools
-
-    This field is an open string to allow for provider-specific stop reasons.*/
+    /// The reason why sampling stopped, if known.
+    ///
+    /// Standard values:
+    /// - "endTurn": Natural end of the assistant's turn
+    /// - "stopSequence": A stop sequence was encountered
+    /// - "maxTokens": Maximum token limit was reached
+    /// - "toolUse": The model wants to use one or more tools
+    ///
+    /// This field is an open string to allow for provider-specific stop reasons.
     #[serde(
         rename = "stopReason",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1633,8 +1633,8 @@ impl ::std::convert::TryFrom<::std::string::String> for ElicitRequestFormParamsM
         value.parse()
     }
 }
-/**A restricted subset of JSON Schema.
-Only top-level properties are allowed, without nesting.*/
+/// A restricted subset of JSON Schema.
+/// Only top-level properties are allowed, without nesting.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ElicitRequestFormParamsRequestedSchema {
     pub properties: ::std::collections::BTreeMap<::std::string::String, PrimitiveSchemaDefinition>,
@@ -1811,8 +1811,8 @@ impl ::std::convert::From<ElicitRequestFormParams> for ElicitRequestParams {
 ///The parameters for a request to elicit information from the user via a URL in the client.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ElicitRequestUrlParams {
-    /**The ID of the elicitation, which must be unique within the context of the server.
-    The client MUST treat this ID as an opaque value.*/
+    /// The ID of the elicitation, which must be unique within the context of the server.
+    /// The client MUST treat this ID as an opaque value.
     #[serde(rename = "elicitationId")]
     pub elicitation_id: ::std::string::String,
     ///The message to present to the user explaining why the interaction is needed.
@@ -1892,14 +1892,14 @@ impl ::std::convert::TryFrom<::std::string::String> for ElicitRequestUrlParamsMo
 ///The client's response to an elicitation request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ElicitResult {
-    /**The user action in response to the elicitation.
-    - "accept": User submitted the form/confirmed the action
-    - "decline": User explicitly decline the action
-    - "cancel": User dismissed without making an explicit choice*/
+    /// The user action in response to the elicitation.
+    /// - "accept": User submitted the form/confirmed the action
+    /// - "decline": User explicitly decline the action
+    /// - "cancel": User dismissed without making an explicit choice
     pub action: ElicitResultAction,
-    /**The submitted form data, only present when action is "accept" and mode was "form".
-    Contains values matching the requested schema.
-    Omitted for out-of-band mode responses.*/
+    /// The submitted form data, only present when action is "accept" and mode was "form".
+    /// Contains values matching the requested schema.
+    /// Omitted for out-of-band mode responses.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ElicitResultContentValue>,
@@ -1914,10 +1914,10 @@ pub struct ElicitResult {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The user action in response to the elicitation.
-- "accept": User submitted the form/confirmed the action
-- "decline": User explicitly decline the action
-- "cancel": User dismissed without making an explicit choice*/
+/// The user action in response to the elicitation.
+/// - "accept": User submitted the form/confirmed the action
+/// - "decline": User explicitly decline the action
+/// - "cancel": User dismissed without making an explicit choice
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -2130,10 +2130,10 @@ pub struct ElicitationCompleteNotificationParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The contents of a resource, embedded into a prompt or tool call result.
-
-It is up to the client how best to render embedded resources for the benefit
-of the LLM and/or the user.*/
+/// The contents of a resource, embedded into a prompt or tool call result.
+///
+/// It is up to the client how best to render embedded resources for the benefit
+/// of the LLM and/or the user.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EmbeddedResource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2546,9 +2546,9 @@ pub struct GetTaskPayloadRequestParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The response to a tasks/result request.
-The structure matches the result type of the original request.
-For example, a tools/call task would return the CallToolResult structure.*/
+/// The response to a tasks/result request.
+/// The structure matches the result type of the original request.
+/// For example, a tools/call task would return the CallToolResult structure.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GetTaskPayloadResult {
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -2708,43 +2708,43 @@ pub struct GetTaskResult {
 ///An optionally-sized icon that can be displayed in a user interface.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Icon {
-    /**Optional MIME type override if the source MIME type is missing or generic.
-    For example: `"image/png"`, `"image/jpeg"`, or `"image/svg+xml"`.*/
+    /// Optional MIME type override if the source MIME type is missing or generic.
+    /// For example: `"image/png"`, `"image/jpeg"`, or `"image/svg+xml"`.
     #[serde(
         rename = "mimeType",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub mime_type: ::std::option::Option<::std::string::String>,
-    /**Optional array of strings that specify sizes at which the icon can be used.
-    Each string should be in WxH format (e.g., `"48x48"`, `"96x96"`) or `"any"` for scalable formats like SVG.
-
-    If not provided, the client should assume that the icon can be used at any size.*/
+    /// Optional array of strings that specify sizes at which the icon can be used.
+    /// Each string should be in WxH format (e.g., `"48x48"`, `"96x96"`) or `"any"` for scalable formats like SVG.
+    ///
+    /// If not provided, the client should assume that the icon can be used at any size.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub sizes: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    /**A standard URI pointing to an icon resource. May be an HTTP/HTTPS URL or a
-    `data:` URI with Base64-encoded image data.
-
-    Consumers SHOULD takes steps to ensure URLs serving icons are from the
-    same domain as the client/server or a trusted domain.
-
-    Consumers SHOULD take appropriate precautions when consuming SVGs as they can contain
-    executable JavaScript.*/
+    /// A standard URI pointing to an icon resource. May be an HTTP/HTTPS URL or a
+    /// `data:` URI with Base64-encoded image data.
+    ///
+    /// Consumers SHOULD takes steps to ensure URLs serving icons are from the
+    /// same domain as the client/server or a trusted domain.
+    ///
+    /// Consumers SHOULD take appropriate precautions when consuming SVGs as they can contain
+    /// executable JavaScript.
     pub src: ::std::string::String,
-    /**Optional specifier for the theme this icon is designed for. `light` indicates
-    the icon is designed to be used with a light background, and `dark` indicates
-    the icon is designed to be used with a dark background.
-
-    If not provided, the client should assume the icon can be used with any theme.*/
+    /// Optional specifier for the theme this icon is designed for. `light` indicates
+    /// the icon is designed to be used with a light background, and `dark` indicates
+    /// the icon is designed to be used with a dark background.
+    ///
+    /// If not provided, the client should assume the icon can be used with any theme.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub theme: ::std::option::Option<IconTheme>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Optional specifier for the theme this icon is designed for. `light` indicates
-the icon is designed to be used with a light background, and `dark` indicates
-the icon is designed to be used with a dark background.
-
-If not provided, the client should assume the icon can be used with any theme.*/
+/// Optional specifier for the theme this icon is designed for. `light` indicates
+/// the icon is designed to be used with a light background, and `dark` indicates
+/// the icon is designed to be used with a dark background.
+///
+/// If not provided, the client should assume the icon can be used with any theme.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -2798,15 +2798,15 @@ impl ::std::convert::TryFrom<::std::string::String> for IconTheme {
 ///Base interface to add `icons` property.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Icons {
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(flatten)]
@@ -2884,32 +2884,32 @@ impl ::std::convert::TryFrom<::std::string::String> for ImageContentType {
 ///Describes the MCP implementation.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Implementation {
-    /**An optional human-readable description of what this implementation does.
-
-    This can be used by clients or servers to provide context about their purpose
-    and capabilities. For example, a server might describe the types of resources
-    or tools it provides, while a client might describe its intended use case.*/
+    /// An optional human-readable description of what this implementation does.
+    ///
+    /// This can be used by clients or servers to provide context about their purpose
+    /// and capabilities. For example, a server might describe the types of resources
+    /// or tools it provides, while a client might describe its intended use case.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     pub version: ::std::string::String,
@@ -3058,9 +3058,9 @@ pub struct InitializeRequestParamsMeta {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InitializeResult {
     pub capabilities: ServerCapabilities,
-    /**Instructions describing how to use the server and its features.
-
-    This can be used by clients to improve the LLM's understanding of available tools, resources, etc. It can be thought of like a "hint" to the model. For example, this information MAY be added to the system prompt.*/
+    /// Instructions describing how to use the server and its features.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available tools, resources, etc. It can be thought of like a "hint" to the model. For example, this information MAY be added to the system prompt.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -3458,8 +3458,8 @@ impl ::std::convert::TryFrom<::std::string::String> for JsonrpcResultResponseJso
         value.parse()
     }
 }
-/**Use TitledSingleSelectEnumSchema instead.
-This interface will be removed in a future version.*/
+/// Use TitledSingleSelectEnumSchema instead.
+/// This interface will be removed in a future version.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LegacyTitledEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3468,8 +3468,8 @@ pub struct LegacyTitledEnumSchema {
     pub description: ::std::option::Option<::std::string::String>,
     #[serde(rename = "enum")]
     pub enum_: ::std::vec::Vec<::std::string::String>,
-    /**(Legacy) Display names for enum values.
-    Non-standard according to JSON schema 2020-12.*/
+    /// (Legacy) Display names for enum values.
+    /// Non-standard according to JSON schema 2020-12.
     #[serde(
         rename = "enumNames",
         default,
@@ -3645,8 +3645,8 @@ pub struct ListPromptsResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3771,8 +3771,8 @@ pub struct ListResourceTemplatesResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3898,8 +3898,8 @@ pub struct ListResourcesResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3909,13 +3909,13 @@ pub struct ListResourcesResult {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Sent from the server to request a list of root URIs from the client. Roots allow
-servers to ask for specific directories or files to operate on. A common example
-for roots is providing a set of repositories or directories a server should operate
-on.
-
-This request is typically used when the server needs to understand the file system
-structure or access specific locations that the client has permission to read from.*/
+/// Sent from the server to request a list of root URIs from the client. Roots allow
+/// servers to ask for specific directories or files to operate on. A common example
+/// for roots is providing a set of repositories or directories a server should operate
+/// on.
+///
+/// This request is typically used when the server needs to understand the file system
+/// structure or access specific locations that the client has permission to read from.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListRootsRequest {
     pub id: RequestId,
@@ -4020,9 +4020,9 @@ impl ::std::convert::TryFrom<::std::string::String> for ListRootsRequestMethod {
         value.parse()
     }
 }
-/**The client's response to a roots/list request from the server.
-This result contains an array of Root objects, each representing a root directory
-or file that the server can operate on.*/
+/// The client's response to a roots/list request from the server.
+/// This result contains an array of Root objects, each representing a root directory
+/// or file that the server can operate on.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListRootsResult {
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -4151,8 +4151,8 @@ pub struct ListTasksResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4277,8 +4277,8 @@ pub struct ListToolsResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4288,10 +4288,10 @@ pub struct ListToolsResult {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The severity of a log message.
-
-These map to syslog message severities, as specified in RFC-5424:
-https://datatracker.ietf.org/doc/html/rfc5424#section-6.2.1*/
+/// The severity of a log message.
+///
+/// These map to syslog message severities, as specified in RFC-5424:
+/// https://datatracker.ietf.org/doc/html/rfc5424#section-6.2.1
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -4488,67 +4488,67 @@ pub struct LoggingMessageNotificationParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Hints to use for model selection.
-
-Keys not declared here are currently left unspecified by the spec and are up
-to the client to interpret.*/
+/// Hints to use for model selection.
+///
+/// Keys not declared here are currently left unspecified by the spec and are up
+/// to the client to interpret.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelHint {
-    /**A hint for a model name.
-
-    The client SHOULD treat this as a substring of a model name; for example:
-     - `claude-3-5-sonnet` should match `claude-3-5-sonnet-20241022`
-     - `sonnet` should match `claude-3-5-sonnet-20241022`, `claude-3-sonnet-20240229`, etc.
-     - `claude` should match any Claude model
-
-    The client MAY also map the string to a different provider's model name or a different model family, as long as it fills a similar niche; for example:
-     - `gemini-1.5-flash` could match `claude-3-haiku-20240307`*/
+    /// A hint for a model name.
+    ///
+    /// The client SHOULD treat this as a substring of a model name; for example:
+    /// - `claude-3-5-sonnet` should match `claude-3-5-sonnet-20241022`
+    /// - `sonnet` should match `claude-3-5-sonnet-20241022`, `claude-3-sonnet-20240229`, etc.
+    /// - `claude` should match any Claude model
+    ///
+    /// The client MAY also map the string to a different provider's model name or a different model family, as long as it fills a similar niche; for example:
+    /// - `gemini-1.5-flash` could match `claude-3-haiku-20240307`
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The server's preferences for model selection, requested of the client during sampling.
-
-Because LLMs can vary along multiple dimensions, choosing the "best" model is
-rarely straightforward.  Different models excel in different areas—some are
-faster but less capable, others are more capable but more expensive, and so
-on. This interface allows servers to express their priorities across multiple
-dimensions to help clients make an appropriate selection for their use case.
-
-These preferences are always advisory. The client MAY ignore them. It is also
-up to the client to decide how to interpret these preferences and how to
-balance them against other considerations.*/
+/// The server's preferences for model selection, requested of the client during sampling.
+///
+/// Because LLMs can vary along multiple dimensions, choosing the "best" model is
+/// rarely straightforward.  Different models excel in different areas—some are
+/// faster but less capable, others are more capable but more expensive, and so
+/// on. This interface allows servers to express their priorities across multiple
+/// dimensions to help clients make an appropriate selection for their use case.
+///
+/// These preferences are always advisory. The client MAY ignore them. It is also
+/// up to the client to decide how to interpret these preferences and how to
+/// balance them against other considerations.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelPreferences {
-    /**How much to prioritize cost when selecting a model. A value of 0 means cost
-    is not important, while a value of 1 means cost is the most important
-    factor.*/
+    /// How much to prioritize cost when selecting a model. A value of 0 means cost
+    /// is not important, while a value of 1 means cost is the most important
+    /// factor.
     #[serde(
         rename = "costPriority",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub cost_priority: ::std::option::Option<f64>,
-    /**Optional hints to use for model selection.
-
-    If multiple hints are specified, the client MUST evaluate them in order
-    (such that the first match is taken).
-
-    The client SHOULD prioritize these hints over the numeric priorities, but
-    MAY still use the priorities to select from ambiguous matches.*/
+    /// Optional hints to use for model selection.
+    ///
+    /// If multiple hints are specified, the client MUST evaluate them in order
+    /// (such that the first match is taken).
+    ///
+    /// The client SHOULD prioritize these hints over the numeric priorities, but
+    /// MAY still use the priorities to select from ambiguous matches.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub hints: ::std::option::Option<::std::vec::Vec<ModelHint>>,
-    /**How much to prioritize intelligence and capabilities when selecting a
-    model. A value of 0 means intelligence is not important, while a value of 1
-    means intelligence is the most important factor.*/
+    /// How much to prioritize intelligence and capabilities when selecting a
+    /// model. A value of 0 means intelligence is not important, while a value of 1
+    /// means intelligence is the most important factor.
     #[serde(
         rename = "intelligencePriority",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub intelligence_priority: ::std::option::Option<f64>,
-    /**How much to prioritize sampling speed (latency) when selecting a model. A
-    value of 0 means speed is not important, while a value of 1 means speed is
-    the most important factor.*/
+    /// How much to prioritize sampling speed (latency) when selecting a model. A
+    /// value of 0 means speed is not important, while a value of 1 means speed is
+    /// the most important factor.
     #[serde(
         rename = "speedPriority",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4727,8 +4727,8 @@ impl ::std::convert::TryFrom<::std::string::String> for PaginatedRequestJsonrpc 
 ///Common parameters for paginated requests.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PaginatedRequestParams {
-    /**An opaque token representing the current pagination position.
-    If provided, the server should return results starting after this cursor.*/
+    /// An opaque token representing the current pagination position.
+    /// If provided, the server should return results starting after this cursor.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
     #[serde(
@@ -4760,8 +4760,8 @@ pub struct PaginatedResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4875,8 +4875,8 @@ impl ::std::convert::TryFrom<::std::string::String> for PingRequestMethod {
         value.parse()
     }
 }
-/**Restricted schema definitions that only allow primitive types
-without nested objects or arrays.*/
+/// Restricted schema definitions that only allow primitive types
+/// without nested objects or arrays.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum PrimitiveSchemaDefinition {
@@ -5084,15 +5084,15 @@ pub struct Prompt {
     ///An optional description of what this prompt provides
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -5104,12 +5104,12 @@ pub struct Prompt {
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
@@ -5126,12 +5126,12 @@ pub struct PromptArgument {
     ///Whether this argument must be provided.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub required: ::std::option::Option<bool>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
@@ -5243,10 +5243,10 @@ impl ::std::convert::TryFrom<::std::string::String> for PromptListChangedNotific
         value.parse()
     }
 }
-/**Describes a message returned as part of a prompt.
-
-This is similar to `SamplingMessage`, but also supports the embedding of
-resources from the MCP server.*/
+/// Describes a message returned as part of a prompt.
+///
+/// This is similar to `SamplingMessage`, but also supports the embedding of
+/// resources from the MCP server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PromptMessage {
     pub content: ContentBlock,
@@ -5259,12 +5259,12 @@ pub struct PromptMessage {
 pub struct PromptReference {
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(rename = "type")]
@@ -5478,8 +5478,8 @@ impl ::std::convert::From<BlobResourceContents> for ReadResourceResultContentsIt
         Self::BlobResourceContents(value)
     }
 }
-/**Metadata for associating messages with a task.
-Include this in the `_meta` field under the key `io.modelcontextprotocol/related-task`.*/
+/// Metadata for associating messages with a task.
+/// Include this in the `_meta` field under the key `io.modelcontextprotocol/related-task`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RelatedTaskMetadata {
     ///The task identifier this message is associated with.
@@ -5545,20 +5545,20 @@ pub struct RequestParamsMeta {
 pub struct Resource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<Annotations>,
-    /**A description of what this resource represents.
-
-    This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.*/
+    /// A description of what this resource represents.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -5576,17 +5576,17 @@ pub struct Resource {
     pub mime_type: ::std::option::Option<::std::string::String>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
-
-    This can be used by Hosts to display file sizes and estimate context window usage.*/
+    /// The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
+    ///
+    /// This can be used by Hosts to display file sizes and estimate context window usage.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     ///The URI of this resource.
@@ -5615,27 +5615,27 @@ pub struct ResourceContents {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A resource that the server is capable of reading, included in a prompt or tool call result.
-
-Note: resource links returned by tools are not guaranteed to appear in the results of `resources/list` requests.*/
+/// A resource that the server is capable of reading, included in a prompt or tool call result.
+///
+/// Note: resource links returned by tools are not guaranteed to appear in the results of `resources/list` requests.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ResourceLink {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<Annotations>,
-    /**A description of what this resource represents.
-
-    This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.*/
+    /// A description of what this resource represents.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -5653,17 +5653,17 @@ pub struct ResourceLink {
     pub mime_type: ::std::option::Option<::std::string::String>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
-
-    This can be used by Hosts to display file sizes and estimate context window usage.*/
+    /// The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
+    ///
+    /// This can be used by Hosts to display file sizes and estimate context window usage.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(rename = "type")]
@@ -5855,20 +5855,20 @@ pub struct ResourceRequestParamsMeta {
 pub struct ResourceTemplate {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<Annotations>,
-    /**A description of what this template is for.
-
-    This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.*/
+    /// A description of what this template is for.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     ///See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
@@ -5886,12 +5886,12 @@ pub struct ResourceTemplate {
     pub mime_type: ::std::option::Option<::std::string::String>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     ///A URI template (according to RFC 6570) that can be used to construct resource URIs.
@@ -6149,21 +6149,21 @@ pub struct Root {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An optional name for the root. This can be used to provide a human-readable
-    identifier for the root, which may be useful for display purposes or for
-    referencing the root in other parts of the application.*/
+    /// An optional name for the root. This can be used to provide a human-readable
+    /// identifier for the root, which may be useful for display purposes or for
+    /// referencing the root in other parts of the application.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
-    /**The URI identifying the root. This *must* start with file:// for now.
-    This restriction may be relaxed in future versions of the protocol to allow
-    other URI schemes.*/
+    /// The URI identifying the root. This *must* start with file:// for now.
+    /// This restriction may be relaxed in future versions of the protocol to allow
+    /// other URI schemes.
     pub uri: ::std::string::String,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A notification from the client to the server, informing it that the list of roots has changed.
-This notification should be sent whenever the client adds, removes, or modifies any root.
-The server should then request an updated list of roots using the ListRootsRequest.*/
+/// A notification from the client to the server, informing it that the list of roots has changed.
+/// This notification should be sent whenever the client adds, removes, or modifies any root.
+/// The server should then request an updated list of roots using the ListRootsRequest.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RootsListChangedNotification {
     pub jsonrpc: RootsListChangedNotificationJsonrpc,
@@ -7080,11 +7080,11 @@ pub struct Task {
     )]
     pub poll_interval: ::std::option::Option<i64>,
     pub status: TaskStatus,
-    /**Optional human-readable message describing the current task state.
-    This can provide context for any status, including:
-    - Reasons for "cancelled" status
-    - Summaries for "completed" status
-    - Diagnostic information for "failed" status (e.g., error details, what went wrong)*/
+    /// Optional human-readable message describing the current task state.
+    /// This can provide context for any status, including:
+    /// - Reasons for "cancelled" status
+    /// - Summaries for "completed" status
+    /// - Diagnostic information for "failed" status (e.g., error details, what went wrong)
     #[serde(
         rename = "statusMessage",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7123,8 +7123,8 @@ pub struct TaskAugmentedRequestParamsMeta {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Metadata for augmenting a request with task execution.
-Include this in the `task` field of the request parameters.*/
+/// Metadata for augmenting a request with task execution.
+/// Include this in the `task` field of the request parameters.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TaskMetadata {
     ///Requested duration in milliseconds to retain task from creation.
@@ -7599,22 +7599,22 @@ impl ::std::convert::TryFrom<::std::string::String> for TitledSingleSelectEnumSc
 pub struct Tool {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<ToolAnnotations>,
-    /**A human-readable description of the tool.
-
-    This can be used by clients to improve the LLM's understanding of available tools. It can be thought of like a "hint" to the model.*/
+    /// A human-readable description of the tool.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available tools. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub execution: ::std::option::Option<ToolExecution>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(rename = "inputSchema")]
@@ -7633,63 +7633,63 @@ pub struct Tool {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub output_schema: ::std::option::Option<ToolOutputSchema>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for Tool,
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for Tool,
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Additional properties describing a Tool to clients.
-
-NOTE: all properties in ToolAnnotations are **hints**.
-They are not guaranteed to provide a faithful description of
-tool behavior (including descriptive properties like `title`).
-
-Clients should never make tool use decisions based on ToolAnnotations
-received from untrusted servers.*/
+/// Additional properties describing a Tool to clients.
+///
+/// NOTE: all properties in ToolAnnotations are **hints**.
+/// They are not guaranteed to provide a faithful description of
+/// tool behavior (including descriptive properties like `title`).
+///
+/// Clients should never make tool use decisions based on ToolAnnotations
+/// received from untrusted servers.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolAnnotations {
-    /**If true, the tool may perform destructive updates to its environment.
-    If false, the tool performs only additive updates.
-
-    (This property is meaningful only when `readOnlyHint == false`)
-
-    Default: true*/
+    /// If true, the tool may perform destructive updates to its environment.
+    /// If false, the tool performs only additive updates.
+    ///
+    /// (This property is meaningful only when `readOnlyHint == false`)
+    ///
+    /// Default: true
     #[serde(
         rename = "destructiveHint",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub destructive_hint: ::std::option::Option<bool>,
-    /**If true, calling the tool repeatedly with the same arguments
-    will have no additional effect on its environment.
-
-    (This property is meaningful only when `readOnlyHint == false`)
-
-    Default: false*/
+    /// If true, calling the tool repeatedly with the same arguments
+    /// will have no additional effect on its environment.
+    ///
+    /// (This property is meaningful only when `readOnlyHint == false`)
+    ///
+    /// Default: false
     #[serde(
         rename = "idempotentHint",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub idempotent_hint: ::std::option::Option<bool>,
-    /**If true, this tool may interact with an "open world" of external
-    entities. If false, the tool's domain of interaction is closed.
-    For example, the world of a web search tool is open, whereas that
-    of a memory tool is not.
-
-    Default: true*/
+    /// If true, this tool may interact with an "open world" of external
+    /// entities. If false, the tool's domain of interaction is closed.
+    /// For example, the world of a web search tool is open, whereas that
+    /// of a memory tool is not.
+    ///
+    /// Default: true
     #[serde(
         rename = "openWorldHint",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub open_world_hint: ::std::option::Option<bool>,
-    /**If true, the tool does not modify its environment.
-
-    Default: false*/
+    /// If true, the tool does not modify its environment.
+    ///
+    /// Default: false
     #[serde(
         rename = "readOnlyHint",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7704,19 +7704,19 @@ pub struct ToolAnnotations {
 ///Controls tool selection behavior for sampling requests.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolChoice {
-    /**Controls the tool use ability of the model:
-    - "auto": Model decides whether to use tools (default)
-    - "required": Model MUST use at least one tool before completing
-    - "none": Model MUST NOT use any tools*/
+    /// Controls the tool use ability of the model:
+    /// - "auto": Model decides whether to use tools (default)
+    /// - "required": Model MUST use at least one tool before completing
+    /// - "none": Model MUST NOT use any tools
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<ToolChoiceMode>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Controls the tool use ability of the model:
-- "auto": Model decides whether to use tools (default)
-- "required": Model MUST use at least one tool before completing
-- "none": Model MUST NOT use any tools*/
+/// Controls the tool use ability of the model:
+/// - "auto": Model decides whether to use tools (default)
+/// - "required": Model MUST use at least one tool before completing
+/// - "none": Model MUST NOT use any tools
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -7774,15 +7774,15 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolChoiceMode {
 ///Execution-related properties for a tool.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolExecution {
-    /**Indicates whether this tool supports task-augmented execution.
-    This allows clients to handle long-running operations through polling
-    the task system.
-
-    - "forbidden": Tool does not support task-augmented execution (default when absent)
-    - "optional": Tool may support task-augmented execution
-    - "required": Tool requires task-augmented execution
-
-    Default: "forbidden"*/
+    /// Indicates whether this tool supports task-augmented execution.
+    /// This allows clients to handle long-running operations through polling
+    /// the task system.
+    ///
+    /// - "forbidden": Tool does not support task-augmented execution (default when absent)
+    /// - "optional": Tool may support task-augmented execution
+    /// - "required": Tool requires task-augmented execution
+    ///
+    /// Default: "forbidden"
     #[serde(
         rename = "taskSupport",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7791,15 +7791,15 @@ pub struct ToolExecution {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates whether this tool supports task-augmented execution.
-This allows clients to handle long-running operations through polling
-the task system.
-
-- "forbidden": Tool does not support task-augmented execution (default when absent)
-- "optional": Tool may support task-augmented execution
-- "required": Tool requires task-augmented execution
-
-Default: "forbidden"*/
+/// Indicates whether this tool supports task-augmented execution.
+/// This allows clients to handle long-running operations through polling
+/// the task system.
+///
+/// - "forbidden": Tool does not support task-augmented execution (default when absent)
+/// - "optional": Tool may support task-augmented execution
+/// - "required": Tool requires task-augmented execution
+///
+/// Default: "forbidden"
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -8027,11 +8027,11 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolListChangedNotificat
         value.parse()
     }
 }
-/**An optional JSON Schema object defining the structure of the tool's output returned in
-the structuredContent field of a CallToolResult.
-
-Defaults to JSON Schema 2020-12 when no explicit $schema is provided.
-Currently restricted to type: "object" at the root level.*/
+/// An optional JSON Schema object defining the structure of the tool's output returned in
+/// the structuredContent field of a CallToolResult.
+///
+/// Defaults to JSON Schema 2020-12 when no explicit $schema is provided.
+/// Currently restricted to type: "object" at the root level.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolOutputSchema {
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -8103,33 +8103,33 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolOutputSchemaType {
 ///The result of a tool use, provided by the user back to the assistant.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolResultContent {
-    /**The unstructured result content of the tool use.
-
-    This has the same format as CallToolResult.content and can include text, images,
-    audio, resource links, and embedded resources.*/
+    /// The unstructured result content of the tool use.
+    ///
+    /// This has the same format as CallToolResult.content and can include text, images,
+    /// audio, resource links, and embedded resources.
     pub content: ::std::vec::Vec<ContentBlock>,
-    /**Whether the tool use resulted in an error.
-
-    If true, the content typically describes the error that occurred.
-    Default: false*/
+    /// Whether the tool use resulted in an error.
+    ///
+    /// If true, the content typically describes the error that occurred.
+    /// Default: false
     #[serde(
         rename = "isError",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub is_error: ::std::option::Option<bool>,
-    /**Optional metadata about the tool result. Clients SHOULD preserve this field when
-    including tool results in subsequent sampling requests to enable caching optimizations.
-
-    See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.*/
+    /// Optional metadata about the tool result. Clients SHOULD preserve this field when
+    /// including tool results in subsequent sampling requests to enable caching optimizations.
+    ///
+    /// See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
     #[serde(
         rename = "_meta",
         default,
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**An optional structured result object.
-
-    If the tool defined an outputSchema, this SHOULD conform to that schema.*/
+    /// An optional structured result object.
+    ///
+    /// If the tool defined an outputSchema, this SHOULD conform to that schema.
     #[serde(
         rename = "structuredContent",
         default,
@@ -8137,9 +8137,9 @@ pub struct ToolResultContent {
     )]
     pub structured_content:
         ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    /**The ID of the tool use this result corresponds to.
-
-    This MUST match the ID from a previous ToolUseContent.*/
+    /// The ID of the tool use this result corresponds to.
+    ///
+    /// This MUST match the ID from a previous ToolUseContent.
     #[serde(rename = "toolUseId")]
     pub tool_use_id: ::std::string::String,
     #[serde(rename = "type")]
@@ -8197,16 +8197,16 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolResultContentType {
 ///A request from the assistant to call a tool.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolUseContent {
-    /**A unique identifier for this tool use.
-
-    This ID is used to match tool results to their corresponding tool uses.*/
+    /// A unique identifier for this tool use.
+    ///
+    /// This ID is used to match tool results to their corresponding tool uses.
     pub id: ::std::string::String,
     ///The arguments to pass to the tool, conforming to the tool's input schema.
     pub input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    /**Optional metadata about the tool use. Clients SHOULD preserve this field when
-    including tool uses in subsequent sampling requests to enable caching optimizations.
-
-    See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.*/
+    /// Optional metadata about the tool use. Clients SHOULD preserve this field when
+    /// including tool uses in subsequent sampling requests to enable caching optimizations.
+    ///
+    /// See [General fields: `_meta`](/specification/2025-11-25/basic/index#meta) for notes on `_meta` usage.
     #[serde(
         rename = "_meta",
         default,

@@ -5,27 +5,27 @@
 ///Optional annotations for the client. The client can use annotations to inform how objects are used or displayed
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Annotations {
-    /**Describes who the intended audience of this object or data is.
-
-    It can include multiple entries to indicate content useful for multiple audiences (e.g., `["user", "assistant"]`).*/
+    /// Describes who the intended audience of this object or data is.
+    ///
+    /// It can include multiple entries to indicate content useful for multiple audiences (e.g., `["user", "assistant"]`).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub audience: ::std::option::Option<::std::vec::Vec<Role>>,
-    /**The moment the resource was last modified, as an ISO 8601 formatted string.
-
-    Should be an ISO 8601 formatted string (e.g., "2025-01-12T15:00:58Z").
-
-    Examples: last activity timestamp in an open file, timestamp when the resource
-    was attached, etc.*/
+    /// The moment the resource was last modified, as an ISO 8601 formatted string.
+    ///
+    /// Should be an ISO 8601 formatted string (e.g., "2025-01-12T15:00:58Z").
+    ///
+    /// Examples: last activity timestamp in an open file, timestamp when the resource
+    /// was attached, etc.
     #[serde(
         rename = "lastModified",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub last_modified: ::std::option::Option<::std::string::String>,
-    /**Describes how important this data is for operating the server.
-
-    A value of 1 means "most important," and indicates that the data is
-    effectively required, while 0 means "least important," and indicates that
-    the data is entirely optional.*/
+    /// Describes how important this data is for operating the server.
+    ///
+    /// A value of 1 means "most important," and indicates that the data is
+    /// effectively required, while 0 means "least important," and indicates that
+    /// the data is entirely optional.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority: ::std::option::Option<f64>,
     #[serde(flatten)]
@@ -103,12 +103,12 @@ impl ::std::convert::TryFrom<::std::string::String> for AudioContentType {
 pub struct BaseMetadata {
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
@@ -199,16 +199,16 @@ impl ::std::convert::TryFrom<::std::string::String> for BooleanSchemaType {
 ///A result that supports a time-to-live (TTL) hint for client-side caching.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CacheableResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: CacheableResultCacheScope,
     #[serde(
@@ -216,38 +216,38 @@ pub struct CacheableResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -431,18 +431,18 @@ pub struct CallToolRequestParams {
 pub struct CallToolResult {
     ///A list of content objects that represent the unstructured result of the tool call.
     pub content: ::std::vec::Vec<ContentBlock>,
-    /**Whether the tool call ended in an error.
-
-    If not set, this is assumed to be false (the call was successful).
-
-    Any errors that originate from the tool SHOULD be reported inside the result
-    object, with `isError` set to true, _not_ as an MCP protocol-level error
-    response. Otherwise, the LLM would not be able to see that an error occurred
-    and self-correct.
-
-    However, any errors in _finding_ the tool, an error indicating that the
-    server does not support tool calls, or any other exceptional conditions,
-    should be reported as an MCP error response.*/
+    /// Whether the tool call ended in an error.
+    ///
+    /// If not set, this is assumed to be false (the call was successful).
+    ///
+    /// Any errors that originate from the tool SHOULD be reported inside the result
+    /// object, with `isError` set to true, _not_ as an MCP protocol-level error
+    /// response. Otherwise, the LLM would not be able to see that an error occurred
+    /// and self-correct.
+    ///
+    /// However, any errors in _finding_ the tool, an error indicating that the
+    /// server does not support tool calls, or any other exceptional conditions,
+    /// should be reported as an MCP error response.
     #[serde(
         rename = "isError",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -453,19 +453,19 @@ pub struct CallToolResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**An optional JSON value that represents the structured result of the tool call.
-
-    This can be any JSON value (object, array, string, number, boolean, or null)
-    that conforms to the tool's outputSchema if one is defined.*/
+    /// An optional JSON value that represents the structured result of the tool call.
+    ///
+    /// This can be any JSON value (object, array, string, number, boolean, or null)
+    /// that conforms to the tool's outputSchema if one is defined.
     #[serde(
         rename = "structuredContent",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -547,13 +547,13 @@ impl ::std::convert::From<InputRequiredResult> for CallToolResultResponseResult 
         Self::InputRequiredResult(value)
     }
 }
-/**This notification is sent by the client to indicate that it is cancelling a request it previously issued.
-
-On stdio, the server also sends this notification, solely to terminate a {@link SubscriptionsListenRequestsubscriptions/listen} stream: it references the ID of the `subscriptions/listen` request that opened the stream. Servers MUST NOT use this notification to cancel any other request.
-
-The request SHOULD still be in-flight, but due to communication latency, it is always possible that this notification MAY arrive after the request has already finished.
-
-This notification indicates that the result will be unused, so any associated processing SHOULD cease.*/
+/// This notification is sent by the client to indicate that it is cancelling a request it previously issued.
+///
+/// On stdio, the server also sends this notification, solely to terminate a {@link SubscriptionsListenRequestsubscriptions/listen} stream: it references the ID of the `subscriptions/listen` request that opened the stream. Servers MUST NOT use this notification to cancel any other request.
+///
+/// The request SHOULD still be in-flight, but due to communication latency, it is always possible that this notification MAY arrive after the request has already finished.
+///
+/// This notification indicates that the result will be unused, so any associated processing SHOULD cease.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CancelledNotification {
     pub jsonrpc: CancelledNotificationJsonrpc,
@@ -681,12 +681,12 @@ pub struct ClientCapabilities {
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub experimental:
         ::std::option::Option<::std::collections::BTreeMap<::std::string::String, JsonObject>>,
-    /**Optional MCP extensions that the client supports. Keys are extension identifiers
-    (e.g., "io.modelcontextprotocol/oauth-client-credentials"), and values are
-    per-extension settings objects. An empty object indicates support with no settings.
-
-    Keys MUST follow the {@link MetaObject`_meta` key naming rules}, with a
-    mandatory prefix.*/
+    /// Optional MCP extensions that the client supports. Keys are extension identifiers
+    /// (e.g., "io.modelcontextprotocol/oauth-client-credentials"), and values are
+    /// per-extension settings objects. An empty object indicates support with no settings.
+    ///
+    /// Keys MUST follow the {@link MetaObject`_meta` key naming rules}, with a
+    /// mandatory prefix.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub extensions:
         ::std::option::Option<::std::collections::BTreeMap<::std::string::String, JsonObject>>,
@@ -718,13 +718,13 @@ pub struct ClientCapabilitiesSampling {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**This notification is sent by the client to indicate that it is cancelling a request it previously issued.
-
-On stdio, the server also sends this notification, solely to terminate a {@link SubscriptionsListenRequestsubscriptions/listen} stream: it references the ID of the `subscriptions/listen` request that opened the stream. Servers MUST NOT use this notification to cancel any other request.
-
-The request SHOULD still be in-flight, but due to communication latency, it is always possible that this notification MAY arrive after the request has already finished.
-
-This notification indicates that the result will be unused, so any associated processing SHOULD cease.*/
+/// This notification is sent by the client to indicate that it is cancelling a request it previously issued.
+///
+/// On stdio, the server also sends this notification, solely to terminate a {@link SubscriptionsListenRequestsubscriptions/listen} stream: it references the ID of the `subscriptions/listen` request that opened the stream. Servers MUST NOT use this notification to cancel any other request.
+///
+/// The request SHOULD still be in-flight, but due to communication latency, it is always possible that this notification MAY arrive after the request has already finished.
+///
+/// This notification indicates that the result will be unused, so any associated processing SHOULD cease.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ClientNotification {
     pub jsonrpc: ClientNotificationJsonrpc,
@@ -1076,13 +1076,13 @@ pub struct CompleteResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     #[serde(flatten)]
@@ -1254,20 +1254,20 @@ impl ::std::convert::TryFrom<::std::string::String> for CreateMessageRequestMeth
 ///Parameters for a `sampling/createMessage` request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CreateMessageRequestParams {
-    /**A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
-    The client MAY ignore this request.
-
-    Default is `"none"`. The values `"thisServer"` and `"allServers"` are deprecated (SEP-2596): servers SHOULD
-    omit this field or use `"none"`, and SHOULD only use the deprecated values if the client declares
-    {@link ClientCapabilities.sampling.context}.*/
+    /// A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
+    /// The client MAY ignore this request.
+    ///
+    /// Default is `"none"`. The values `"thisServer"` and `"allServers"` are deprecated (SEP-2596): servers SHOULD
+    /// omit this field or use `"none"`, and SHOULD only use the deprecated values if the client declares
+    /// {@link ClientCapabilities.sampling.context}.
     #[serde(
         rename = "includeContext",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub include_context: ::std::option::Option<CreateMessageRequestParamsIncludeContext>,
-    /**The requested maximum number of tokens to sample (to prevent runaway completions).
-
-    The client MAY choose to sample fewer tokens than the requested maximum.*/
+    /// The requested maximum number of tokens to sample (to prevent runaway completions).
+    ///
+    /// The client MAY choose to sample fewer tokens than the requested maximum.
     #[serde(rename = "maxTokens")]
     pub max_tokens: i64,
     pub messages: ::std::vec::Vec<SamplingMessage>,
@@ -1297,19 +1297,19 @@ pub struct CreateMessageRequestParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub tool_choice: ::std::option::Option<ToolChoice>,
-    /**Tools that the model may use during generation.
-    The client MUST return an error if this field is provided but {@link ClientCapabilities.sampling.tools} is not declared.*/
+    /// Tools that the model may use during generation.
+    /// The client MUST return an error if this field is provided but {@link ClientCapabilities.sampling.tools} is not declared.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub tools: ::std::option::Option<::std::vec::Vec<Tool>>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
-The client MAY ignore this request.
-
-Default is `"none"`. The values `"thisServer"` and `"allServers"` are deprecated (SEP-2596): servers SHOULD
-omit this field or use `"none"`, and SHOULD only use the deprecated values if the client declares
-{@link ClientCapabilities.sampling.context}.*/
+/// A request to include context from one or more MCP servers (including the caller), to be attached to the prompt.
+/// The client MAY ignore this request.
+///
+/// Default is `"none"`. The values `"thisServer"` and `"allServers"` are deprecated (SEP-2596): servers SHOULD
+/// omit this field or use `"none"`, and SHOULD only use the deprecated values if the client declares
+/// {@link ClientCapabilities.sampling.context}.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -1364,9 +1364,9 @@ impl ::std::convert::TryFrom<::std::string::String> for CreateMessageRequestPara
         value.parse()
     }
 }
-/**The result returned by the client for a {@link CreateMessageRequestsampling/createMessage} request.
-The client should inform the user before returning the sampled message, to allow them
-to inspect the response (human in the loop) and decide whether to allow the server to see it.*/
+/// The result returned by the client for a {@link CreateMessageRequestsampling/createMessage} request.
+/// The client should inform the user before returning the sampled message, to allow them
+/// to inspect the response (human in the loop) and decide whether to allow the server to see it.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CreateMessageResult {
     pub content: CreateMessageResultContent,
@@ -1378,15 +1378,15 @@ pub struct CreateMessageResult {
     ///The name of the model that generated the message.
     pub model: ::std::string::String,
     pub role: Role,
-    /**The reason why sampling stopped, if known.
-
-    Standard values:
-    - `"endTurn"`: Natural end of the assistant's turn
-    - `"stopSequence"`: A stop sequence was encountered
-    - `"maxTokens"`: Maximum token limit was reached
-    - `"toolUse"`: The model wants to use one or more tools
-
-    This field is an open string to allow for provider-specific stop reasons.*/
+    /// The reason why sampling stopped, if known.
+    ///
+    /// Standard values:
+    /// - `"endTurn"`: Natural end of the assistant's turn
+    /// - `"stopSequence"`: A stop sequence was encountered
+    /// - `"maxTokens"`: Maximum token limit was reached
+    /// - `"toolUse"`: The model wants to use one or more tools
+    ///
+    /// This field is an open string to allow for provider-specific stop reasons.
     #[serde(
         rename = "stopReason",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1471,10 +1471,10 @@ impl ::std::str::FromStr for Cursor {
         Ok(Self(value.to_string()))
     }
 }
-/**A request from the client asking the server to advertise its supported
-protocol versions, capabilities, and other metadata. Servers **MUST**
-implement `server/discover`. Clients **MAY** call it but are not required
-to — version negotiation can also happen inline via per-request `_meta`.*/
+/// A request from the client asking the server to advertise its supported
+/// protocol versions, capabilities, and other metadata. Servers **MUST**
+/// implement `server/discover`. Clients **MAY** call it but are not required
+/// to — version negotiation can also happen inline via per-request `_meta`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct DiscoverRequest {
     pub id: RequestId,
@@ -1581,25 +1581,25 @@ impl ::std::convert::TryFrom<::std::string::String> for DiscoverRequestMethod {
 ///The result returned by the server for a {@link DiscoverRequestserver/discover} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct DiscoverResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: DiscoverResultCacheScope,
     pub capabilities: ServerCapabilities,
-    /**Natural-language guidance describing the server and its features.
-
-    This can be used by clients to improve an LLM's understanding of
-    available tools (e.g., by including it in a system prompt). It should
-    focus on information that helps the model use the server effectively
-    and should not duplicate information already in tool descriptions.*/
+    /// Natural-language guidance describing the server and its features.
+    ///
+    /// This can be used by clients to improve an LLM's understanding of
+    /// available tools (e.g., by including it in a system prompt). It should
+    /// focus on information that helps the model use the server effectively
+    /// and should not duplicate information already in tool descriptions.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
     #[serde(
@@ -1607,42 +1607,42 @@ pub struct DiscoverResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**MCP Protocol Versions this server supports. The client should choose a
-    version from this list for use in subsequent requests.*/
+    /// MCP Protocol Versions this server supports. The client should choose a
+    /// version from this list for use in subsequent requests.
     #[serde(rename = "supportedVersions")]
     pub supported_versions: ::std::vec::Vec<::std::string::String>,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -1817,8 +1817,8 @@ impl ::std::convert::TryFrom<::std::string::String> for ElicitRequestFormParamsM
         value.parse()
     }
 }
-/**A restricted subset of JSON Schema.
-Only top-level properties are allowed, without nesting.*/
+/// A restricted subset of JSON Schema.
+/// Only top-level properties are allowed, without nesting.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ElicitRequestFormParamsRequestedSchema {
     pub properties: ::std::collections::BTreeMap<::std::string::String, PrimitiveSchemaDefinition>,
@@ -2007,14 +2007,14 @@ impl ::std::convert::TryFrom<::std::string::String> for ElicitRequestUrlParamsMo
 ///The result returned by the client for an {@link ElicitRequestelicitation/create} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ElicitResult {
-    /**The user action in response to the elicitation.
-    - `"accept"`: User submitted the form/confirmed the action
-    - `"decline"`: User explicitly declined the action
-    - `"cancel"`: User dismissed without making an explicit choice*/
+    /// The user action in response to the elicitation.
+    /// - `"accept"`: User submitted the form/confirmed the action
+    /// - `"decline"`: User explicitly declined the action
+    /// - `"cancel"`: User dismissed without making an explicit choice
     pub action: ElicitResultAction,
-    /**The submitted form data, only present when action is `"accept"` and mode was `"form"`.
-    Contains values matching the requested schema.
-    Omitted for out-of-band mode responses.*/
+    /// The submitted form data, only present when action is `"accept"` and mode was `"form"`.
+    /// Contains values matching the requested schema.
+    /// Omitted for out-of-band mode responses.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ElicitResultContentValue>,
@@ -2022,10 +2022,10 @@ pub struct ElicitResult {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The user action in response to the elicitation.
-- `"accept"`: User submitted the form/confirmed the action
-- `"decline"`: User explicitly declined the action
-- `"cancel"`: User dismissed without making an explicit choice*/
+/// The user action in response to the elicitation.
+/// - `"accept"`: User submitted the form/confirmed the action
+/// - `"decline"`: User explicitly declined the action
+/// - `"cancel"`: User dismissed without making an explicit choice
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -2124,10 +2124,10 @@ impl ::std::convert::From<i64> for ElicitResultContentValueVariant1 {
         Self::Integer(value)
     }
 }
-/**The contents of a resource, embedded into a prompt or tool call result.
-
-It is up to the client how best to render embedded resources for the benefit
-of the LLM and/or the user.*/
+/// The contents of a resource, embedded into a prompt or tool call result.
+///
+/// It is up to the client how best to render embedded resources for the benefit
+/// of the LLM and/or the user.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EmbeddedResource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2416,13 +2416,13 @@ pub struct GetPromptResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     #[serde(flatten)]
@@ -2501,10 +2501,10 @@ impl ::std::convert::From<InputRequiredResult> for GetPromptResultResponseResult
         Self::InputRequiredResult(value)
     }
 }
-/**Returned when a server rejects a request because the values in the HTTP
-headers do not match the corresponding values in the request body, or
-because required headers are missing or malformed. For HTTP, the response
-status code MUST be `400 Bad Request`.*/
+/// Returned when a server rejects a request because the values in the HTTP
+/// headers do not match the corresponding values in the request body, or
+/// because required headers are missing or malformed. For HTTP, the response
+/// status code MUST be `400 Bad Request`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct HeaderMismatchError {
     pub error: HeaderMismatchErrorError,
@@ -2608,43 +2608,43 @@ impl ::std::convert::TryFrom<::std::string::String> for HeaderMismatchErrorJsonr
 ///An optionally-sized icon that can be displayed in a user interface.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Icon {
-    /**Optional MIME type override if the source MIME type is missing or generic.
-    For example: `"image/png"`, `"image/jpeg"`, or `"image/svg+xml"`.*/
+    /// Optional MIME type override if the source MIME type is missing or generic.
+    /// For example: `"image/png"`, `"image/jpeg"`, or `"image/svg+xml"`.
     #[serde(
         rename = "mimeType",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub mime_type: ::std::option::Option<::std::string::String>,
-    /**Optional array of strings that specify sizes at which the icon can be used.
-    Each string should be in WxH format (e.g., `"48x48"`, `"96x96"`) or `"any"` for scalable formats like SVG.
-
-    If not provided, the client should assume that the icon can be used at any size.*/
+    /// Optional array of strings that specify sizes at which the icon can be used.
+    /// Each string should be in WxH format (e.g., `"48x48"`, `"96x96"`) or `"any"` for scalable formats like SVG.
+    ///
+    /// If not provided, the client should assume that the icon can be used at any size.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub sizes: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    /**A standard URI pointing to an icon resource. May be an HTTP/HTTPS URL or a
-    `data:` URI with Base64-encoded image data.
-
-    Consumers SHOULD take steps to ensure URLs serving icons are from the
-    same domain as the client/server or a trusted domain.
-
-    Consumers SHOULD take appropriate precautions when consuming SVGs as they can contain
-    executable JavaScript.*/
+    /// A standard URI pointing to an icon resource. May be an HTTP/HTTPS URL or a
+    /// `data:` URI with Base64-encoded image data.
+    ///
+    /// Consumers SHOULD take steps to ensure URLs serving icons are from the
+    /// same domain as the client/server or a trusted domain.
+    ///
+    /// Consumers SHOULD take appropriate precautions when consuming SVGs as they can contain
+    /// executable JavaScript.
     pub src: ::std::string::String,
-    /**Optional specifier for the theme this icon is designed for. `"light"` indicates
-    the icon is designed to be used with a light background, and `"dark"` indicates
-    the icon is designed to be used with a dark background.
-
-    If not provided, the client should assume the icon can be used with any theme.*/
+    /// Optional specifier for the theme this icon is designed for. `"light"` indicates
+    /// the icon is designed to be used with a light background, and `"dark"` indicates
+    /// the icon is designed to be used with a dark background.
+    ///
+    /// If not provided, the client should assume the icon can be used with any theme.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub theme: ::std::option::Option<IconTheme>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Optional specifier for the theme this icon is designed for. `"light"` indicates
-the icon is designed to be used with a light background, and `"dark"` indicates
-the icon is designed to be used with a dark background.
-
-If not provided, the client should assume the icon can be used with any theme.*/
+/// Optional specifier for the theme this icon is designed for. `"light"` indicates
+/// the icon is designed to be used with a light background, and `"dark"` indicates
+/// the icon is designed to be used with a dark background.
+///
+/// If not provided, the client should assume the icon can be used with any theme.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -2698,15 +2698,15 @@ impl ::std::convert::TryFrom<::std::string::String> for IconTheme {
 ///Base interface to add `icons` property.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Icons {
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(flatten)]
@@ -2782,32 +2782,32 @@ impl ::std::convert::TryFrom<::std::string::String> for ImageContentType {
 ///Describes the MCP implementation.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Implementation {
-    /**An optional human-readable description of what this implementation does.
-
-    This can be used by clients or servers to provide context about their purpose
-    and capabilities. For example, a server might describe the types of resources
-    or tools it provides, while a client might describe its intended use case.*/
+    /// An optional human-readable description of what this implementation does.
+    ///
+    /// This can be used by clients or servers to provide context about their purpose
+    /// and capabilities. For example, a server might describe the types of resources
+    /// or tools it provides, while a client might describe its intended use case.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     ///The version of this implementation.
@@ -2844,8 +2844,8 @@ impl ::std::convert::From<ListRootsRequest> for InputRequest {
         Self::ListRootsRequest(value)
     }
 }
-/**A map of server-initiated requests that the client must fulfill.
-Keys are server-assigned identifiers; values are the request objects.*/
+/// A map of server-initiated requests that the client must fulfill.
+/// Keys are server-assigned identifiers; values are the request objects.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct InputRequests(pub ::std::collections::BTreeMap<::std::string::String, InputRequest>);
@@ -2869,10 +2869,10 @@ impl ::std::convert::From<::std::collections::BTreeMap<::std::string::String, In
         Self(value)
     }
 }
-/**An InputRequiredResult sent by the server to indicate that additional input is needed
-before the request can be completed.
-
-At least one of `inputRequests` or `requestState` MUST be present.*/
+/// An InputRequiredResult sent by the server to indicate that additional input is needed
+/// before the request can be completed.
+///
+/// At least one of `inputRequests` or `requestState` MUST be present.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputRequiredResult {
     #[serde(
@@ -2890,13 +2890,13 @@ pub struct InputRequiredResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub request_state: ::std::option::Option<::std::string::String>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     #[serde(flatten)]
@@ -2943,9 +2943,9 @@ pub struct InputResponseRequestParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A map of client responses to server-initiated requests.
-Keys correspond to the keys in the {@link InputRequests} map;
-values are the client's result for each request.*/
+/// A map of client responses to server-initiated requests.
+/// Keys correspond to the keys in the {@link InputRequests} map;
+/// values are the client's result for each request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct InputResponses(pub ::std::collections::BTreeMap<::std::string::String, InputResponse>);
@@ -3016,16 +3016,16 @@ impl<'de> ::serde::Deserialize<'de> for InternalErrorCode {
             .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
     }
 }
-/**A JSON-RPC error indicating that the method parameters are invalid or malformed.
-
-In MCP, this error is returned in various contexts when request parameters fail validation:
-
-- **Tools**: Unknown tool name or invalid tool arguments
-- **Prompts**: Unknown prompt name or missing required arguments
-- **Pagination**: Invalid or expired cursor values
-- **Logging**: Invalid log level
-- **Elicitation**: Server requests an elicitation mode not declared in client capabilities
-- **Sampling**: Missing tool result or tool results mixed with other content*/
+/// A JSON-RPC error indicating that the method parameters are invalid or malformed.
+///
+/// In MCP, this error is returned in various contexts when request parameters fail validation:
+///
+/// - **Tools**: Unknown tool name or invalid tool arguments
+/// - **Prompts**: Unknown prompt name or missing required arguments
+/// - **Pagination**: Invalid or expired cursor values
+/// - **Logging**: Invalid log level
+/// - **Elicitation**: Server requests an elicitation mode not declared in client capabilities
+/// - **Sampling**: Missing tool result or tool results mixed with other content
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InvalidParamsError {
     ///The error type that occurred.
@@ -3489,8 +3489,8 @@ impl ::std::convert::TryFrom<::std::string::String> for JsonrpcResultResponseJso
         value.parse()
     }
 }
-/**Use {@link TitledSingleSelectEnumSchema} instead.
-This interface will be removed in a future version.*/
+/// Use {@link TitledSingleSelectEnumSchema} instead.
+/// This interface will be removed in a future version.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LegacyTitledEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3499,8 +3499,8 @@ pub struct LegacyTitledEnumSchema {
     pub description: ::std::option::Option<::std::string::String>,
     #[serde(rename = "enum")]
     pub enum_: ::std::vec::Vec<::std::string::String>,
-    /**(Legacy) Display names for enum values.
-    Non-standard according to JSON schema 2020-12.*/
+    /// (Legacy) Display names for enum values.
+    /// Non-standard according to JSON schema 2020-12.
     #[serde(
         rename = "enumNames",
         default,
@@ -3668,16 +3668,16 @@ impl ::std::convert::TryFrom<::std::string::String> for ListPromptsRequestMethod
 ///The result returned by the server for a {@link ListPromptsRequestprompts/list} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListPromptsResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: ListPromptsResultCacheScope,
     #[serde(
@@ -3685,46 +3685,46 @@ pub struct ListPromptsResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub next_cursor: ::std::option::Option<::std::string::String>,
     pub prompts: ::std::vec::Vec<Prompt>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -3938,16 +3938,16 @@ impl ::std::convert::TryFrom<::std::string::String> for ListResourceTemplatesReq
 ///The result returned by the server for a {@link ListResourceTemplatesRequestresources/templates/list} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListResourceTemplatesResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: ListResourceTemplatesResultCacheScope,
     #[serde(
@@ -3955,8 +3955,8 @@ pub struct ListResourceTemplatesResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3964,38 +3964,38 @@ pub struct ListResourceTemplatesResult {
     pub next_cursor: ::std::option::Option<::std::string::String>,
     #[serde(rename = "resourceTemplates")]
     pub resource_templates: ::std::vec::Vec<ResourceTemplate>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -4209,16 +4209,16 @@ impl ::std::convert::TryFrom<::std::string::String> for ListResourcesRequestMeth
 ///The result returned by the server for a {@link ListResourcesRequestresources/list} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListResourcesResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: ListResourcesResultCacheScope,
     #[serde(
@@ -4226,46 +4226,46 @@ pub struct ListResourcesResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub next_cursor: ::std::option::Option<::std::string::String>,
     pub resources: ::std::vec::Vec<Resource>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -4372,13 +4372,13 @@ impl ::std::convert::TryFrom<::std::string::String> for ListResourcesResultRespo
         value.parse()
     }
 }
-/**Sent from the server to request a list of root URIs from the client. Roots allow
-servers to ask for specific directories or files to operate on. A common example
-for roots is providing a set of repositories or directories a server should operate
-on.
-
-This request is typically used when the server needs to understand the file system
-structure or access specific locations that the client has permission to read from.*/
+/// Sent from the server to request a list of root URIs from the client. Roots allow
+/// servers to ask for specific directories or files to operate on. A common example
+/// for roots is providing a set of repositories or directories a server should operate
+/// on.
+///
+/// This request is typically used when the server needs to understand the file system
+/// structure or access specific locations that the client has permission to read from.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListRootsRequest {
     pub method: ListRootsRequestMethod,
@@ -4445,9 +4445,9 @@ pub struct ListRootsRequestParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The result returned by the client for a {@link ListRootsRequestroots/list} request.
-This result contains an array of {@link Root} objects, each representing a root directory
-or file that the server can operate on.*/
+/// The result returned by the client for a {@link ListRootsRequestroots/list} request.
+/// This result contains an array of {@link Root} objects, each representing a root directory
+/// or file that the server can operate on.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListRootsResult {
     pub roots: ::std::vec::Vec<Root>,
@@ -4561,16 +4561,16 @@ impl ::std::convert::TryFrom<::std::string::String> for ListToolsRequestMethod {
 ///The result returned by the server for a {@link ListToolsRequesttools/list} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ListToolsResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: ListToolsResultCacheScope,
     #[serde(
@@ -4578,46 +4578,46 @@ pub struct ListToolsResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     pub tools: ::std::vec::Vec<Tool>,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -4724,10 +4724,10 @@ impl ::std::convert::TryFrom<::std::string::String> for ListToolsResultResponseJ
         value.parse()
     }
 }
-/**The severity of a log message.
-
-These map to syslog message severities, as specified in RFC-5424:
-https://datatracker.ietf.org/doc/html/rfc5424#section-6.2.1*/
+/// The severity of a log message.
+///
+/// These map to syslog message severities, as specified in RFC-5424:
+/// https://datatracker.ietf.org/doc/html/rfc5424#section-6.2.1
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -4922,21 +4922,21 @@ pub struct LoggingMessageNotificationParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Represents the contents of a `_meta` field, which clients and servers use to attach additional metadata to their interactions.
-
-Certain key names are reserved by MCP for protocol-level metadata; implementations MUST NOT make assumptions about values at these keys. Additionally, specific schema definitions may reserve particular names for purpose-specific metadata, as declared in those definitions.
-
-Valid keys have two segments:
-
-**Prefix:**
-- Optional — if specified, MUST be a series of _labels_ separated by dots (`.`), followed by a slash (`/`).
-- Labels MUST start with a letter and end with a letter or digit. Interior characters may be letters, digits, or hyphens (`-`).
-- Implementations SHOULD use reverse DNS notation (e.g., `com.example/` rather than `example.com/`).
-- Any prefix where the second label is `modelcontextprotocol` or `mcp` is **reserved** for MCP use. For example: `io.modelcontextprotocol/`, `dev.mcp/`, `org.modelcontextprotocol.api/`, and `com.mcp.tools/` are all reserved. However, `com.example.mcp/` is NOT reserved, as the second label is `example`.
-
-**Name:**
-- Unless empty, MUST start and end with an alphanumeric character (`[a-z0-9A-Z]`).
-- Interior characters may be alphanumeric, hyphens (`-`), underscores (`_`), or dots (`.`).*/
+/// Represents the contents of a `_meta` field, which clients and servers use to attach additional metadata to their interactions.
+///
+/// Certain key names are reserved by MCP for protocol-level metadata; implementations MUST NOT make assumptions about values at these keys. Additionally, specific schema definitions may reserve particular names for purpose-specific metadata, as declared in those definitions.
+///
+/// Valid keys have two segments:
+///
+/// **Prefix:**
+/// - Optional — if specified, MUST be a series of _labels_ separated by dots (`.`), followed by a slash (`/`).
+/// - Labels MUST start with a letter and end with a letter or digit. Interior characters may be letters, digits, or hyphens (`-`).
+/// - Implementations SHOULD use reverse DNS notation (e.g., `com.example/` rather than `example.com/`).
+/// - Any prefix where the second label is `modelcontextprotocol` or `mcp` is **reserved** for MCP use. For example: `io.modelcontextprotocol/`, `dev.mcp/`, `org.modelcontextprotocol.api/`, and `com.mcp.tools/` are all reserved. However, `com.example.mcp/` is NOT reserved, as the second label is `example`.
+///
+/// **Name:**
+/// - Unless empty, MUST start and end with an alphanumeric character (`[a-z0-9A-Z]`).
+/// - Interior characters may be alphanumeric, hyphens (`-`), underscores (`_`), or dots (`.`).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct MetaObject(pub ::serde_json::Map<::std::string::String, ::serde_json::Value>);
@@ -4960,11 +4960,11 @@ impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json:
         Self(value)
     }
 }
-/**A JSON-RPC error indicating that the requested method does not exist or is not available.
-
-In MCP, a server returns this error when a client invokes a method the server does not implement — either a genuinely unknown method, or one gated behind a server capability the server did not advertise (e.g., calling `prompts/list` when the `prompts` capability was not advertised).
-
-A request that requires a client capability the client did not declare is signalled instead by {@link MissingRequiredClientCapabilityError} (`-32021`).*/
+/// A JSON-RPC error indicating that the requested method does not exist or is not available.
+///
+/// In MCP, a server returns this error when a client invokes a method the server does not implement — either a genuinely unknown method, or one gated behind a server capability the server did not advertise (e.g., calling `prompts/list` when the `prompts` capability was not advertised).
+///
+/// A request that requires a client capability the client did not declare is signalled instead by {@link MissingRequiredClientCapabilityError} (`-32021`).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MethodNotFoundError {
     ///The error type that occurred.
@@ -5011,9 +5011,9 @@ impl<'de> ::serde::Deserialize<'de> for MethodNotFoundErrorCode {
             .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
     }
 }
-/**Returned when processing a request requires a capability the client did not
-declare in `clientCapabilities`. For HTTP, the response status code MUST be
-`400 Bad Request`.*/
+/// Returned when processing a request requires a capability the client did not
+/// declare in `clientCapabilities`. For HTTP, the response status code MUST be
+/// `400 Bad Request`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MissingRequiredClientCapabilityError {
     pub error: MissingRequiredClientCapabilityErrorError,
@@ -5123,67 +5123,67 @@ impl ::std::convert::TryFrom<::std::string::String>
         value.parse()
     }
 }
-/**Hints to use for model selection.
-
-Keys not declared here are currently left unspecified by the spec and are up
-to the client to interpret.*/
+/// Hints to use for model selection.
+///
+/// Keys not declared here are currently left unspecified by the spec and are up
+/// to the client to interpret.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelHint {
-    /**A hint for a model name.
-
-    The client SHOULD treat this as a substring of a model name; for example:
-     - `claude-3-5-sonnet` should match `claude-3-5-sonnet-20241022`
-     - `sonnet` should match `claude-3-5-sonnet-20241022`, `claude-3-sonnet-20240229`, etc.
-     - `claude` should match any Claude model
-
-    The client MAY also map the string to a different provider's model name or a different model family, as long as it fills a similar niche; for example:
-     - `gemini-1.5-flash` could match `claude-3-haiku-20240307`*/
+    /// A hint for a model name.
+    ///
+    /// The client SHOULD treat this as a substring of a model name; for example:
+    /// - `claude-3-5-sonnet` should match `claude-3-5-sonnet-20241022`
+    /// - `sonnet` should match `claude-3-5-sonnet-20241022`, `claude-3-sonnet-20240229`, etc.
+    /// - `claude` should match any Claude model
+    ///
+    /// The client MAY also map the string to a different provider's model name or a different model family, as long as it fills a similar niche; for example:
+    /// - `gemini-1.5-flash` could match `claude-3-haiku-20240307`
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The server's preferences for model selection, requested of the client during sampling.
-
-Because LLMs can vary along multiple dimensions, choosing the "best" model is
-rarely straightforward.  Different models excel in different areas—some are
-faster but less capable, others are more capable but more expensive, and so
-on. This interface allows servers to express their priorities across multiple
-dimensions to help clients make an appropriate selection for their use case.
-
-These preferences are always advisory. The client MAY ignore them. It is also
-up to the client to decide how to interpret these preferences and how to
-balance them against other considerations.*/
+/// The server's preferences for model selection, requested of the client during sampling.
+///
+/// Because LLMs can vary along multiple dimensions, choosing the "best" model is
+/// rarely straightforward.  Different models excel in different areas—some are
+/// faster but less capable, others are more capable but more expensive, and so
+/// on. This interface allows servers to express their priorities across multiple
+/// dimensions to help clients make an appropriate selection for their use case.
+///
+/// These preferences are always advisory. The client MAY ignore them. It is also
+/// up to the client to decide how to interpret these preferences and how to
+/// balance them against other considerations.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelPreferences {
-    /**How much to prioritize cost when selecting a model. A value of 0 means cost
-    is not important, while a value of 1 means cost is the most important
-    factor.*/
+    /// How much to prioritize cost when selecting a model. A value of 0 means cost
+    /// is not important, while a value of 1 means cost is the most important
+    /// factor.
     #[serde(
         rename = "costPriority",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub cost_priority: ::std::option::Option<f64>,
-    /**Optional hints to use for model selection.
-
-    If multiple hints are specified, the client MUST evaluate them in order
-    (such that the first match is taken).
-
-    The client SHOULD prioritize these hints over the numeric priorities, but
-    MAY still use the priorities to select from ambiguous matches.*/
+    /// Optional hints to use for model selection.
+    ///
+    /// If multiple hints are specified, the client MUST evaluate them in order
+    /// (such that the first match is taken).
+    ///
+    /// The client SHOULD prioritize these hints over the numeric priorities, but
+    /// MAY still use the priorities to select from ambiguous matches.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub hints: ::std::option::Option<::std::vec::Vec<ModelHint>>,
-    /**How much to prioritize intelligence and capabilities when selecting a
-    model. A value of 0 means intelligence is not important, while a value of 1
-    means intelligence is the most important factor.*/
+    /// How much to prioritize intelligence and capabilities when selecting a
+    /// model. A value of 0 means intelligence is not important, while a value of 1
+    /// means intelligence is the most important factor.
     #[serde(
         rename = "intelligencePriority",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub intelligence_priority: ::std::option::Option<f64>,
-    /**How much to prioritize sampling speed (latency) when selecting a model. A
-    value of 0 means speed is not important, while a value of 1 means speed is
-    the most important factor.*/
+    /// How much to prioritize sampling speed (latency) when selecting a model. A
+    /// value of 0 means speed is not important, while a value of 1 means speed is
+    /// the most important factor.
     #[serde(
         rename = "speedPriority",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5370,8 +5370,8 @@ impl ::std::convert::TryFrom<::std::string::String> for PaginatedRequestJsonrpc 
 ///Common params for paginated requests.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PaginatedRequestParams {
-    /**An opaque token representing the current pagination position.
-    If provided, the server should return results starting after this cursor.*/
+    /// An opaque token representing the current pagination position.
+    /// If provided, the server should return results starting after this cursor.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
     #[serde(rename = "_meta")]
@@ -5387,20 +5387,20 @@ pub struct PaginatedResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**An opaque token representing the pagination position after the last returned result.
-    If present, there may be more results available.*/
+    /// An opaque token representing the pagination position after the last returned result.
+    /// If present, there may be more results available.
     #[serde(
         rename = "nextCursor",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     #[serde(flatten)]
@@ -5453,8 +5453,8 @@ impl<'de> ::serde::Deserialize<'de> for ParseErrorCode {
             .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
     }
 }
-/**Restricted schema definitions that only allow primitive types
-without nested objects or arrays.*/
+/// Restricted schema definitions that only allow primitive types
+/// without nested objects or arrays.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum PrimitiveSchemaDefinition {
@@ -5660,15 +5660,15 @@ pub struct Prompt {
     ///An optional description of what this prompt provides
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(
@@ -5678,12 +5678,12 @@ pub struct Prompt {
     pub meta: ::std::option::Option<MetaObject>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
@@ -5700,12 +5700,12 @@ pub struct PromptArgument {
     ///Whether this argument must be provided.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub required: ::std::option::Option<bool>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
@@ -5817,10 +5817,10 @@ impl ::std::convert::TryFrom<::std::string::String> for PromptListChangedNotific
         value.parse()
     }
 }
-/**Describes a message returned as part of a prompt.
-
-This is similar to {@link SamplingMessage}, but also supports the embedding of
-resources from the MCP server.*/
+/// Describes a message returned as part of a prompt.
+///
+/// This is similar to {@link SamplingMessage}, but also supports the embedding of
+/// resources from the MCP server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PromptMessage {
     pub content: ContentBlock,
@@ -5833,12 +5833,12 @@ pub struct PromptMessage {
 pub struct PromptReference {
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(rename = "type")]
@@ -6020,16 +6020,16 @@ pub struct ReadResourceRequestParams {
 ///The result returned by the server for a {@link ReadResourceRequestresources/read} request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReadResourceResult {
-    /**Indicates the intended scope of the cached response, analogous to HTTP
-    `Cache-Control: public` vs `Cache-Control: private`.
-
-    - `"public"`: The response does not contain user-specific data. Any
-      client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-      the response and serve it across authorization contexts.
-    - `"private"`: The response MAY be cached and reused only within the
-      same authorization context. Caches MUST NOT be shared across
-      authorization contexts (e.g., a different access token requires a
-      different cache).*/
+    /// Indicates the intended scope of the cached response, analogous to HTTP
+    /// `Cache-Control: public` vs `Cache-Control: private`.
+    ///
+    /// - `"public"`: The response does not contain user-specific data. Any
+    /// client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+    /// the response and serve it across authorization contexts.
+    /// - `"private"`: The response MAY be cached and reused only within the
+    /// same authorization context. Caches MUST NOT be shared across
+    /// authorization contexts (e.g., a different access token requires a
+    /// different cache).
     #[serde(rename = "cacheScope")]
     pub cache_scope: ReadResourceResultCacheScope,
     pub contents: ::std::vec::Vec<ReadResourceResultContentsItem>,
@@ -6038,38 +6038,38 @@ pub struct ReadResourceResult {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
-    /**A hint from the server indicating how long (in milliseconds) the
-    client MAY cache this response before re-fetching. Semantics are
-    analogous to HTTP Cache-Control max-age.
-
-    - If 0, The response SHOULD be considered immediately stale,
-      The client MAY re-fetch every time the result is needed.
-    - If positive, the client SHOULD consider the result fresh for this many
-      milliseconds after receiving the response.*/
+    /// A hint from the server indicating how long (in milliseconds) the
+    /// client MAY cache this response before re-fetching. Semantics are
+    /// analogous to HTTP Cache-Control max-age.
+    ///
+    /// - If 0, The response SHOULD be considered immediately stale,
+    /// The client MAY re-fetch every time the result is needed.
+    /// - If positive, the client SHOULD consider the result fresh for this many
+    /// milliseconds after receiving the response.
     #[serde(rename = "ttlMs")]
     pub ttl_ms: u64,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the intended scope of the cached response, analogous to HTTP
-`Cache-Control: public` vs `Cache-Control: private`.
-
-- `"public"`: The response does not contain user-specific data. Any
-  client or intermediary (e.g., shared gateway, caching proxy) MAY cache
-  the response and serve it across authorization contexts.
-- `"private"`: The response MAY be cached and reused only within the
-  same authorization context. Caches MUST NOT be shared across
-  authorization contexts (e.g., a different access token requires a
-  different cache).*/
+/// Indicates the intended scope of the cached response, analogous to HTTP
+/// `Cache-Control: public` vs `Cache-Control: private`.
+///
+/// - `"public"`: The response does not contain user-specific data. Any
+///   client or intermediary (e.g., shared gateway, caching proxy) MAY cache
+///   the response and serve it across authorization contexts.
+/// - `"private"`: The response MAY be cached and reused only within the
+///   same authorization context. Caches MUST NOT be shared across
+///   authorization contexts (e.g., a different access token requires a
+///   different cache).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -6255,12 +6255,12 @@ pub struct RequestMetaObject {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub io_modelcontextprotocol_log_level: ::std::option::Option<LoggingLevel>,
-    /**The MCP Protocol Version being used for this request. Required.
-
-    For the HTTP transport, this value MUST match the `MCP-Protocol-Version`
-    header; otherwise the server MUST return a `400 Bad Request`. If the
-    server does not support the requested version, it MUST return an
-    {@link UnsupportedProtocolVersionError}.*/
+    /// The MCP Protocol Version being used for this request. Required.
+    ///
+    /// For the HTTP transport, this value MUST match the `MCP-Protocol-Version`
+    /// header; otherwise the server MUST return a `400 Bad Request`. If the
+    /// server does not support the requested version, it MUST return an
+    /// {@link UnsupportedProtocolVersionError}.
     #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
     pub io_modelcontextprotocol_protocol_version: ::std::string::String,
     #[serde(
@@ -6284,20 +6284,20 @@ pub struct RequestParams {
 pub struct Resource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<Annotations>,
-    /**A description of what this resource represents.
-
-    This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.*/
+    /// A description of what this resource represents.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(
@@ -6313,17 +6313,17 @@ pub struct Resource {
     pub mime_type: ::std::option::Option<::std::string::String>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
-
-    This can be used by Hosts to display file sizes and estimate context window usage.*/
+    /// The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
+    ///
+    /// This can be used by Hosts to display file sizes and estimate context window usage.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     ///The URI of this resource.
@@ -6350,27 +6350,27 @@ pub struct ResourceContents {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A resource that the server is capable of reading, included in a prompt or tool call result.
-
-Note: resource links returned by tools are not guaranteed to appear in the results of {@link ListResourcesRequestresources/list} requests.*/
+/// A resource that the server is capable of reading, included in a prompt or tool call result.
+///
+/// Note: resource links returned by tools are not guaranteed to appear in the results of {@link ListResourcesRequestresources/list} requests.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ResourceLink {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<Annotations>,
-    /**A description of what this resource represents.
-
-    This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.*/
+    /// A description of what this resource represents.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(
@@ -6386,17 +6386,17 @@ pub struct ResourceLink {
     pub mime_type: ::std::option::Option<::std::string::String>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
-
-    This can be used by Hosts to display file sizes and estimate context window usage.*/
+    /// The size of the raw resource content, in bytes (i.e., before base64 encoding or any tokenization), if known.
+    ///
+    /// This can be used by Hosts to display file sizes and estimate context window usage.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(rename = "type")]
@@ -6574,20 +6574,20 @@ pub struct ResourceRequestParams {
 pub struct ResourceTemplate {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<Annotations>,
-    /**A description of what this template is for.
-
-    This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.*/
+    /// A description of what this template is for.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available resources. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(
@@ -6603,12 +6603,12 @@ pub struct ResourceTemplate {
     pub mime_type: ::std::option::Option<::std::string::String>,
     ///Intended for programmatic or logical use, but used as a display name in past specs or fallback (if title isn't present).
     pub name: ::std::string::String,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     ///A URI template (according to RFC 6570) that can be used to construct resource URIs.
@@ -6798,13 +6798,13 @@ pub struct Result {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<ResultMetaObject>,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     #[serde(flatten)]
@@ -6821,11 +6821,11 @@ pub struct ResultMetaObject {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Indicates the type of a {@link Result} object, allowing the client to
-determine how to parse the response.
-
-complete - the request completed successfully and the result contains the final content.
-input_required - the request requires additional input and the result contains an {@link InputRequiredResult} object with instructions for the client to provide additional input before retrying the original request.*/
+/// Indicates the type of a {@link Result} object, allowing the client to
+/// determine how to parse the response.
+///
+/// complete - the request completed successfully and the result contains the final content.
+/// input_required - the request requires additional input and the result contains an {@link InputRequiredResult} object with instructions for the client to provide additional input before retrying the original request.
 #[derive(
     ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd,
 )]
@@ -6917,14 +6917,14 @@ pub struct Root {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<MetaObject>,
-    /**An optional name for the root. This can be used to provide a human-readable
-    identifier for the root, which may be useful for display purposes or for
-    referencing the root in other parts of the application.*/
+    /// An optional name for the root. This can be used to provide a human-readable
+    /// identifier for the root, which may be useful for display purposes or for
+    /// referencing the root in other parts of the application.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
-    /**The URI identifying the root. This *must* start with `file://` for now.
-    This restriction may be relaxed in future versions of the protocol to allow
-    other URI schemes.*/
+    /// The URI identifying the root. This *must* start with `file://` for now.
+    /// This restriction may be relaxed in future versions of the protocol to allow
+    /// other URI schemes.
     pub uri: ::std::string::String,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -7027,12 +7027,12 @@ pub struct ServerCapabilities {
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub experimental:
         ::std::option::Option<::std::collections::BTreeMap<::std::string::String, JsonObject>>,
-    /**Optional MCP extensions that the server supports. Keys are extension identifiers
-    (e.g., "io.modelcontextprotocol/tasks"), and values are per-extension settings
-    objects. An empty object indicates support with no settings.
-
-    Keys MUST follow the {@link MetaObject`_meta` key naming rules}, with a
-    mandatory prefix.*/
+    /// Optional MCP extensions that the server supports. Keys are extension identifiers
+    /// (e.g., "io.modelcontextprotocol/tasks"), and values are per-extension settings
+    /// objects. An empty object indicates support with no settings.
+    ///
+    /// Keys MUST follow the {@link MetaObject`_meta` key naming rules}, with a
+    /// mandatory prefix.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub extensions:
         ::std::option::Option<::std::collections::BTreeMap<::std::string::String, JsonObject>>,
@@ -7365,11 +7365,11 @@ impl ::std::convert::TryFrom<::std::string::String> for StringSchemaType {
         value.parse()
     }
 }
-/**The set of notification types a client may opt in to on a
-{@link SubscriptionsListenRequestsubscriptions/listen} request.
-
-Each notification type is **opt-in**; the server **MUST NOT** send
-notification types the client has not explicitly requested here.*/
+/// The set of notification types a client may opt in to on a
+/// {@link SubscriptionsListenRequestsubscriptions/listen} request.
+///
+/// Each notification type is **opt-in**; the server **MUST NOT** send
+/// notification types the client has not explicitly requested here.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubscriptionFilter {
     ///If true, receive {@link PromptListChangedNotificationnotifications/prompts/list_changed}.
@@ -7378,8 +7378,8 @@ pub struct SubscriptionFilter {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub prompts_list_changed: ::std::option::Option<bool>,
-    /**Subscribe to {@link ResourceUpdatedNotificationnotifications/resources/updated} for these resource URIs.
-    Replaces the former `resources/subscribe` RPC.*/
+    /// Subscribe to {@link ResourceUpdatedNotificationnotifications/resources/updated} for these resource URIs.
+    /// Replaces the former `resources/subscribe` RPC.
     #[serde(
         rename = "resourceSubscriptions",
         default,
@@ -7401,16 +7401,16 @@ pub struct SubscriptionFilter {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Sent by the server to acknowledge that a
-{@link SubscriptionsListenRequestsubscriptions/listen} subscription has been
-established and to report which notification types it agreed to honor.
-
-This notification MUST be the first message the server sends carrying the
-subscription's ID in `io.modelcontextprotocol/subscriptionId`. The server MUST
-NOT send any notification on the subscription before acknowledging it. On
-stdio, where every subscription shares one channel, this ordering is defined
-per subscription ID and not per channel: messages belonging to other
-subscriptions MAY be interleaved before it.*/
+/// Sent by the server to acknowledge that a
+/// {@link SubscriptionsListenRequestsubscriptions/listen} subscription has been
+/// established and to report which notification types it agreed to honor.
+///
+/// This notification MUST be the first message the server sends carrying the
+/// subscription's ID in `io.modelcontextprotocol/subscriptionId`. The server MUST
+/// NOT send any notification on the subscription before acknowledging it. On
+/// stdio, where every subscription shares one channel, this ordering is defined
+/// per subscription ID and not per channel: messages belonging to other
+/// subscriptions MAY be interleaved before it.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubscriptionsAcknowledgedNotification {
     pub jsonrpc: SubscriptionsAcknowledgedNotificationJsonrpc,
@@ -7533,9 +7533,9 @@ pub struct SubscriptionsAcknowledgedNotificationParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Sent from the client to open a long-lived channel for receiving notifications
-outside the context of a specific request. Replaces the previous HTTP GET
-endpoint and ensures consistent behavior between HTTP and STDIO.*/
+/// Sent from the client to open a long-lived channel for receiving notifications
+/// outside the context of a specific request. Replaces the previous HTTP GET
+/// endpoint and ensures consistent behavior between HTTP and STDIO.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubscriptionsListenRequest {
     pub id: RequestId,
@@ -7648,29 +7648,29 @@ pub struct SubscriptionsListenRequestParams {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**The response to a {@link SubscriptionsListenRequestsubscriptions/listen}
-request, signalling that the subscription has ended gracefully (for example,
-during server shutdown). Because the listen stream is long-lived, this result
-is sent only when the server tears the subscription down; an abrupt transport
-close carries no response. The result body is otherwise empty.*/
+/// The response to a {@link SubscriptionsListenRequestsubscriptions/listen}
+/// request, signalling that the subscription has ended gracefully (for example,
+/// during server shutdown). Because the listen stream is long-lived, this result
+/// is sent only when the server tears the subscription down; an abrupt transport
+/// close carries no response. The result body is otherwise empty.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubscriptionsListenResult {
     #[serde(rename = "_meta")]
     pub meta: SubscriptionsListenResultMetaObject,
-    /**Indicates the type of the result, which allows the client to determine
-    how to parse the result object.
-
-    Servers implementing this protocol version MUST include this field.
-    For backward compatibility, when a client receives a result from a
-    server implementing an earlier protocol version (which does not include
-    `resultType`), the client MUST treat the absent field as `"complete"`.*/
+    /// Indicates the type of the result, which allows the client to determine
+    /// how to parse the result object.
+    ///
+    /// Servers implementing this protocol version MUST include this field.
+    /// For backward compatibility, when a client receives a result from a
+    /// server implementing an earlier protocol version (which does not include
+    /// `resultType`), the client MUST treat the absent field as `"complete"`.
     #[serde(rename = "resultType")]
     pub result_type: ::std::string::String,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Extends {@link ResultMetaObject} with the subscription-stream identifier carried by a
-{@link SubscriptionsListenResult}. All key naming rules from `MetaObject` apply.*/
+/// Extends {@link ResultMetaObject} with the subscription-stream identifier carried by a
+/// {@link SubscriptionsListenResult}. All key naming rules from `MetaObject` apply.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubscriptionsListenResultMetaObject {
     #[serde(
@@ -7683,8 +7683,8 @@ pub struct SubscriptionsListenResultMetaObject {
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**A successful response from the server for a {@link SubscriptionsListenRequestsubscriptions/listen}
-request, sent when the server tears the subscription down gracefully.*/
+/// A successful response from the server for a {@link SubscriptionsListenRequestsubscriptions/listen}
+/// request, sent when the server tears the subscription down gracefully.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubscriptionsListenResultResponse {
     pub id: RequestId,
@@ -8005,20 +8005,20 @@ impl ::std::convert::TryFrom<::std::string::String> for TitledSingleSelectEnumSc
 pub struct Tool {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<ToolAnnotations>,
-    /**A human-readable description of the tool.
-
-    This can be used by clients to improve the LLM's understanding of available tools. It can be thought of like a "hint" to the model.*/
+    /// A human-readable description of the tool.
+    ///
+    /// This can be used by clients to improve the LLM's understanding of available tools. It can be thought of like a "hint" to the model.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
-    /**Optional set of sized icons that the client can display in a user interface.
-
-    Clients that support rendering icons MUST support at least the following MIME types:
-    - `image/png` - PNG images (safe, universal compatibility)
-    - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
-
-    Clients that support rendering icons SHOULD also support:
-    - `image/svg+xml` - SVG images (scalable but requires security precautions)
-    - `image/webp` - WebP images (modern, efficient format)*/
+    /// Optional set of sized icons that the client can display in a user interface.
+    ///
+    /// Clients that support rendering icons MUST support at least the following MIME types:
+    /// - `image/png` - PNG images (safe, universal compatibility)
+    /// - `image/jpeg` (and `image/jpg`) - JPEG images (safe, universal compatibility)
+    ///
+    /// Clients that support rendering icons SHOULD also support:
+    /// - `image/svg+xml` - SVG images (scalable but requires security precautions)
+    /// - `image/webp` - WebP images (modern, efficient format)
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub icons: ::std::option::Option<::std::vec::Vec<Icon>>,
     #[serde(rename = "inputSchema")]
@@ -8035,63 +8035,63 @@ pub struct Tool {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub output_schema: ::std::option::Option<ToolOutputSchema>,
-    /**Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
-    even by those unfamiliar with domain-specific terminology.
-
-    If not provided, the name should be used for display (except for {@link Tool},
-    where `annotations.title` should be given precedence over using `name`,
-    if present).*/
+    /// Intended for UI and end-user contexts — optimized to be human-readable and easily understood,
+    /// even by those unfamiliar with domain-specific terminology.
+    ///
+    /// If not provided, the name should be used for display (except for {@link Tool},
+    /// where `annotations.title` should be given precedence over using `name`,
+    /// if present).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Additional properties describing a {@link Tool} to clients.
-
-NOTE: all properties in `ToolAnnotations` are **hints**.
-They are not guaranteed to provide a faithful description of
-tool behavior (including descriptive properties like `title`).
-
-Clients should never make tool use decisions based on `ToolAnnotations`
-received from untrusted servers.*/
+/// Additional properties describing a {@link Tool} to clients.
+///
+/// NOTE: all properties in `ToolAnnotations` are **hints**.
+/// They are not guaranteed to provide a faithful description of
+/// tool behavior (including descriptive properties like `title`).
+///
+/// Clients should never make tool use decisions based on `ToolAnnotations`
+/// received from untrusted servers.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolAnnotations {
-    /**If true, the tool may perform destructive updates to its environment.
-    If false, the tool performs only additive updates.
-
-    (This property is meaningful only when `readOnlyHint == false`)
-
-    Default: true*/
+    /// If true, the tool may perform destructive updates to its environment.
+    /// If false, the tool performs only additive updates.
+    ///
+    /// (This property is meaningful only when `readOnlyHint == false`)
+    ///
+    /// Default: true
     #[serde(
         rename = "destructiveHint",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub destructive_hint: ::std::option::Option<bool>,
-    /**If true, calling the tool repeatedly with the same arguments
-    will have no additional effect on its environment.
-
-    (This property is meaningful only when `readOnlyHint == false`)
-
-    Default: false*/
+    /// If true, calling the tool repeatedly with the same arguments
+    /// will have no additional effect on its environment.
+    ///
+    /// (This property is meaningful only when `readOnlyHint == false`)
+    ///
+    /// Default: false
     #[serde(
         rename = "idempotentHint",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub idempotent_hint: ::std::option::Option<bool>,
-    /**If true, this tool may interact with an "open world" of external
-    entities. If false, the tool's domain of interaction is closed.
-    For example, the world of a web search tool is open, whereas that
-    of a memory tool is not.
-
-    Default: true*/
+    /// If true, this tool may interact with an "open world" of external
+    /// entities. If false, the tool's domain of interaction is closed.
+    /// For example, the world of a web search tool is open, whereas that
+    /// of a memory tool is not.
+    ///
+    /// Default: true
     #[serde(
         rename = "openWorldHint",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub open_world_hint: ::std::option::Option<bool>,
-    /**If true, the tool does not modify its environment.
-
-    Default: false*/
+    /// If true, the tool does not modify its environment.
+    ///
+    /// Default: false
     #[serde(
         rename = "readOnlyHint",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8106,19 +8106,19 @@ pub struct ToolAnnotations {
 ///Controls tool selection behavior for sampling requests.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolChoice {
-    /**Controls the tool use ability of the model:
-    - `"auto"`: Model decides whether to use tools (default)
-    - `"required"`: Model MUST use at least one tool before completing
-    - `"none"`: Model MUST NOT use any tools*/
+    /// Controls the tool use ability of the model:
+    /// - `"auto"`: Model decides whether to use tools (default)
+    /// - `"required"`: Model MUST use at least one tool before completing
+    /// - `"none"`: Model MUST NOT use any tools
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<ToolChoiceMode>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-/**Controls the tool use ability of the model:
-- `"auto"`: Model decides whether to use tools (default)
-- `"required"`: Model MUST use at least one tool before completing
-- `"none"`: Model MUST NOT use any tools*/
+/// Controls the tool use ability of the model:
+/// - `"auto"`: Model decides whether to use tools (default)
+/// - `"required"`: Model MUST use at least one tool before completing
+/// - `"none"`: Model MUST NOT use any tools
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -8173,20 +8173,20 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolChoiceMode {
         value.parse()
     }
 }
-/**A JSON Schema object defining the expected parameters for the tool.
-
-Tool arguments are always JSON objects, so `type: "object"` is required at the root.
-Beyond that, any JSON Schema 2020-12 keyword may appear alongside `type` — including
-composition keywords (`oneOf`, `anyOf`, `allOf`, `not`), conditional keywords
-(`if`/`then`/`else`), reference keywords (`$ref`, `$defs`, `$anchor`), and any other
-standard validation or annotation keywords.
-
-Property schemas may carry an `x-mcp-header` annotation to mirror the
-argument value into an HTTP header on the Streamable HTTP transport. See
-the Streamable HTTP transport specification for the validity and
-extraction rules.
-
-Defaults to JSON Schema 2020-12 when no explicit `$schema` is provided.*/
+/// A JSON Schema object defining the expected parameters for the tool.
+///
+/// Tool arguments are always JSON objects, so `type: "object"` is required at the root.
+/// Beyond that, any JSON Schema 2020-12 keyword may appear alongside `type` — including
+/// composition keywords (`oneOf`, `anyOf`, `allOf`, `not`), conditional keywords
+/// (`if`/`then`/`else`), reference keywords (`$ref`, `$defs`, `$anchor`), and any other
+/// standard validation or annotation keywords.
+///
+/// Property schemas may carry an `x-mcp-header` annotation to mirror the
+/// argument value into an HTTP header on the Streamable HTTP transport. See
+/// the Streamable HTTP transport specification for the validity and
+/// extraction rules.
+///
+/// Defaults to JSON Schema 2020-12 when no explicit `$schema` is provided.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolInputSchema {
     #[serde(
@@ -8350,10 +8350,10 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolListChangedNotificat
         value.parse()
     }
 }
-/**An optional JSON Schema object defining the structure of the tool's output returned in
-the structuredContent field of a {@link CallToolResult}. This can be any valid JSON Schema 2020-12.
-
-Defaults to JSON Schema 2020-12 when no explicit `$schema` is provided.*/
+/// An optional JSON Schema object defining the structure of the tool's output returned in
+/// the structuredContent field of a {@link CallToolResult}. This can be any valid JSON Schema 2020-12.
+///
+/// Defaults to JSON Schema 2020-12 when no explicit `$schema` is provided.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolOutputSchema {
     #[serde(
@@ -8367,15 +8367,15 @@ pub struct ToolOutputSchema {
 ///The result of a tool use, provided by the user back to the assistant.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolResultContent {
-    /**The unstructured result content of the tool use.
-
-    This has the same format as {@link CallToolResult.content} and can include text, images,
-    audio, resource links, and embedded resources.*/
+    /// The unstructured result content of the tool use.
+    ///
+    /// This has the same format as {@link CallToolResult.content} and can include text, images,
+    /// audio, resource links, and embedded resources.
     pub content: ::std::vec::Vec<ContentBlock>,
-    /**Whether the tool use resulted in an error.
-
-    If true, the content typically describes the error that occurred.
-    Default: false*/
+    /// Whether the tool use resulted in an error.
+    ///
+    /// If true, the content typically describes the error that occurred.
+    /// Default: false
     #[serde(
         rename = "isError",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8386,18 +8386,18 @@ pub struct ToolResultContent {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub meta: ::std::option::Option<MetaObject>,
-    /**An optional structured result value.
-
-    This can be any JSON value (object, array, string, number, boolean, or null).
-    If the tool defined an {@link Tool.outputSchema}, this SHOULD conform to that schema.*/
+    /// An optional structured result value.
+    ///
+    /// This can be any JSON value (object, array, string, number, boolean, or null).
+    /// If the tool defined an {@link Tool.outputSchema}, this SHOULD conform to that schema.
     #[serde(
         rename = "structuredContent",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub structured_content: ::std::option::Option<::serde_json::Value>,
-    /**The ID of the tool use this result corresponds to.
-
-    This MUST match the ID from a previous {@link ToolUseContent}.*/
+    /// The ID of the tool use this result corresponds to.
+    ///
+    /// This MUST match the ID from a previous {@link ToolUseContent}.
     #[serde(rename = "toolUseId")]
     pub tool_use_id: ::std::string::String,
     #[serde(rename = "type")]
@@ -8455,9 +8455,9 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolResultContentType {
 ///A request from the assistant to call a tool.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolUseContent {
-    /**A unique identifier for this tool use.
-
-    This ID is used to match tool results to their corresponding tool uses.*/
+    /// A unique identifier for this tool use.
+    ///
+    /// This ID is used to match tool results to their corresponding tool uses.
     pub id: ::std::string::String,
     ///The arguments to pass to the tool, conforming to the tool's input schema.
     pub input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -8520,10 +8520,10 @@ impl ::std::convert::TryFrom<::std::string::String> for ToolUseContentType {
         value.parse()
     }
 }
-/**Returned when the request's protocol version is unknown to the server or
-unsupported (e.g., a known experimental or draft version the server has
-chosen not to implement). For HTTP, the response status code MUST be
-`400 Bad Request`.*/
+/// Returned when the request's protocol version is unknown to the server or
+/// unsupported (e.g., a known experimental or draft version the server has
+/// chosen not to implement). For HTTP, the response status code MUST be
+/// `400 Bad Request`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UnsupportedProtocolVersionError {
     pub error: UnsupportedProtocolVersionErrorError,
@@ -8581,8 +8581,8 @@ impl<'de> ::serde::Deserialize<'de> for UnsupportedProtocolVersionErrorErrorCode
 pub struct UnsupportedProtocolVersionErrorErrorData {
     ///The protocol version that was requested by the client.
     pub requested: ::std::string::String,
-    /**Protocol versions the server supports. The client should choose a
-    mutually supported version from this list and retry.*/
+    /// Protocol versions the server supports. The client should choose a
+    /// mutually supported version from this list and retry.
     pub supported: ::std::vec::Vec<::std::string::String>,
     #[serde(flatten)]
     pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,

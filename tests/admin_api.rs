@@ -1,0 +1,232 @@
+//! The admin API driven through the generated client against a running director.
+
+mod common;
+
+use common::Director;
+use mcp_director_client::types;
+use serde_json::json;
+
+fn server(v: serde_json::Value) -> types::Server {
+    serde_json::from_value(v).unwrap()
+}
+
+fn status_of<T: std::fmt::Debug>(r: Result<T, mcp_director_client::Error<types::Error>>) -> u16 {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.status().expect("an HTTP status").as_u16(),
+    }
+}
+
+fn names<T: serde::Serialize>(items: &[T]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| {
+            serde_json::to_value(i).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn servers_profiles_projects_crud_validation_and_persistence() {
+    let d = Director::start("");
+    let c = d.client(None);
+
+    // Servers: add, list, validation, duplicate, remove.
+    let fs = server(json!({"name": "fs", "command": "npx", "args": ["-y", "pkg"]}));
+    let added = c.add_server(&fs).await.unwrap();
+    assert_eq!(added.status().as_u16(), 201);
+    let web = server(
+        json!({"name": "web", "transport": "streamable-http", "url": "http://127.0.0.1:9/mcp"}),
+    );
+    c.add_server(&web).await.unwrap();
+    assert_eq!(
+        names(&c.list_servers().await.unwrap().into_inner()),
+        ["fs", "web"]
+    );
+    assert_eq!(status_of(c.add_server(&fs).await), 409);
+    let nameless = server(json!({"command": "x"}));
+    assert_eq!(status_of(c.add_server(&nameless).await), 400);
+    let no_command = server(json!({"name": "bad"}));
+    assert_eq!(status_of(c.add_server(&no_command).await), 400);
+    assert_eq!(status_of(c.remove_server("nope").await), 404);
+    let status = c.get_server_status("fs").await.unwrap().into_inner();
+    assert_eq!(status.state, types::UpstreamState::Configured);
+    assert_eq!(status_of(c.get_server_status("nope").await), 404);
+
+    // Profiles: a token-protected profile returns its token once; only the hash is stored.
+    let profile: types::Profile = serde_json::from_value(
+        json!({"name": "restricted", "servers": ["fs"], "allow": ["fs/read_*"], "require_token": true}),
+    )
+    .unwrap();
+    let created = c.create_profile(&profile).await.unwrap().into_inner();
+    let token = created.token.expect("a token for require_token");
+    assert!(token.len() >= 43);
+    assert!(
+        !d.config_text().contains(&token),
+        "the token itself is never stored"
+    );
+    assert!(d.config_text().contains("token_sha256"));
+    assert_eq!(status_of(c.create_profile(&profile).await), 409);
+    let dangling: types::Profile =
+        serde_json::from_value(json!({"name": "p2", "servers": ["nope"]})).unwrap();
+    assert_eq!(status_of(c.create_profile(&dangling).await), 400);
+    assert_eq!(
+        names(&c.list_profiles().await.unwrap().into_inner()),
+        ["restricted"]
+    );
+
+    // Projects.
+    let project: types::Project = serde_json::from_value(
+        json!({"name": "web", "servers": ["fs"], "env": {"ROOT": "/code/web"}, "roots": [{"uri": "file:///code/web"}]}),
+    )
+    .unwrap();
+    c.create_project(&project).await.unwrap();
+    assert_eq!(
+        names(&c.list_projects().await.unwrap().into_inner()),
+        ["web"]
+    );
+    assert_eq!(status_of(c.delete_project("nope").await), 404);
+
+    // Remove, then restart: everything survives.
+    c.remove_server("web").await.unwrap();
+    let (dir, temp) = d.stop();
+    let d = Director::start_in(&dir);
+    let c = d.client(None);
+    assert_eq!(names(&c.list_servers().await.unwrap().into_inner()), ["fs"]);
+    assert_eq!(
+        names(&c.list_profiles().await.unwrap().into_inner()),
+        ["restricted"]
+    );
+    assert_eq!(
+        names(&c.list_projects().await.unwrap().into_inner()),
+        ["web"]
+    );
+    c.delete_profile("restricted").await.unwrap();
+    c.delete_project("web").await.unwrap();
+    assert!(c.list_profiles().await.unwrap().into_inner().is_empty());
+    drop(temp);
+}
+
+#[tokio::test]
+async fn basic_auth_once_enabled_guards_every_call_and_survives_restart() {
+    let d = Director::start("");
+    let c = d.client(None);
+    let request: types::EnableAuthRequest =
+        serde_json::from_value(json!({"username": "admin", "password": "correct-horse"})).unwrap();
+    let status = c.enable_auth(&request).await.unwrap().into_inner();
+    assert!(status.enabled);
+    let file = d.config_text();
+    assert!(
+        !file.contains("correct-horse"),
+        "the password is never stored"
+    );
+    assert!(file.contains("$argon2id$"));
+
+    // Without or with wrong credentials: 401 with a Basic challenge.
+    let raw = reqwest::get(format!("{}/api/servers", d.url))
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 401);
+    let challenge = raw.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Basic "), "{challenge}");
+    assert_eq!(status_of(c.list_servers().await), 401);
+    let wrong = d.client(Some(("admin", "wrong-horse")));
+    assert_eq!(status_of(wrong.list_servers().await), 401);
+    let wrong_user = d.client(Some(("root", "correct-horse")));
+    assert_eq!(status_of(wrong_user.list_servers().await), 401);
+    // A bad body is still a 401 first: nothing is revealed before authentication.
+    let bad_body = reqwest::Client::new()
+        .post(format!("{}/api/servers", d.url))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_body.status().as_u16(), 401);
+
+    let ok = d.client(Some(("admin", "correct-horse")));
+    ok.list_servers().await.unwrap();
+    let cfg = ok.get_config().await.unwrap().into_inner();
+    assert!(cfg.settings.unwrap().auth.unwrap().enabled);
+
+    // Observability stays open.
+    assert_eq!(
+        reqwest::get(format!("{}/health", d.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
+    let (dir, temp) = d.stop();
+    let d = Director::start_in(&dir);
+    assert_eq!(status_of(d.client(None).list_servers().await), 401);
+    d.client(Some(("admin", "correct-horse")))
+        .list_servers()
+        .await
+        .unwrap();
+    drop(temp);
+}
+
+#[tokio::test]
+async fn config_replace_validates_and_reload_reads_the_file() {
+    let d = Director::start("[servers.a]\ncommand = \"true\"\n");
+    let c = d.client(None);
+    let mut cfg = serde_json::to_value(c.get_config().await.unwrap().into_inner()).unwrap();
+
+    // Invalid: a profile naming a missing server → 400 and nothing changes.
+    cfg["profiles"] = json!({"p": {"servers": ["missing"]}});
+    let bad: types::Config = serde_json::from_value(cfg.clone()).unwrap();
+    assert_eq!(status_of(c.update_config(&bad).await), 400);
+    assert!(c.list_profiles().await.unwrap().into_inner().is_empty());
+    // Unknown keys are refused by the server's schema.
+    let unknown = reqwest::Client::new()
+        .post(format!("{}/api/config", d.url))
+        .json(&json!({"settings": {"bindd": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 400);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("bindd")
+    );
+
+    // Valid replace.
+    cfg["profiles"] = json!({"p": {"servers": ["a"]}});
+    let good: types::Config = serde_json::from_value(cfg).unwrap();
+    c.update_config(&good).await.unwrap();
+    assert_eq!(names(&c.list_profiles().await.unwrap().into_inner()), ["p"]);
+
+    // Edit the file by hand, then reload.
+    let path = d.dir.join("mcp-director.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n[servers.b]\ncommand = \"true\"\n")).unwrap();
+    c.reload_config().await.unwrap();
+    assert_eq!(
+        names(&c.list_servers().await.unwrap().into_inner()),
+        ["a", "b"]
+    );
+
+    // A broken file: reload fails with the file and line, the running config stays.
+    std::fs::write(&path, "[servers.c]\ncommand = 3\n").unwrap();
+    let err = c.reload_config().await.unwrap_err();
+    let mcp_director_client::Error::ErrorResponse(r) = err else {
+        panic!("expected an error response")
+    };
+    assert_eq!(r.status().as_u16(), 400);
+    let description = r.into_inner().error_description.unwrap();
+    assert!(description.contains("mcp-director.toml"), "{description}");
+    assert!(description.contains("line 2"), "{description}");
+    assert_eq!(
+        names(&c.list_servers().await.unwrap().into_inner()),
+        ["a", "b"]
+    );
+}

@@ -1,0 +1,72 @@
+//! `cargo xtask test`: installs the real peers the tests talk to (npm and PyPI packages, into
+//! `target/peers/`), then runs the whole test suite. Installs are skipped when a stamp file says
+//! the same package list is already there, so a second run starts at once.
+
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Command;
+
+/// npm packages, installed into `target/peers/npm`.
+pub const NPM: &[&str] = &[];
+
+/// PyPI packages, installed into the virtualenv `target/peers/venv`.
+pub const PIP: &[&str] = &[];
+
+pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
+    let peers = root.join("target/peers");
+    std::fs::create_dir_all(&peers)?;
+    if !NPM.is_empty() {
+        install(&peers.join("npm"), NPM, |dir| {
+            run_cmd(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                    .arg(dir)
+                    .args(NPM),
+            )
+        })?;
+    }
+    if !PIP.is_empty() {
+        install(&peers.join("venv"), PIP, |dir| {
+            run_cmd(Command::new("python3").args(["-m", "venv"]).arg(dir))?;
+            run_cmd(
+                Command::new(dir.join("bin/pip"))
+                    .args(["install", "--quiet", "--disable-pip-version-check"])
+                    .args(PIP),
+            )
+        })?;
+    }
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["test", "--workspace"])
+        .args(cargo_args)
+        .env("MCP_DIRECTOR_PEERS", &peers)
+        .status()
+        .context("running cargo test")?;
+    Ok(status.success())
+}
+
+/// Runs `install(dir)` unless `dir/.stamp` records exactly `packages`.
+fn install(dir: &Path, packages: &[&str], install: impl Fn(&Path) -> Result<()>) -> Result<()> {
+    let stamp = dir.join(".stamp");
+    let want = packages.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    eprintln!(
+        "xtask: installing {} into {}",
+        packages.join(" "),
+        dir.display()
+    );
+    install(dir)?;
+    std::fs::write(stamp, want)?;
+    Ok(())
+}
+
+fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
