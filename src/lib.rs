@@ -7,8 +7,15 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod gateway;
+pub mod jsonrpc;
 pub mod live_config;
 pub mod metrics;
+pub mod naming;
 pub mod secrets;
 pub mod server;
+pub mod session;
+pub mod sse;
 pub mod store;
+pub mod transport;
+pub mod upstream;

@@ -2,9 +2,11 @@
 //! observability routes) and graceful serving.
 
 use crate::admin::Admin;
+use crate::gateway::Gateway;
 use crate::live_config::LiveConfig;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::transport;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -28,6 +30,9 @@ pub struct Inner {
     pub config: LiveConfig,
     pub store: Store,
     pub metrics: Metrics,
+    pub gateway: Arc<Gateway>,
+    /// Set when the director is stopping: long-lived streams end.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started: Instant,
 }
 
@@ -39,11 +44,15 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// Builds the state and starts the upstream pool (needs a Tokio runtime).
     pub fn new(config: LiveConfig, store: Store) -> Self {
+        let gateway = Gateway::start(config.subscribe());
         Self(Arc::new(Inner {
             config,
             store,
             metrics: Metrics::default(),
+            gateway,
+            shutdown: tokio::sync::watch::Sender::new(false),
             started: Instant::now(),
         }))
     }
@@ -54,6 +63,13 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api-docs", get(api_docs))
+        .route(
+            "/mcp",
+            get(transport::http::get)
+                .post(transport::http::post)
+                .delete(transport::http::delete),
+        )
+        .route("/sse", get(transport::http::sse))
         .with_state(state.clone());
     mcp_director_api::router(Arc::new(Admin(state.clone())))
         .merge(observability)
@@ -76,7 +92,7 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
 }
 
 /// 200 with the store's and each upstream's state; 503 when the store is unusable.
-/// (`?ready` is accepted and, until upstream connections exist, answers the same.)
+/// (`?ready` is accepted and answers the same for now.)
 async fn health(State(state): State<AppState>) -> Response {
     let store = match state.store.check().await {
         Ok(()) => StoreHealth {
@@ -96,10 +112,10 @@ async fn health(State(state): State<AppState>) -> Response {
         .iter()
         .map(|(name, s)| UpstreamHealth {
             name: name.clone(),
-            state: if s.enabled {
-                UpstreamState::Configured
-            } else {
-                UpstreamState::Disabled
+            state: match state.gateway.pool.get(name) {
+                Some(u) => u.status().state,
+                None if !s.enabled => UpstreamState::Disabled,
+                None => UpstreamState::Configured,
             },
         })
         .collect();
@@ -149,9 +165,19 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
+    let stopping = state.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Streams hear `notifications/shutdown` before they close; calls in flight to
+            // upstreams fail with an error when the upstreams stop.
+            stopping.gateway.announce_shutdown();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            stopping.shutdown.send_replace(true);
+            stopping.gateway.pool.stop_all();
+        })
         .await?;
+    state.gateway.pool.stop_all();
     state.store.close().await;
     Ok(())
 }

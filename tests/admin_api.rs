@@ -35,7 +35,8 @@ async fn servers_profiles_projects_crud_validation_and_persistence() {
     let c = d.client(None);
 
     // Servers: add, list, validation, duplicate, remove.
-    let fs = server(json!({"name": "fs", "command": "npx", "args": ["-y", "pkg"]}));
+    let fixture = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    let fs = server(json!({"name": "fs", "command": fixture}));
     let added = c.add_server(&fs).await.unwrap();
     assert_eq!(added.status().as_u16(), 201);
     let web = server(
@@ -52,8 +53,25 @@ async fn servers_profiles_projects_crud_validation_and_persistence() {
     let no_command = server(json!({"name": "bad"}));
     assert_eq!(status_of(c.add_server(&no_command).await), 400);
     assert_eq!(status_of(c.remove_server("nope").await), 404);
-    let status = c.get_server_status("fs").await.unwrap().into_inner();
-    assert_eq!(status.state, types::UpstreamState::Configured);
+    // The added server starts live: its status and tools come from the running upstream.
+    let status = common::wait_for(|| async {
+        let s = c.get_server_status("fs").await.unwrap().into_inner();
+        (s.state == types::UpstreamState::Running).then_some(s)
+    })
+    .await;
+    assert!(status.pid.is_some());
+    assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"));
+    assert_eq!(status.tools, Some(9));
+    assert_eq!(status.server_info["name"], "fixture");
+    let tools = c.list_tools().await.unwrap().into_inner();
+    let echo = tools
+        .iter()
+        .find(|t| t.name == "fs/echo")
+        .expect("fs/echo listed");
+    assert_eq!(
+        (echo.server.as_str(), echo.original_name.as_str()),
+        ("fs", "echo")
+    );
     assert_eq!(status_of(c.get_server_status("nope").await), 404);
 
     // Profiles: a token-protected profile returns its token once; only the hash is stored.
@@ -92,8 +110,14 @@ async fn servers_profiles_projects_crud_validation_and_persistence() {
 
     // Remove, then restart: everything survives.
     c.remove_server("web").await.unwrap();
+    let pid = status.pid.unwrap();
+    assert!(common::process_alive(pid));
     let (dir, temp) = d.stop();
     let d = Director::start_in(&dir);
+    assert!(
+        !common::process_alive(pid),
+        "the director's stdio child died with it"
+    );
     let c = d.client(None);
     assert_eq!(names(&c.list_servers().await.unwrap().into_inner()), ["fs"]);
     assert_eq!(

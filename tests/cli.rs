@@ -51,7 +51,7 @@ async fn admin_commands_drive_a_running_director() {
         "--url",
         url,
         "--command",
-        "npx",
+        "/bin/echo",
         "--arg",
         "-y",
         "--arg",
@@ -76,7 +76,7 @@ async fn admin_commands_drive_a_running_director() {
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 3, "{list}");
     assert!(
-        lines[1].starts_with("fs ") && lines[1].contains("npx -y @modelcontextprotocol"),
+        lines[1].starts_with("fs ") && lines[1].contains("/bin/echo -y @modelcontextprotocol"),
         "{list}"
     );
     assert!(

@@ -172,28 +172,80 @@ impl AdminApi for Admin {
             .servers
             .get(&name)
             .ok_or_else(|| not_found("server", &name))?;
-        // Until upstream connections exist the only true statement is the configured state.
+        let Some(upstream) = self.0.gateway.pool.get(&name) else {
+            // Configured but not running (disabled, or just added and not yet picked up).
+            return Ok(ServerStatus {
+                name,
+                transport: server.transport,
+                state: if server.enabled {
+                    UpstreamState::Configured
+                } else {
+                    UpstreamState::Disabled
+                },
+                pid: None,
+                protocol_version: None,
+                server_info: Default::default(),
+                capabilities: Default::default(),
+                last_error: None,
+                restarts: 0,
+                tools: None,
+            });
+        };
+        let status = upstream.status();
+        let view = self.0.gateway.view();
+        let tools = upstream
+            .catalog(crate::upstream::pool::Kind::Tools)
+            .iter()
+            .filter_map(|t| t.get("name")?.as_str())
+            .filter(|n| view.tool_names.exposed(&name, n).is_some())
+            .count() as u64;
         Ok(ServerStatus {
             name,
             transport: server.transport,
-            state: if server.enabled {
-                UpstreamState::Configured
-            } else {
-                UpstreamState::Disabled
-            },
-            pid: None,
-            protocol_version: None,
-            server_info: Default::default(),
-            capabilities: Default::default(),
-            last_error: None,
-            restarts: 0,
-            tools: None,
+            state: status.state,
+            pid: status.pid,
+            protocol_version: status.info.as_ref().map(|i| i.protocol_version.clone()),
+            server_info: status
+                .info
+                .as_ref()
+                .map(|i| i.server_info.clone())
+                .unwrap_or_default(),
+            capabilities: status
+                .info
+                .as_ref()
+                .map(|i| i.capabilities.clone())
+                .unwrap_or_default(),
+            last_error: status.last_error,
+            restarts: status.restarts,
+            tools: Some(tools),
         })
     }
 
     async fn list_tools(&self) -> Result<Vec<ToolInfo>, ApiError> {
-        // No upstream is connected yet, so no tool is known: an empty list is the truth.
-        Ok(Vec::new())
+        let view = self.0.gateway.view();
+        Ok(view
+            .tools
+            .iter()
+            .filter_map(|t| {
+                let name = t.get("name")?.as_str()?;
+                let (server, original) = view.tool_names.resolve(name)?;
+                Some(ToolInfo {
+                    name: name.to_string(),
+                    server: server.to_string(),
+                    original_name: original.to_string(),
+                    title: t.get("title").and_then(|v| v.as_str()).map(str::to_string),
+                    description: t
+                        .get("description")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    input_schema: t
+                        .get("inputSchema")
+                        .and_then(|v| v.as_object())
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     async fn list_profiles(&self) -> Result<Vec<Profile>, ApiError> {

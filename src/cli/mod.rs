@@ -62,6 +62,12 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 struct StdioArgs {
+    /// Configuration file (TOML). Default: <data-dir>/mcp-director.toml, or the embedded default.
+    #[arg(long, short, env = "MCP_DIRECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for runtime state. Default: the platform data directory.
+    #[arg(long, env = "MCP_DIRECTOR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Profile to apply to this client.
     #[arg(long)]
     profile: Option<String>,
@@ -83,13 +89,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
-            Some(Command::Stdio(args)) => {
-                let _ = (args.profile, args.project);
-                anyhow::bail!(
-                    "the stdio transport is not available in this build yet; use `serve` and \
-                     connect to http://127.0.0.1:3000/mcp"
-                )
-            }
+            Some(Command::Stdio(args)) => stdio(args).await,
             Some(Command::Servers(c)) => c.run().await,
             Some(Command::Tools(c)) => c.run().await,
             Some(Command::Profiles(c)) => c.run().await,
@@ -146,6 +146,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(config, store);
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("mcp-director stopped");
+    Ok(())
+}
+
+/// One client over stdin/stdout; everything else (logs) goes to stderr.
+async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
+    init_tracing();
+    if args.profile.is_some() || args.project.is_some() {
+        tracing::warn!("--profile and --project are accepted but not applied yet");
+    }
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let (path, create) = match args.config {
+        Some(p) => (p, false),
+        None => (data_dir.join("mcp-director.toml"), true),
+    };
+    let config = LiveConfig::open(&path, create)?;
+    let gateway = crate::gateway::Gateway::start(config.subscribe());
+    let served =
+        crate::transport::stdio::serve(gateway.clone(), tokio::io::stdin(), tokio::io::stdout())
+            .await;
+    gateway.pool.stop_all();
+    drop(config);
+    served?;
     Ok(())
 }
 

@@ -1,0 +1,386 @@
+//! The router between client sessions and upstream servers.
+//!
+//! Transports hand each client message to [`Gateway::handle`]; it dispatches by method to one
+//! file per method family (`lifecycle`, `tools`, `prompts`, `resources`, `completion`,
+//! `logging`), and routes what upstreams send (`relay`) back to the one session it belongs to.
+
+mod completion;
+mod lifecycle;
+mod logging;
+mod prompts;
+mod relay;
+mod resources;
+mod tools;
+mod view;
+
+pub use lifecycle::{SUPPORTED_VERSIONS, negotiate};
+pub use view::View;
+
+use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
+use crate::session::{InFlight, Session, Sink};
+use crate::upstream::pool::{Pool, PoolEvent};
+use indexmap::IndexMap;
+use mcp_director_api::models::Config;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{mpsc, watch};
+
+/// Request params kept raw per key: the director reads and rewrites only what it routes on.
+pub type Params = IndexMap<String, Box<RawValue>>;
+
+/// Where a rewritten progress token leads back to.
+struct ProgressRoute {
+    sink: Sink,
+    token: Value,
+}
+
+pub struct Gateway {
+    pub pool: Arc<Pool>,
+    config: watch::Receiver<Arc<Config>>,
+    sessions: RwLock<HashMap<String, Arc<Session>>>,
+    view: RwLock<Arc<View>>,
+    progress: Mutex<HashMap<String, ProgressRoute>>,
+    next_token: AtomicU64,
+}
+
+impl Gateway {
+    /// Starts the pool on the current configuration and follows its changes.
+    pub fn start(config: watch::Receiver<Arc<Config>>) -> Arc<Self> {
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let pool = Pool::new(events_tx);
+        let gateway = Arc::new(Self {
+            pool,
+            config: config.clone(),
+            sessions: RwLock::new(HashMap::new()),
+            view: RwLock::new(Arc::new(View::default())),
+            progress: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
+        });
+        gateway.pool.apply(&config.borrow());
+        let weak = Arc::downgrade(&gateway);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(g) = weak.upgrade() else { break };
+                match event {
+                    PoolEvent::CatalogChanged { .. } => g.rebuild_view(),
+                    PoolEvent::FromServer {
+                        server,
+                        connection,
+                        event,
+                    } => relay::from_server(&g, &server, connection, event).await,
+                }
+            }
+        });
+        let weak = Arc::downgrade(&gateway);
+        let mut config = config;
+        tokio::spawn(async move {
+            while config.changed().await.is_ok() {
+                let Some(g) = weak.upgrade() else { break };
+                let cfg = config.borrow_and_update().clone();
+                g.pool.apply(&cfg);
+                g.rebuild_view();
+            }
+        });
+        gateway
+    }
+
+    pub fn settings(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn rebuild_view(&self) {
+        let config = self.settings();
+        let next = Arc::new(View::build(&config, &self.pool));
+        let previous = std::mem::replace(
+            &mut *self.view.write().unwrap_or_else(|e| e.into_inner()),
+            next.clone(),
+        );
+        for method in previous.changes(&next) {
+            let n: Message = Notification {
+                method: method.to_string(),
+                params: None,
+            }
+            .into();
+            for s in self.sessions() {
+                if s.negotiated().initialized {
+                    s.outbound.send(n.clone());
+                }
+            }
+        }
+    }
+
+    pub fn add_session(&self, session: Arc<Session>) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.id.clone(), session);
+    }
+
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Ends a session: its requests in flight are cancelled upstream.
+    pub async fn remove_session(&self, id: &str) -> bool {
+        let session = self
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        let Some(session) = session else { return false };
+        session.close();
+        let in_flight: Vec<InFlight> = session
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, v)| v)
+            .collect();
+        for f in in_flight {
+            let cancel = json!({"requestId": f.upstream_id, "reason": "client session ended"});
+            f.connection
+                .notify("notifications/cancelled", Some(raw(&cancel)))
+                .await;
+            f.connection.forget(f.upstream_id);
+        }
+        true
+    }
+
+    /// Tells every open stream the director is going away (`notifications/shutdown`).
+    pub fn announce_shutdown(&self) {
+        let n: Message = Notification {
+            method: "notifications/shutdown".into(),
+            params: None,
+        }
+        .into();
+        for s in self.sessions() {
+            s.outbound.send(n.clone());
+        }
+    }
+
+    /// Handles one client message; requests get their response, the rest `None`.
+    pub async fn handle(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        message: Message,
+        sink: Sink,
+    ) -> Option<Response> {
+        match message {
+            Message::Request(r) => Some(self.request(session, r, sink).await),
+            Message::Notification(n) => {
+                self.notification(session, n).await;
+                None
+            }
+            Message::Response(r) => {
+                relay::client_response(session, r).await;
+                None
+            }
+        }
+    }
+
+    async fn request(self: &Arc<Self>, session: &Arc<Session>, r: Request, sink: Sink) -> Response {
+        let id = r.id.clone();
+        let outcome = match r.method.as_str() {
+            "initialize" => lifecycle::initialize(self, session, r.params.as_deref()),
+            "ping" => Ok(raw(&json!({}))),
+            "server/discover" => Err(lifecycle::discover_unsupported()),
+            "tools/list" => tools::list(self, r.params.as_deref()),
+            "tools/call" => tools::call(self, session, &r, sink).await,
+            "prompts/list" => prompts::list(self, r.params.as_deref()),
+            "prompts/get" => prompts::get(self, session, &r, sink).await,
+            "resources/list" => resources::list(self, r.params.as_deref()),
+            "resources/templates/list" => resources::templates(self, r.params.as_deref()),
+            "resources/read" => resources::read(self, session, &r, sink).await,
+            "resources/subscribe" => resources::subscribe(self, session, r.params.as_deref()).await,
+            "resources/unsubscribe" => {
+                resources::unsubscribe(self, session, r.params.as_deref()).await
+            }
+            "completion/complete" => completion::complete(self, session, &r, sink).await,
+            "logging/setLevel" => logging::set_level(self, r.params.as_deref()).await,
+            other => Err(ErrorObject::method_not_found(other)),
+        };
+        Response { id, outcome }
+    }
+
+    async fn notification(&self, session: &Arc<Session>, n: Notification) {
+        match n.method.as_str() {
+            "notifications/initialized" => {
+                session
+                    .negotiated
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .initialized = true;
+            }
+            "notifications/cancelled" => {
+                relay::client_cancelled(session, n.params.as_deref()).await
+            }
+            other => {
+                tracing::debug!(session = %session.id, method = other, "client notification ignored")
+            }
+        }
+    }
+
+    /// Sends a client request to `server`, with the director's own id and progress token,
+    /// tracking it so a cancel or a session end reaches the upstream.
+    pub async fn forward(
+        &self,
+        session: &Arc<Session>,
+        sink: Sink,
+        client_id: &Id,
+        server: &str,
+        method: &str,
+        mut params: Params,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let upstream = self.pool.get(server).ok_or_else(|| {
+            ErrorObject::internal(format!("upstream server '{server}' is not configured"))
+        })?;
+        let connection = upstream
+            .connection()
+            .ok_or_else(|| upstream.unavailable())?;
+        let token = self.rewrite_progress_token(&mut params, &sink)?;
+        let (upstream_id, rx) = connection.register()?;
+        let key = client_id.to_string();
+        session
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key.clone(),
+                InFlight {
+                    connection: connection.clone(),
+                    upstream_id,
+                    sink: sink.clone(),
+                },
+            );
+        let outcome = connection
+            .send_request(
+                upstream_id,
+                method,
+                Some(raw(&params)),
+                rx,
+                upstream.timeout(),
+            )
+            .await;
+        session
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        if let Some(t) = token {
+            self.progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&t);
+        }
+        outcome
+    }
+
+    /// Replaces the client's `_meta.progressToken` by one of ours (unique across sessions),
+    /// remembering where progress for it goes.
+    fn rewrite_progress_token(
+        &self,
+        params: &mut Params,
+        sink: &Sink,
+    ) -> Result<Option<String>, ErrorObject> {
+        let Some(meta) = params.get("_meta") else {
+            return Ok(None);
+        };
+        let mut meta: serde_json::Map<String, Value> = serde_json::from_str(meta.get())
+            .map_err(|_| ErrorObject::invalid_params("_meta must be an object"))?;
+        let Some(original) = meta.get("progressToken").cloned() else {
+            return Ok(None);
+        };
+        let ours = format!("mcpd-{}", self.next_token.fetch_add(1, Ordering::Relaxed));
+        meta.insert("progressToken".into(), Value::String(ours.clone()));
+        params.insert("_meta".into(), raw(&meta));
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                ours.clone(),
+                ProgressRoute {
+                    sink: sink.clone(),
+                    token: original,
+                },
+            );
+        Ok(Some(ours))
+    }
+}
+
+/// Params as a map of raw values (absent = empty).
+pub fn params_map(params: Option<&RawValue>) -> Result<Params, ErrorObject> {
+    crate::jsonrpc::params(params)
+}
+
+/// A string field of the params.
+pub fn string_param(params: &Params, key: &str) -> Result<String, ErrorObject> {
+    let raw = params
+        .get(key)
+        .ok_or_else(|| ErrorObject::invalid_params(format!("missing params.{key}")))?;
+    serde_json::from_str(raw.get())
+        .map_err(|_| ErrorObject::invalid_params(format!("params.{key} must be a string")))
+}
+
+/// Pagination over a merged list: the cursor is an opaque encoding of an offset.
+pub fn page(
+    items: &[Value],
+    key: &str,
+    params: Option<&RawValue>,
+    page_size: usize,
+) -> Result<Box<RawValue>, ErrorObject> {
+    #[derive(serde::Deserialize)]
+    struct P {
+        cursor: Option<String>,
+    }
+    let p: P = crate::jsonrpc::params(params)?;
+    let start = match p.cursor {
+        None => 0,
+        Some(c) => decode_cursor(&c)
+            .filter(|o| *o <= items.len())
+            .ok_or_else(|| ErrorObject::invalid_params("Invalid cursor"))?,
+    };
+    let end = (start + page_size).min(items.len());
+    let mut result = serde_json::Map::new();
+    result.insert(key.to_string(), Value::Array(items[start..end].to_vec()));
+    if end < items.len() {
+        result.insert("nextCursor".into(), Value::String(encode_cursor(end)));
+    }
+    Ok(raw(&result))
+}
+
+fn encode_cursor(offset: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("mcpd:{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix("mcpd:")?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,29 @@
+//! `prompts/list` (merged, paginated) and `prompts/get` (routed by exposed name).
+
+use super::{Gateway, page, params_map, string_param};
+use crate::jsonrpc::{ErrorObject, Request, raw};
+use crate::session::{Session, Sink};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    page(&g.view().prompts, "prompts", params, super::tools::PAGE)
+}
+
+pub async fn get(
+    g: &Gateway,
+    session: &Arc<Session>,
+    r: &Request,
+    sink: Sink,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let mut params = params_map(r.params.as_deref())?;
+    let name = string_param(&params, "name")?;
+    let view = g.view();
+    let (server, original) = view
+        .prompt_names
+        .resolve(&name)
+        .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
+    params.insert("name".into(), raw(original));
+    g.forward(session, sink, &r.id, server, "prompts/get", params)
+        .await
+}

@@ -1,0 +1,266 @@
+//! What upstreams send on their own, routed to the one session it belongs to, and the client's
+//! answers and cancellations routed back.
+//!
+//! - progress: by our rewritten progress token, to the requester, with its own token restored;
+//! - `resources/updated`: to the sessions subscribed to that URI;
+//! - logging messages: to every session;
+//! - requests (sampling, elicitation, roots): to the session whose request the upstream is
+//!   serving. On a shared upstream serving several sessions at once the request cannot be
+//!   attributed and is refused rather than risk showing one client another's traffic
+//!   (configure `isolation = "session"` for such servers).
+
+use super::Gateway;
+use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
+use crate::session::{Relayed, Session, Sink};
+use crate::upstream::{Connection, Event};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub async fn from_server(
+    g: &Arc<Gateway>,
+    server: &str,
+    connection: Arc<Connection>,
+    event: Event,
+) {
+    match event {
+        Event::Notification(n) => notification(g, server, &connection, n),
+        Event::Request(r) => request(g, server, connection, r).await,
+    }
+}
+
+fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Notification) {
+    let params: serde_json::Map<String, Value> = n
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    match n.method.as_str() {
+        "notifications/progress" => {
+            let Some(token) = params.get("progressToken").and_then(Value::as_str) else {
+                return;
+            };
+            let route = g
+                .progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(token)
+                .map(|r| (r.sink.clone(), r.token.clone()));
+            if let Some((sink, original)) = route {
+                let mut params = params.clone();
+                params.insert("progressToken".into(), original);
+                sink.send(
+                    Notification {
+                        method: n.method,
+                        params: Some(raw(&params)),
+                    }
+                    .into(),
+                );
+            }
+        }
+        "notifications/resources/updated" => {
+            let uri = params
+                .get("uri")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            for s in g.sessions() {
+                if s.subscriptions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(uri)
+                {
+                    s.outbound.send(n.clone().into());
+                }
+            }
+        }
+        "notifications/message" => {
+            for s in g.sessions() {
+                if s.negotiated().initialized {
+                    s.outbound.send(n.clone().into());
+                }
+            }
+        }
+        "notifications/cancelled" => {
+            // The upstream withdrew a request it had sent a client.
+            let Some(upstream_id) = params.get("requestId") else {
+                return;
+            };
+            for s in g.sessions() {
+                let ours = {
+                    let relayed = s.relayed.lock().unwrap_or_else(|e| e.into_inner());
+                    relayed
+                        .iter()
+                        .find(|(_, r)| {
+                            Arc::ptr_eq(&r.connection, connection) && &r.upstream_id == upstream_id
+                        })
+                        .map(|(id, _)| *id)
+                };
+                if let Some(id) = ours {
+                    s.relayed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
+                    let mut params = params.clone();
+                    params.insert("requestId".into(), json!(id));
+                    s.outbound.send(
+                        Notification {
+                            method: n.method.clone(),
+                            params: Some(raw(&params)),
+                        }
+                        .into(),
+                    );
+                }
+            }
+        }
+        other => tracing::debug!(server, method = other, "upstream notification not relayed"),
+    }
+}
+
+/// The session and stream a request from `connection` belongs to, if exactly one session is
+/// being served by it.
+fn attribute(
+    g: &Gateway,
+    connection: &Arc<Connection>,
+) -> Result<Option<(Arc<Session>, Sink)>, ()> {
+    let mut found: Option<(Arc<Session>, Sink)> = None;
+    for s in g.sessions() {
+        let sink = s
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|f| Arc::ptr_eq(&f.connection, connection))
+            .map(|f| f.sink.clone())
+            .last();
+        if let Some(sink) = sink {
+            if found.is_some() {
+                return Err(());
+            }
+            found = Some((s, sink));
+        }
+    }
+    Ok(found)
+}
+
+async fn request(g: &Arc<Gateway>, server: &str, connection: Arc<Connection>, r: Request) {
+    let answer = |outcome: Result<Box<RawValue>, ErrorObject>| Response {
+        id: r.id.clone(),
+        outcome,
+    };
+    if r.method == "ping" {
+        connection.respond(answer(Ok(raw(&json!({}))))).await;
+        return;
+    }
+    let capability = match r.method.as_str() {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        other => {
+            connection
+                .respond(answer(Err(ErrorObject::method_not_found(other))))
+                .await;
+            return;
+        }
+    };
+    let target = match attribute(g, &connection) {
+        Ok(Some(t)) => t,
+        Ok(None) if r.method == "roots/list" => {
+            // Nobody to ask: the director itself offers no roots.
+            connection
+                .respond(answer(Ok(raw(&json!({"roots": []})))))
+                .await;
+            return;
+        }
+        Ok(None) => {
+            let e = ErrorObject::internal(format!(
+                "no client request of '{server}' is in flight to ask"
+            ));
+            connection.respond(answer(Err(e))).await;
+            return;
+        }
+        Err(()) => {
+            tracing::warn!(server, method = %r.method, "server request from a shared upstream serving several sessions: refused");
+            let e = ErrorObject::internal(format!(
+                "cannot attribute {} to one client: '{server}' is shared by several sessions (set isolation = \"session\")",
+                r.method
+            ));
+            connection.respond(answer(Err(e))).await;
+            return;
+        }
+    };
+    let (session, sink) = target;
+    if !session.has_capability(capability) {
+        let e = ErrorObject::method_not_found(&r.method)
+            .with_data(json!({"reason": format!("the client did not declare {capability}")}));
+        connection.respond(answer(Err(e))).await;
+        return;
+    }
+    let id = session.next_request_id();
+    session
+        .relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id,
+            Relayed {
+                connection: connection.clone(),
+                upstream_id: r.id.clone(),
+            },
+        );
+    sink.send(Message::Request(Request {
+        id: Id::from(id),
+        method: r.method,
+        params: r.params,
+    }));
+}
+
+/// A client's answer to a request we relayed: back to the upstream, with its id.
+pub async fn client_response(session: &Arc<Session>, r: Response) {
+    let Some(id) = r.id.as_i64() else { return };
+    let relayed = session
+        .relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    match relayed {
+        Some(rel) => {
+            rel.connection
+                .respond(Response {
+                    id: rel.upstream_id,
+                    outcome: r.outcome,
+                })
+                .await
+        }
+        None => tracing::debug!(session = %session.id, id, "response to no relayed request"),
+    }
+}
+
+/// A client cancelled one of its requests: the upstream serving it hears of it, with its id.
+pub async fn client_cancelled(session: &Arc<Session>, params: Option<&RawValue>) {
+    let params: serde_json::Map<String, Value> = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let Some(request_id) = params.get("requestId") else {
+        return;
+    };
+    let in_flight = session
+        .in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&request_id.to_string());
+    if let Some(f) = in_flight {
+        let mut params = params.clone();
+        params.insert("requestId".into(), json!(f.upstream_id));
+        f.connection
+            .notify("notifications/cancelled", Some(raw(&params)))
+            .await;
+        // The upstream will not answer a cancelled request: stop waiting now.
+        f.connection.fail(
+            f.upstream_id,
+            ErrorObject::new(
+                crate::jsonrpc::INTERNAL_ERROR,
+                "request cancelled by the client",
+            ),
+        );
+    }
+}

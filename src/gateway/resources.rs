@@ -1,0 +1,100 @@
+//! Resources: merged lists, and read/subscribe/unsubscribe routed by URI to the owning server.
+//! URIs are not renamed: they are already global identifiers.
+
+use super::{Gateway, page, params_map, string_param};
+use crate::jsonrpc::{ErrorObject, Request, raw};
+use crate::session::{Session, Sink};
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+/// MCP's "resource not found".
+const RESOURCE_NOT_FOUND: i64 = -32002;
+
+pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    page(&g.view().resources, "resources", params, super::tools::PAGE)
+}
+
+pub fn templates(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    page(
+        &g.view().templates,
+        "resourceTemplates",
+        params,
+        super::tools::PAGE,
+    )
+}
+
+fn owner(g: &Gateway, uri: &str) -> Result<String, ErrorObject> {
+    g.view()
+        .resource_server(uri)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ErrorObject::new(RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"))
+                .with_data(json!({"uri": uri}))
+        })
+}
+
+pub async fn read(
+    g: &Gateway,
+    session: &Arc<Session>,
+    r: &Request,
+    sink: Sink,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let params = params_map(r.params.as_deref())?;
+    let uri = string_param(&params, "uri")?;
+    let server = owner(g, &uri)?;
+    g.forward(session, sink, &r.id, &server, "resources/read", params)
+        .await
+}
+
+pub async fn subscribe(
+    g: &Gateway,
+    session: &Arc<Session>,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let params = params_map(params)?;
+    let uri = string_param(&params, "uri")?;
+    let server = owner(g, &uri)?;
+    let upstream = g
+        .pool
+        .get(&server)
+        .ok_or_else(|| ErrorObject::internal("server gone"))?;
+    upstream
+        .request("resources/subscribe", Some(raw(&params)))
+        .await?;
+    session
+        .subscriptions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(uri);
+    Ok(raw(&json!({})))
+}
+
+pub async fn unsubscribe(
+    g: &Gateway,
+    session: &Arc<Session>,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let params = params_map(params)?;
+    let uri = string_param(&params, "uri")?;
+    session
+        .subscriptions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uri);
+    // A shared upstream keeps the subscription while any other session holds it.
+    let others = g.sessions().iter().any(|s| {
+        s.subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&uri)
+    });
+    if !others
+        && let Ok(server) = owner(g, &uri)
+        && let Some(u) = g.pool.get(&server)
+    {
+        u.request("resources/unsubscribe", Some(raw(&params)))
+            .await?;
+    }
+    Ok(raw(&json!({})))
+}

@@ -1,0 +1,31 @@
+//! `tools/list` (merged, paginated) and `tools/call` (routed by exposed name).
+
+use super::{Gateway, page, params_map, string_param};
+use crate::jsonrpc::{ErrorObject, Request, raw};
+use crate::session::{Session, Sink};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+pub const PAGE: usize = 500;
+
+pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    page(&g.view().tools, "tools", params, PAGE)
+}
+
+pub async fn call(
+    g: &Gateway,
+    session: &Arc<Session>,
+    r: &Request,
+    sink: Sink,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let mut params = params_map(r.params.as_deref())?;
+    let name = string_param(&params, "name")?;
+    let view = g.view();
+    let (server, original) = view
+        .tool_names
+        .resolve(&name)
+        .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
+    params.insert("name".into(), raw(original));
+    g.forward(session, sink, &r.id, server, "tools/call", params)
+        .await
+}

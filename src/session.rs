@@ -1,0 +1,187 @@
+//! A downstream client session: what was negotiated, where its messages go, and the state that
+//! ties upstream traffic back to it (requests in flight, requests relayed to it, subscriptions).
+
+use crate::jsonrpc::{Id, Message};
+use crate::upstream::Connection;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{mpsc, watch};
+
+/// How many events a session's standalone stream keeps for `Last-Event-ID` replay.
+const REPLAY: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    StreamableHttp,
+    LegacySse,
+    Stdio,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Negotiated {
+    pub version: String,
+    pub client_capabilities: serde_json::Map<String, Value>,
+    pub client_info: Value,
+    pub initialized: bool,
+}
+
+/// A request of this client that is being served by an upstream.
+pub struct InFlight {
+    pub connection: Arc<Connection>,
+    pub upstream_id: i64,
+    /// Where messages related to it go (requests the upstream sends while serving it).
+    pub sink: Sink,
+}
+
+/// A request an upstream sent that we relayed to this client.
+pub struct Relayed {
+    pub connection: Arc<Connection>,
+    pub upstream_id: Id,
+}
+
+pub struct Session {
+    pub id: String,
+    pub transport: TransportKind,
+    pub negotiated: RwLock<Negotiated>,
+    pub outbound: Outbound,
+    pub in_flight: Mutex<HashMap<String, InFlight>>,
+    pub relayed: Mutex<HashMap<i64, Relayed>>,
+    pub subscriptions: Mutex<HashSet<String>>,
+    next_id: AtomicI64,
+    closed: watch::Sender<bool>,
+}
+
+impl Session {
+    pub fn new(id: String, transport: TransportKind) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            transport,
+            negotiated: RwLock::new(Negotiated::default()),
+            outbound: Outbound::default(),
+            in_flight: Mutex::new(HashMap::new()),
+            relayed: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            next_id: AtomicI64::new(1),
+            closed: watch::Sender::new(false),
+        })
+    }
+
+    pub fn negotiated(&self) -> Negotiated {
+        self.negotiated
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether the client declared `capability` (e.g. `sampling`) in initialize.
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.negotiated
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .client_capabilities
+            .contains_key(capability)
+    }
+
+    /// An id for a request we send to this client.
+    pub fn next_request_id(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+        self.outbound.detach();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    pub fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+}
+
+/// The session's standalone stream (the GET stream of Streamable HTTP, the legacy SSE stream,
+/// stdout for stdio): numbered events, a replay buffer, and at most one attached reader.
+#[derive(Default)]
+pub struct Outbound {
+    inner: Mutex<OutboundInner>,
+}
+
+#[derive(Default)]
+struct OutboundInner {
+    tx: Option<mpsc::UnboundedSender<(u64, Message)>>,
+    buffer: VecDeque<(u64, Message)>,
+    next: u64,
+}
+
+impl Outbound {
+    pub fn send(&self, message: Message) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.next += 1;
+        let id = inner.next;
+        if inner.buffer.len() == REPLAY {
+            inner.buffer.pop_front();
+        }
+        inner.buffer.push_back((id, message.clone()));
+        if let Some(tx) = &inner.tx
+            && tx.send((id, message)).is_err()
+        {
+            inner.tx = None;
+        }
+    }
+
+    /// Attaches a reader, replaying what it missed after `last_event_id`. A new reader
+    /// replaces the old one (whose stream then ends).
+    pub fn attach(&self, last_event_id: Option<u64>) -> mpsc::UnboundedReceiver<(u64, Message)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = last_event_id {
+            for (id, m) in inner.buffer.iter().filter(|(id, _)| *id > last) {
+                let _ = tx.send((*id, m.clone()));
+            }
+        }
+        inner.tx = Some(tx);
+        rx
+    }
+
+    pub fn is_attached(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tx
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    pub fn detach(&self) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).tx = None;
+    }
+}
+
+/// Where the messages related to one client request go: the SSE stream of the POST that
+/// carried it, or (stdio, legacy SSE, or when that stream is gone) the session's stream.
+#[derive(Clone)]
+pub struct Sink {
+    pub request_stream: Option<mpsc::UnboundedSender<Message>>,
+    pub session: Arc<Session>,
+}
+
+impl Sink {
+    pub fn send(&self, message: Message) {
+        if let Some(tx) = &self.request_stream {
+            match tx.send(message) {
+                Ok(()) => return,
+                Err(e) => return self.session.outbound.send(e.0),
+            }
+        }
+        self.session.outbound.send(message);
+    }
+}
+
+/// A session id: 256 bits from the OS CSPRNG (visible ASCII, as the transport spec requires).
+pub fn new_id() -> String {
+    crate::secrets::random_token()
+}

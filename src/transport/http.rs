@@ -1,0 +1,414 @@
+//! MCP over HTTP: Streamable HTTP on `/mcp` (POST, GET, DELETE) and the legacy HTTP+SSE
+//! transport (`GET /sse`, then `POST /mcp?sessionId=`).
+
+use crate::gateway::{Gateway, SUPPORTED_VERSIONS};
+use crate::jsonrpc::{ErrorObject, INVALID_REQUEST, Message, Response as RpcResponse};
+use crate::server::AppState;
+use crate::session::{Session, Sink, TransportKind};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// Query parameters of `/mcp` and `/sse` (profile, project and token select the view; they
+/// are read by the profile/project layer).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct McpQuery {
+    session_id: Option<String>,
+}
+
+/// Why an MCP HTTP request is refused: a JSON-RPC error body (the spec's
+/// `JsonRpcErrorResponse`) or the spec's plain `Error` body.
+pub enum Rejection {
+    Rpc(StatusCode, Box<(serde_json::Value, ErrorObject)>),
+    Plain(StatusCode, &'static str, &'static str),
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Rpc(status, e) => {
+                let (id, error) = *e;
+                let body = Message::Response(RpcResponse::err(id, error)).to_json();
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            }
+            Rejection::Plain(status, error, description) => {
+                mcp_director_api::ApiError::new(status, error, description).into_response()
+            }
+        }
+    }
+}
+
+fn rpc_error(status: StatusCode, id: serde_json::Value, error: ErrorObject) -> Rejection {
+    Rejection::Rpc(status, Box::new((id, error)))
+}
+
+fn plain_error(status: StatusCode, error: &'static str, description: &'static str) -> Rejection {
+    Rejection::Plain(status, error, description)
+}
+
+/// `Origin` must match `settings.allowed_origins` when present (DNS-rebinding protection);
+/// clients that are not browsers send none.
+pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    allowed
+        .iter()
+        .any(|pattern| match pattern.strip_suffix(":*") {
+            Some(base) => {
+                origin == base
+                    || origin
+                        .strip_prefix(base)
+                        .and_then(|rest| rest.strip_prefix(':'))
+                        .is_some_and(|port| {
+                            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                        })
+            }
+            None => pattern == "*" || pattern == origin,
+        })
+}
+
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Rejection> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let allowed = &state.config.effective().settings.allowed_origins;
+    match origin.to_str() {
+        Ok(o) if origin_allowed(o, allowed) => Ok(()),
+        _ => Err(plain_error(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "Origin not allowed",
+        )),
+    }
+}
+
+fn accepts(headers: &HeaderMap, mime: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .any(|v| {
+            v == mime
+                || v == "*/*"
+                || v == format!("{}/*", mime.split('/').next().unwrap_or_default())
+        })
+}
+
+/// An unsupported `MCP-Protocol-Version` is a 400 naming the supported ones; a missing one is
+/// allowed (the spec says assume 2025-03-26) unless settings require it.
+fn check_version(state: &AppState, headers: &HeaderMap, initialize: bool) -> Result<(), Rejection> {
+    let unsupported = |got: &str| {
+        rpc_error(
+            StatusCode::BAD_REQUEST,
+            serde_json::Value::Null,
+            ErrorObject::new(
+                INVALID_REQUEST,
+                format!(
+                    "Bad Request: unsupported MCP-Protocol-Version {got:?}; supported: {}",
+                    SUPPORTED_VERSIONS.join(", ")
+                ),
+            )
+            .with_data(json!({"supported": SUPPORTED_VERSIONS})),
+        )
+    };
+    match headers.get(VERSION_HEADER) {
+        Some(v) => match v.to_str() {
+            Ok(v) if SUPPORTED_VERSIONS.contains(&v) => Ok(()),
+            Ok(v) => Err(unsupported(v)),
+            Err(_) => Err(unsupported("<not text>")),
+        },
+        None if !initialize
+            && state
+                .config
+                .effective()
+                .settings
+                .require_protocol_version_header =>
+        {
+            Err(unsupported(""))
+        }
+        None => Ok(()),
+    }
+}
+
+fn session_from_header(g: &Gateway, headers: &HeaderMap) -> Result<Arc<Session>, Rejection> {
+    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            serde_json::Value::Null,
+            ErrorObject::new(
+                INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required",
+            ),
+        ));
+    };
+    match g.session(id) {
+        Some(s) if s.transport == TransportKind::StreamableHttp => Ok(s),
+        _ => Err(rpc_error(
+            StatusCode::NOT_FOUND,
+            serde_json::Value::Null,
+            ErrorObject::new(-32001, "Session not found"),
+        )),
+    }
+}
+
+/// Methods whose handling may send the client related messages (progress, sampling…): they
+/// are answered on an SSE stream when the client accepts one.
+fn streams(method: &str) -> bool {
+    matches!(
+        method,
+        "tools/call" | "prompts/get" | "resources/read" | "completion/complete"
+    )
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    Query(q): Query<McpQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    check_origin(&state, &headers)?;
+    let g = state.gateway.clone();
+    let message = match Message::parse(&body) {
+        Ok(m) => m,
+        Err(e) => return Err(rpc_error(StatusCode::BAD_REQUEST, e.id, e.error)),
+    };
+
+    // Legacy HTTP+SSE: the session came from GET /sse; every answer goes out on that stream.
+    if let Some(id) = q.session_id {
+        let Some(session) = g
+            .session(&id)
+            .filter(|s| s.transport == TransportKind::LegacySse)
+        else {
+            return Err(rpc_error(
+                StatusCode::NOT_FOUND,
+                serde_json::Value::Null,
+                ErrorObject::new(-32001, "Session not found"),
+            ));
+        };
+        let sink = Sink {
+            request_stream: None,
+            session: session.clone(),
+        };
+        tokio::spawn(async move {
+            if let Some(response) = g.handle(&session, message, sink).await {
+                session.outbound.send(response.into());
+            }
+        });
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+
+    if !(accepts(&headers, "application/json") || accepts(&headers, "text/event-stream"))
+        && headers.contains_key(header::ACCEPT)
+    {
+        return Err(plain_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "Accept must include application/json and text/event-stream",
+        ));
+    }
+    let is_initialize = message.method() == Some("initialize");
+    check_version(&state, &headers, is_initialize)?;
+
+    let (session, new_session) = if is_initialize && !headers.contains_key(SESSION_HEADER) {
+        let session = Session::new(crate::session::new_id(), TransportKind::StreamableHttp);
+        g.add_session(session.clone());
+        (session, true)
+    } else {
+        (session_from_header(&g, &headers)?, false)
+    };
+
+    let Message::Request(request) = message else {
+        g.handle(
+            &session,
+            message,
+            Sink {
+                request_stream: None,
+                session: session.clone(),
+            },
+        )
+        .await;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    };
+
+    let mut response = if streams(&request.method) && accepts(&headers, "text/event-stream") {
+        let (tx, rx) = mpsc::unbounded_channel::<Message>();
+        let sink = Sink {
+            request_stream: Some(tx.clone()),
+            session: session.clone(),
+        };
+        let g2 = g.clone();
+        let s2 = session.clone();
+        tokio::spawn(async move {
+            if let Some(response) = g2.handle(&s2, Message::Request(request), sink).await {
+                let _ = tx.send(response.into());
+            }
+        });
+        let stream = futures::stream::unfold(Some(rx), |rx| async move {
+            let mut rx = rx?;
+            let m = rx.recv().await?;
+            let last = matches!(m, Message::Response(_));
+            Some((
+                Ok::<_, Infallible>(Event::default().data(m.to_json())),
+                if last { None } else { Some(rx) },
+            ))
+        });
+        Sse::new(stream)
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response()
+    } else {
+        let sink = Sink {
+            request_stream: None,
+            session: session.clone(),
+        };
+        let answer = g.handle(&session, Message::Request(request), sink).await;
+        let body = answer
+            .map(|r| Message::Response(r).to_json())
+            .unwrap_or_default();
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    };
+    if new_session && let Ok(v) = HeaderValue::from_str(&session.id) {
+        response.headers_mut().insert(SESSION_HEADER, v);
+    }
+    Ok(response)
+}
+
+/// The standalone stream of a session: notifications and server requests not tied to a POST.
+pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Rejection> {
+    check_origin(&state, &headers)?;
+    if !accepts(&headers, "text/event-stream") {
+        return Err(plain_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "Accept must include text/event-stream",
+        ));
+    }
+    check_version(&state, &headers, false)?;
+    let session = session_from_header(&state.gateway, &headers)?;
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let rx = session.outbound.attach(last);
+    Ok(Sse::new(session_events(rx, &state, &session, None))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// The events of a session's standalone stream, ending when the session or the director does.
+fn session_events(
+    rx: mpsc::UnboundedReceiver<(u64, Message)>,
+    state: &AppState,
+    session: &Arc<Session>,
+    event_name: Option<&'static str>,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let mut closed = session.closed();
+    let mut shutdown = state.shutdown.subscribe();
+    let ended = async move {
+        tokio::select! {
+            _ = closed.wait_for(|c| *c) => {},
+            _ = shutdown.wait_for(|s| *s) => {},
+        }
+    };
+    tokio_stream_unbounded(rx)
+        .map(move |(id, m)| {
+            let e = Event::default().id(id.to_string()).data(m.to_json());
+            Ok(match event_name {
+                Some(name) => e.event(name),
+                None => e,
+            })
+        })
+        .take_until(Box::pin(ended))
+}
+
+fn tokio_stream_unbounded<T: Send + 'static>(
+    rx: mpsc::UnboundedReceiver<T>,
+) -> impl Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Rejection> {
+    check_origin(&state, &headers)?;
+    let session = session_from_header(&state.gateway, &headers)?;
+    state.gateway.remove_session(&session.id).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Legacy HTTP+SSE (2024-11-05): the stream is the session.
+pub async fn sse(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Rejection> {
+    check_origin(&state, &headers)?;
+    let session = Session::new(crate::session::new_id(), TransportKind::LegacySse);
+    state.gateway.add_session(session.clone());
+    let rx = session.outbound.attach(None);
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("/mcp?sessionId={}", session.id));
+    // The session ends with the stream.
+    let guard = SessionGuard {
+        gateway: state.gateway.clone(),
+        id: session.id.clone(),
+    };
+    let events = session_events(rx, &state, &session, Some("message")).map(move |e| {
+        let _ = &guard;
+        e
+    });
+    let stream = futures::stream::once(async move { Ok::<_, Infallible>(endpoint) }).chain(events);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+struct SessionGuard {
+    gateway: Arc<Gateway>,
+    id: String,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let gateway = self.gateway.clone();
+        let id = std::mem::take(&mut self.id);
+        tokio::spawn(async move {
+            gateway.remove_session(&id).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let allowed = vec![
+            "http://localhost:*".to_string(),
+            "https://app.example".to_string(),
+        ];
+        assert!(origin_allowed("http://localhost:3000", &allowed));
+        assert!(origin_allowed("http://localhost", &allowed));
+        assert!(origin_allowed("https://app.example", &allowed));
+        assert!(!origin_allowed("http://localhost.evil.example", &allowed));
+        assert!(!origin_allowed("http://localhost:3000.evil", &allowed));
+        assert!(!origin_allowed("http://evil.example.com", &allowed));
+        assert!(!origin_allowed("https://app.example:444", &allowed));
+    }
+}

@@ -1,0 +1,4 @@
+//! How clients reach the director: HTTP (`/mcp`, `/sse`) and stdio.
+
+pub mod http;
+pub mod stdio;

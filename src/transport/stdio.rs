@@ -1,0 +1,53 @@
+//! MCP over stdio for one client: newline-delimited JSON-RPC on stdin/stdout; logs go to
+//! stderr. Each request is served concurrently, so a long tool call does not block a ping.
+
+use crate::gateway::Gateway;
+use crate::jsonrpc::{Message, Response};
+use crate::session::{Session, Sink, TransportKind};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+
+/// Serves one client until its input ends.
+pub async fn serve<R, W>(gateway: Arc<Gateway>, input: R, mut output: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let session = Session::new(crate::session::new_id(), TransportKind::Stdio);
+    gateway.add_session(session.clone());
+    let mut outbound = session.outbound.attach(None);
+    let writer = tokio::spawn(async move {
+        while let Some((_, message)) = outbound.recv().await {
+            let mut line = message.to_json();
+            line.push('\n');
+            if output.write_all(line.as_bytes()).await.is_err() || output.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = BufReader::new(input).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match Message::parse(line.as_bytes()) {
+            Ok(message) => {
+                let g = gateway.clone();
+                let s = session.clone();
+                tokio::spawn(async move {
+                    let sink = Sink {
+                        request_stream: None,
+                        session: s.clone(),
+                    };
+                    if let Some(response) = g.handle(&s, message, sink).await {
+                        s.outbound.send(response.into());
+                    }
+                });
+            }
+            Err(e) => session.outbound.send(Response::err(e.id, e.error).into()),
+        }
+    }
+    gateway.remove_session(&session.id).await;
+    writer.abort();
+    Ok(())
+}

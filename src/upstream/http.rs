@@ -1,0 +1,216 @@
+//! Streamable HTTP upstreams (MCP 2025-03-26 and later): each message is a POST; answers come
+//! back as JSON or as an SSE stream; a GET stream carries what the server sends on its own.
+
+use super::Pipe;
+use crate::jsonrpc::{ErrorObject, Message, Response};
+use crate::sse;
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+#[derive(Default)]
+struct Session {
+    id: Option<String>,
+    version: Option<String>,
+}
+
+pub fn connect(
+    server: &str,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    http: reqwest::Client,
+) -> Result<Pipe, String> {
+    let url = reqwest::Url::parse(url).map_err(|e| format!("bad url {url}: {e}"))?;
+    let mut base = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
+        let mut value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+        value.set_sensitive(true);
+        base.insert(name, value);
+    }
+    let session = Arc::new(Mutex::new(Session::default()));
+    let (outbound, mut to_server) = mpsc::channel::<Message>(256);
+    let (from_server, inbound) = mpsc::channel::<Message>(256);
+    let name = server.to_string();
+    let task = tokio::spawn(async move {
+        let mut posts = JoinSet::new();
+        let mut get_stream_opened = false;
+        while let Some(message) = to_server.recv().await {
+            // The GET stream opens once the session is initialized.
+            if !get_stream_opened
+                && matches!(&message, Message::Notification(n) if n.method == "notifications/initialized")
+            {
+                get_stream_opened = true;
+                posts.spawn(get_stream(
+                    http.clone(),
+                    url.clone(),
+                    headers_for(&base, &session),
+                    from_server.clone(),
+                ));
+            }
+            posts.spawn(post(
+                name.clone(),
+                http.clone(),
+                url.clone(),
+                headers_for(&base, &session),
+                session.clone(),
+                message,
+                from_server.clone(),
+            ));
+            while posts.try_join_next().is_some() {}
+        }
+        // Best effort: tell the server the session is over.
+        let headers = headers_for(&base, &session);
+        if headers.contains_key("mcp-session-id") {
+            let _ = http.delete(url.clone()).headers(headers).send().await;
+        }
+        posts.abort_all();
+    });
+    Ok(Pipe {
+        outbound,
+        inbound,
+        pid: None,
+        shutdown: Box::new(move || task.abort()),
+    })
+}
+
+fn headers_for(base: &HeaderMap, session: &Mutex<Session>) -> HeaderMap {
+    let mut h = base.clone();
+    let s = session.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(id) = s.id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert("mcp-session-id", id);
+    }
+    if let Some(v) = s
+        .version
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        h.insert("mcp-protocol-version", v);
+    }
+    h
+}
+
+async fn post(
+    server: String,
+    http: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    session: Arc<Mutex<Session>>,
+    message: Message,
+    inbound: mpsc::Sender<Message>,
+) {
+    let request_id = match &message {
+        Message::Request(r) => Some(r.id.clone()),
+        _ => None,
+    };
+    let is_initialize = message.method() == Some("initialize");
+    let fail = |why: String| {
+        let inbound = inbound.clone();
+        let id = request_id.clone();
+        async move {
+            if let Some(id) = id {
+                let error = ErrorObject::internal(why);
+                let _ = inbound.send(Response::err(id, error).into()).await;
+            }
+        }
+    };
+    let response = http
+        .post(url)
+        .headers(headers)
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(CONTENT_TYPE, "application/json")
+        .body(message.to_json())
+        .send()
+        .await;
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => return fail(format!("upstream server '{server}' unreachable: {e}")).await,
+    };
+    if is_initialize
+        && let Some(id) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+    {
+        session.lock().unwrap_or_else(|e| e.into_inner()).id = Some(id.to_string());
+    }
+    let status = response.status();
+    if !status.is_success() {
+        return fail(format!("upstream server '{server}' answered HTTP {status}")).await;
+    }
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let deliver = |text: &str| {
+        let parsed = Message::parse(text.as_bytes());
+        if is_initialize
+            && let Ok(Message::Response(r)) = &parsed
+            && let Ok(result) = &r.outcome
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(result.get())
+            && let Some(version) = v["protocolVersion"].as_str()
+        {
+            session.lock().unwrap_or_else(|e| e.into_inner()).version = Some(version.to_string());
+        }
+        parsed.ok()
+    };
+    if content_type.starts_with("text/event-stream") {
+        let mut events = std::pin::pin!(sse::events(response.bytes_stream()));
+        while let Some(event) = events.next().await {
+            if let Some(m) = deliver(&event.data)
+                && inbound.send(m).await.is_err()
+            {
+                return;
+            }
+        }
+    } else if content_type.starts_with("application/json") {
+        match response.bytes().await {
+            Ok(body) => match deliver(&String::from_utf8_lossy(&body)) {
+                Some(m) => {
+                    let _ = inbound.send(m).await;
+                }
+                None => {
+                    fail(format!(
+                        "upstream server '{server}' sent an invalid message"
+                    ))
+                    .await
+                }
+            },
+            Err(e) => fail(format!("upstream server '{server}': {e}")).await,
+        }
+    }
+}
+
+/// The server's own stream (notifications, requests). A 405 means it has none.
+async fn get_stream(
+    http: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    inbound: mpsc::Sender<Message>,
+) {
+    let Ok(response) = http
+        .get(url)
+        .headers(headers)
+        .header(ACCEPT, "text/event-stream")
+        .send()
+        .await
+    else {
+        return;
+    };
+    if !response.status().is_success() {
+        return;
+    }
+    let mut events = std::pin::pin!(sse::events(response.bytes_stream()));
+    while let Some(event) = events.next().await {
+        if let Ok(m) = Message::parse(event.data.as_bytes())
+            && inbound.send(m).await.is_err()
+        {
+            return;
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Connections to upstream MCP servers.
+//!
+//! A transport (`stdio`, `http`, `sse`) moves [`Message`]s; [`Connection`] adds what every
+//! transport shares: the director's own request ids, the table of requests in flight (each
+//! failed at once when the transport closes), and the `initialize` handshake. [`pool`]
+//! supervises one connection per server and keeps its catalog.
+
+pub mod http;
+pub mod pool;
+pub mod sse;
+pub mod stdio;
+
+use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Protocol versions the director speaks to upstreams, newest first.
+pub const UPSTREAM_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// What a server sends that is not a response: routed by the pool to sessions.
+#[derive(Debug)]
+pub enum Event {
+    Notification(Notification),
+    Request(Request),
+}
+
+/// The two ends a transport gives a connection.
+pub struct Pipe {
+    /// Messages to the server. Closing it ends the transport.
+    pub outbound: mpsc::Sender<Message>,
+    /// Messages from the server; `None` when the transport has closed.
+    pub inbound: mpsc::Receiver<Message>,
+    /// The child's pid (stdio).
+    pub pid: Option<u32>,
+    /// Ends the transport (kills a child's process group, drops HTTP streams).
+    pub shutdown: Box<dyn FnOnce() + Send>,
+}
+
+type Outcome = Result<Box<RawValue>, ErrorObject>;
+type Pending = HashMap<i64, oneshot::Sender<Outcome>>;
+/// The answer to a registered request, when it comes.
+pub type Answer = oneshot::Receiver<Outcome>;
+
+/// What `initialize` told us about the server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    pub protocol_version: String,
+    pub server_info: serde_json::Map<String, Value>,
+    pub capabilities: serde_json::Map<String, Value>,
+    pub instructions: Option<String>,
+}
+
+/// One live, initialized connection to an upstream server.
+pub struct Connection {
+    server: String,
+    outbound: mpsc::Sender<Message>,
+    pending: std::sync::Arc<Mutex<Option<Pending>>>,
+    next_id: AtomicI64,
+    pub pid: Option<u32>,
+    pub info: ServerInfo,
+    shutdown: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Connection {
+    /// Takes over `pipe`, runs `initialize`, and returns the connection plus the stream of
+    /// server notifications and requests (which ends when the transport closes).
+    pub async fn start(
+        server: &str,
+        pipe: Pipe,
+        timeout: Duration,
+    ) -> Result<(std::sync::Arc<Connection>, mpsc::Receiver<Event>), String> {
+        let Pipe {
+            outbound,
+            mut inbound,
+            pid,
+            shutdown,
+        } = pipe;
+        let pending = std::sync::Arc::new(Mutex::new(Some(Pending::new())));
+        let (events_tx, events) = mpsc::channel(256);
+        let dispatch_pending = pending.clone();
+        let name = server.to_string();
+        tokio::spawn(async move {
+            while let Some(message) = inbound.recv().await {
+                match message {
+                    Message::Response(r) => {
+                        let waiter = r.id.as_i64().and_then(|id| {
+                            dispatch_pending
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .as_mut()
+                                .and_then(|p| p.remove(&id))
+                        });
+                        match waiter {
+                            Some(w) => {
+                                let _ = w.send(r.outcome);
+                            }
+                            None => {
+                                tracing::debug!(server = %name, id = %r.id, "response to no pending request")
+                            }
+                        }
+                    }
+                    Message::Notification(n) => {
+                        let _ = events_tx.send(Event::Notification(n)).await;
+                    }
+                    Message::Request(r) => {
+                        let _ = events_tx.send(Event::Request(r)).await;
+                    }
+                }
+            }
+            // Closed: every request still waiting fails now, never hangs.
+            let waiting = dispatch_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            for (_, w) in waiting.into_iter().flatten() {
+                let _ = w.send(Err(ErrorObject::internal(format!(
+                    "upstream server '{name}' closed the connection"
+                ))));
+            }
+        });
+        let mut conn = Connection {
+            server: server.to_string(),
+            outbound,
+            pending,
+            next_id: AtomicI64::new(1),
+            pid,
+            info: ServerInfo::default(),
+            shutdown: Mutex::new(Some(shutdown)),
+        };
+        let init = json!({
+            "protocolVersion": UPSTREAM_VERSIONS[0],
+            "capabilities": {
+                "roots": {"listChanged": true},
+                "sampling": {},
+                "elicitation": {"form": {}, "url": {}},
+            },
+            "clientInfo": {"name": "mcp-director", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let result = conn
+            .request("initialize", Some(raw(&init)), timeout)
+            .await
+            .map_err(|e| format!("initialize failed: {}", e.message))?;
+        let result: Value = serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
+        let version = result["protocolVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !UPSTREAM_VERSIONS.contains(&version.as_str()) {
+            conn.close();
+            return Err(format!(
+                "server answered unsupported protocol version {version:?}"
+            ));
+        }
+        conn.info = ServerInfo {
+            protocol_version: version,
+            server_info: result["serverInfo"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            capabilities: result["capabilities"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            instructions: result["instructions"].as_str().map(str::to_string),
+        };
+        conn.notify("notifications/initialized", None).await;
+        Ok((std::sync::Arc::new(conn), events))
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Sends a request with a fresh id of ours and waits for its answer (or the timeout, or
+    /// the connection closing: an error either way, never a hang).
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let (id, rx) = self.register()?;
+        self.send_request(id, method, params, rx, timeout).await
+    }
+
+    /// Reserves an id (so a caller can map it, e.g. for cancellation) before sending.
+    pub fn register(&self) -> Result<(i64, Answer), ErrorObject> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        match self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            Some(p) => {
+                p.insert(id, tx);
+            }
+            None => return Err(self.closed_error()),
+        }
+        Ok((id, rx))
+    }
+
+    pub async fn send_request(
+        &self,
+        id: i64,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        rx: Answer,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let request = Message::Request(Request {
+            id: Id::from(id),
+            method: method.to_string(),
+            params,
+        });
+        if self.outbound.send(request).await.is_err() {
+            self.forget(id);
+            return Err(self.closed_error());
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Err(_) => {
+                self.forget(id);
+                let cancel = json!({"requestId": id, "reason": "timed out in mcp-director"});
+                self.notify("notifications/cancelled", Some(raw(&cancel)))
+                    .await;
+                Err(ErrorObject::internal(format!(
+                    "upstream server '{}' did not answer {method} within {} ms",
+                    self.server,
+                    timeout.as_millis()
+                )))
+            }
+        }
+    }
+
+    /// Completes a request we stop waiting for (a cancel) with `error`.
+    pub fn fail(&self, id: i64, error: ErrorObject) {
+        let waiter = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|p| p.remove(&id));
+        if let Some(w) = waiter {
+            let _ = w.send(Err(error));
+        }
+    }
+
+    /// Drops a request we no longer wait for.
+    pub fn forget(&self, id: i64) {
+        if let Some(p) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            p.remove(&id);
+        }
+    }
+
+    pub async fn notify(&self, method: &str, params: Option<Box<RawValue>>) {
+        let _ = self
+            .outbound
+            .send(Message::Notification(Notification {
+                method: method.to_string(),
+                params,
+            }))
+            .await;
+    }
+
+    /// Answers a request the server sent us.
+    pub async fn respond(&self, response: Response) {
+        let _ = self.outbound.send(Message::Response(response)).await;
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.outbound.is_closed()
+            && self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+    }
+
+    fn closed_error(&self) -> ErrorObject {
+        ErrorObject::internal(format!(
+            "upstream server '{}' is not connected",
+            self.server
+        ))
+    }
+
+    /// Ends the transport (idempotent).
+    pub fn close(&self) {
+        if let Some(f) = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            f();
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,431 @@
+//! The upstream pool: one supervised connection per configured server.
+//!
+//! A supervisor task per server connects, initializes, fetches the catalog (tools, prompts,
+//! resources, templates), relays what the server sends to the gateway, and when the
+//! connection drops marks the server down (its tools vanish from lists), then reconnects with
+//! capped exponential backoff. `apply` reconciles the pool with a new configuration: only added,
+//! removed or changed servers are started, stopped or restarted.
+
+use super::{Connection, Event, Pipe, ServerInfo};
+use crate::jsonrpc::{ErrorObject, raw};
+use mcp_director_api::models::{Config, Server, Transport, UpstreamState};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The list kinds a server may offer, with the capability that announces each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Tools,
+        Kind::Prompts,
+        Kind::Resources,
+        Kind::ResourceTemplates,
+    ];
+
+    pub fn list_method(self) -> &'static str {
+        match self {
+            Kind::Tools => "tools/list",
+            Kind::Prompts => "prompts/list",
+            Kind::Resources => "resources/list",
+            Kind::ResourceTemplates => "resources/templates/list",
+        }
+    }
+
+    /// The key of the items in the list result.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Tools => "tools",
+            Kind::Prompts => "prompts",
+            Kind::Resources => "resources",
+            Kind::ResourceTemplates => "resourceTemplates",
+        }
+    }
+
+    fn capability(self) -> &'static str {
+        match self {
+            Kind::Tools => "tools",
+            Kind::Prompts => "prompts",
+            Kind::Resources | Kind::ResourceTemplates => "resources",
+        }
+    }
+
+    pub fn from_list_changed(method: &str) -> &'static [Kind] {
+        match method {
+            "notifications/tools/list_changed" => &[Kind::Tools],
+            "notifications/prompts/list_changed" => &[Kind::Prompts],
+            "notifications/resources/list_changed" => &[Kind::Resources, Kind::ResourceTemplates],
+            _ => &[],
+        }
+    }
+}
+
+/// What the pool tells the gateway.
+pub enum PoolEvent {
+    /// A server's catalog changed (fetched anew, or emptied because it went down).
+    CatalogChanged { server: String, kinds: Vec<Kind> },
+    /// A notification or request from a server.
+    FromServer {
+        server: String,
+        connection: Arc<Connection>,
+        event: Event,
+    },
+}
+
+/// Live status, for `/api/servers/{name}/status` and `/health`.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: UpstreamState,
+    pub pid: Option<u32>,
+    pub info: Option<ServerInfo>,
+    pub last_error: Option<String>,
+    pub restarts: u64,
+}
+
+pub struct Upstream {
+    pub name: String,
+    pub config: Server,
+    status: watch::Sender<Status>,
+    connection: RwLock<Option<Arc<Connection>>>,
+    catalog: RwLock<BTreeMap<Kind, Arc<Vec<Value>>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Upstream {
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    pub fn connection(&self) -> Option<Arc<Connection>> {
+        self.connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|c| c.is_open())
+    }
+
+    /// The server's items of `kind` (empty while it is down).
+    pub fn catalog(&self, kind: Kind) -> Arc<Vec<Value>> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&kind)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms.get())
+    }
+
+    /// Sends a request to the server; an error names the server when it is down.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Box<serde_json::value::RawValue>>,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObject> {
+        match self.connection() {
+            Some(c) => c.request(method, params, self.timeout()).await,
+            None => Err(self.unavailable()),
+        }
+    }
+
+    pub fn unavailable(&self) -> ErrorObject {
+        let status = self.status();
+        let why = status
+            .last_error
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        ErrorObject::internal(format!(
+            "upstream server '{}' is unavailable{why}",
+            self.name
+        ))
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut Status)) {
+        self.status.send_modify(f);
+    }
+}
+
+pub struct Pool {
+    upstreams: RwLock<BTreeMap<String, Arc<Upstream>>>,
+    http: reqwest::Client,
+    events: mpsc::UnboundedSender<PoolEvent>,
+}
+
+impl Pool {
+    pub fn new(events: mpsc::UnboundedSender<PoolEvent>) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("a default reqwest client builds");
+        Arc::new(Self {
+            upstreams: RwLock::new(BTreeMap::new()),
+            http,
+            events,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Upstream>> {
+        self.upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Starts, stops and restarts servers so the pool matches `config`; unchanged servers keep
+    /// their connections.
+    pub fn apply(self: &Arc<Self>, config: &Config) {
+        let mut upstreams = self.upstreams.write().unwrap_or_else(|e| e.into_inner());
+        let wanted: BTreeMap<&String, &Server> =
+            config.servers.iter().filter(|(_, s)| s.enabled).collect();
+        let stale: Vec<String> = upstreams
+            .iter()
+            .filter(|(name, u)| wanted.get(name).is_none_or(|s| **s != u.config))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(u) = upstreams.remove(&name) {
+                tracing::info!(server = %name, "stopping upstream");
+                let _ = u.stop.send(true);
+                let _ = self.events.send(PoolEvent::CatalogChanged {
+                    server: name,
+                    kinds: Kind::ALL.to_vec(),
+                });
+            }
+        }
+        for (name, server) in wanted {
+            if upstreams.contains_key(name) {
+                continue;
+            }
+            let upstream = Arc::new(Upstream {
+                name: name.clone(),
+                config: server.clone(),
+                status: watch::Sender::new(Status {
+                    state: UpstreamState::Starting,
+                    pid: None,
+                    info: None,
+                    last_error: None,
+                    restarts: 0,
+                }),
+                connection: RwLock::new(None),
+                catalog: RwLock::new(BTreeMap::new()),
+                stop: watch::Sender::new(false),
+            });
+            upstreams.insert(name.clone(), upstream.clone());
+            tokio::spawn(supervise(self.clone(), upstream));
+        }
+    }
+
+    /// Stops every server (director shutdown): their processes are killed.
+    pub fn stop_all(&self) {
+        for u in self
+            .upstreams
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            let _ = u.stop.send(true);
+            if let Some(c) = u
+                .connection
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                c.close();
+            }
+        }
+    }
+
+    async fn open(&self, u: &Upstream) -> Result<Pipe, String> {
+        let s = &u.config;
+        match s.transport {
+            Transport::Stdio => super::stdio::spawn(super::stdio::Spawn {
+                server: &u.name,
+                command: s.command.as_deref().unwrap_or_default(),
+                args: &s.args,
+                env: &s.env,
+                cwd: s.cwd.as_deref(),
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot start {:?}: {e}",
+                    s.command.as_deref().unwrap_or_default()
+                )
+            }),
+            Transport::StreamableHttp => super::http::connect(
+                &u.name,
+                s.url.as_deref().unwrap_or_default(),
+                &s.headers,
+                self.http.clone(),
+            ),
+            Transport::Sse => {
+                super::sse::connect(
+                    &u.name,
+                    s.url.as_deref().unwrap_or_default(),
+                    &s.headers,
+                    self.http.clone(),
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Fetches every page of one list.
+async fn fetch_all(
+    conn: &Connection,
+    kind: Kind,
+    timeout: Duration,
+) -> Result<Vec<Value>, ErrorObject> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let params = cursor.as_ref().map(|c| raw(&json!({ "cursor": c })));
+        let result = conn.request(kind.list_method(), params, timeout).await?;
+        let mut page: Value = serde_json::from_str(result.get()).map_err(|e| {
+            ErrorObject::internal(format!("bad {} result: {e}", kind.list_method()))
+        })?;
+        if let Some(Value::Array(list)) = page.get_mut(kind.key()).map(Value::take) {
+            items.extend(list);
+        }
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
+async fn refresh(u: &Upstream, conn: &Connection, kinds: &[Kind]) -> Vec<Kind> {
+    let mut changed = Vec::new();
+    for &kind in kinds {
+        if !conn.info.capabilities.contains_key(kind.capability()) {
+            continue;
+        }
+        match fetch_all(conn, kind, u.timeout()).await {
+            Ok(items) => {
+                u.catalog
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(kind, Arc::new(items));
+                changed.push(kind);
+            }
+            Err(e) => {
+                tracing::warn!(server = %u.name, list = kind.list_method(), error = %e, "list failed")
+            }
+        }
+    }
+    changed
+}
+
+async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
+    let mut stop = u.stop.subscribe();
+    let mut backoff = BACKOFF_START;
+    let mut first = true;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if !first {
+            u.set_status(|s| s.restarts += 1);
+        }
+        first = false;
+        u.set_status(|s| s.state = UpstreamState::Starting);
+        let started = Instant::now();
+        let opened = match pool.open(&u).await {
+            Ok(pipe) => Connection::start(&u.name, pipe, u.timeout()).await,
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((conn, mut events)) => {
+                tracing::info!(server = %u.name, version = %conn.info.protocol_version, pid = ?conn.pid, "upstream connected");
+                *u.connection.write().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+                let kinds = refresh(&u, &conn, &Kind::ALL).await;
+                u.set_status(|s| {
+                    s.state = UpstreamState::Running;
+                    s.pid = conn.pid;
+                    s.info = Some(conn.info.clone());
+                    s.last_error = None;
+                });
+                let _ = pool.events.send(PoolEvent::CatalogChanged {
+                    server: u.name.clone(),
+                    kinds,
+                });
+                loop {
+                    tokio::select! {
+                        event = events.recv() => match event {
+                            Some(Event::Notification(n)) if !Kind::from_list_changed(&n.method).is_empty() => {
+                                let kinds = refresh(&u, &conn, Kind::from_list_changed(&n.method)).await;
+                                let _ = pool.events.send(PoolEvent::CatalogChanged { server: u.name.clone(), kinds });
+                            }
+                            Some(event) => {
+                                let _ = pool.events.send(PoolEvent::FromServer {
+                                    server: u.name.clone(),
+                                    connection: conn.clone(),
+                                    event,
+                                });
+                            }
+                            None => break,
+                        },
+                        _ = stop.changed() => break,
+                    }
+                }
+                conn.close();
+                *u.connection.write().unwrap_or_else(|e| e.into_inner()) = None;
+                u.catalog.write().unwrap_or_else(|e| e.into_inner()).clear();
+                let _ = pool.events.send(PoolEvent::CatalogChanged {
+                    server: u.name.clone(),
+                    kinds: Kind::ALL.to_vec(),
+                });
+                if *stop.borrow() {
+                    break;
+                }
+                tracing::warn!(server = %u.name, "upstream connection closed; reconnecting");
+                u.set_status(|s| {
+                    s.last_error = Some("connection closed".into());
+                    s.pid = None;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(server = %u.name, error = %e, "upstream failed to start");
+                u.set_status(|s| s.last_error = Some(e));
+            }
+        }
+        if started.elapsed() > BACKOFF_MAX {
+            backoff = BACKOFF_START;
+        }
+        u.set_status(|s| s.state = UpstreamState::Backoff);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    u.set_status(|s| {
+        s.state = UpstreamState::Stopped;
+        s.pid = None;
+    });
+}

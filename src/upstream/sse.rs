@@ -1,0 +1,95 @@
+//! Legacy HTTP+SSE upstreams (MCP 2024-11-05): a GET stream whose first `endpoint` event names
+//! the URL to POST messages to; every answer comes back on the stream as a `message` event.
+
+use super::Pipe;
+use crate::jsonrpc::Message;
+use crate::sse;
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+pub async fn connect(
+    server: &str,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    http: reqwest::Client,
+) -> Result<Pipe, String> {
+    let url = reqwest::Url::parse(url).map_err(|e| format!("bad url {url}: {e}"))?;
+    let mut base = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
+        let mut value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+        value.set_sensitive(true);
+        base.insert(name, value);
+    }
+    let response = http
+        .get(url.clone())
+        .headers(base.clone())
+        .header(ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| format!("cannot open {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered HTTP {}", response.status()));
+    }
+    let mut events = Box::pin(sse::events(response.bytes_stream()));
+    let endpoint = loop {
+        match events.next().await {
+            Some(e) if e.event.as_deref() == Some("endpoint") => break e.data,
+            Some(_) => continue,
+            None => return Err(format!("{url} closed before sending its endpoint")),
+        }
+    };
+    let post_url = url
+        .join(endpoint.trim())
+        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?;
+    if post_url.origin() != url.origin() {
+        return Err(format!("endpoint {post_url} is not on the server's origin"));
+    }
+
+    let (from_server, inbound) = mpsc::channel::<Message>(256);
+    let name = server.to_string();
+    let reader = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if event.event.as_deref().unwrap_or("message") != "message" {
+                continue;
+            }
+            match Message::parse(event.data.as_bytes()) {
+                Ok(m) => {
+                    if from_server.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(server = %name, error = %e.error.message, "ignoring an invalid SSE message")
+                }
+            }
+        }
+    });
+    let (outbound, mut to_server) = mpsc::channel::<Message>(256);
+    let name = server.to_string();
+    let writer = tokio::spawn(async move {
+        while let Some(message) = to_server.recv().await {
+            let sent = http
+                .post(post_url.clone())
+                .headers(base.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(message.to_json())
+                .send()
+                .await;
+            if let Err(e) = sent.and_then(|r| r.error_for_status()) {
+                tracing::warn!(server = %name, error = %e, "POST to the SSE endpoint failed");
+            }
+        }
+    });
+    Ok(Pipe {
+        outbound,
+        inbound,
+        pid: None,
+        shutdown: Box::new(move || {
+            reader.abort();
+            writer.abort();
+        }),
+    })
+}

@@ -1,0 +1,301 @@
+//! `mcp-fixture-server`: a small, deterministic MCP server over stdio for the tests. Each tool
+//! exercises one protocol feature through the director:
+//!
+//! - `echo {text}`: text content, plus the arguments and `_meta` it received (lossless check)
+//! - `env {name}`: an environment variable and the working directory
+//! - `progress {steps}`: progress notifications on the request's token
+//! - `sample {prompt}` / `elicit {message}` / `roots`: a request to the client, answered back
+//! - `slow {ms}`: answers after `ms` (cancellable)
+//! - `crash`: exits at once, mid-call
+//! - `add_tool {name}`: registers a tool and sends `tools/list_changed`
+//! - prompt `greet {name}` (with completion), resources `fixture://static`, `fixture://items/{id}`
+//!
+//! `FIXTURE_NAME` names the server in its answers (to tell two instances apart).
+
+use mcp_director::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+type Waiters = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, ErrorObject>>>>>;
+
+struct Server {
+    out: mpsc::UnboundedSender<Message>,
+    waiters: Waiters,
+    next_id: AtomicI64,
+    extra_tools: Mutex<Vec<String>>,
+    cancelled: Mutex<Vec<Id>>,
+    name: String,
+}
+
+impl Server {
+    fn send(&self, m: Message) {
+        let _ = self.out.send(m);
+    }
+
+    fn notify(&self, method: &str, params: Value) {
+        self.send(
+            Notification {
+                method: method.into(),
+                params: Some(raw(&params)),
+            }
+            .into(),
+        );
+    }
+
+    async fn ask(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().unwrap().insert(id, tx);
+        self.send(
+            Request {
+                id: json!(id),
+                method: method.into(),
+                params: Some(raw(&params)),
+            }
+            .into(),
+        );
+        rx.await
+            .unwrap_or_else(|_| Err(ErrorObject::internal("no answer")))
+    }
+
+    fn tools(&self) -> Vec<Value> {
+        let object = |props: Value| json!({"type": "object", "properties": props});
+        let mut tools = vec![
+            json!({"name": "echo", "description": "Echoes text", "inputSchema": {
+                "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"],
+                "$defs": {"Unused": {"type": "string"}}}}),
+            json!({"name": "env", "description": "Reads an environment variable", "inputSchema": object(json!({"name": {"type": "string"}}))}),
+            json!({"name": "progress", "description": "Reports progress", "inputSchema": object(json!({"steps": {"type": "integer"}}))}),
+            json!({"name": "sample", "description": "Asks the client's LLM", "inputSchema": object(json!({"prompt": {"type": "string"}}))}),
+            json!({"name": "elicit", "description": "Asks the user", "inputSchema": object(json!({"message": {"type": "string"}}))}),
+            json!({"name": "roots", "description": "Lists the client's roots", "inputSchema": object(json!({}))}),
+            json!({"name": "slow", "description": "Answers after ms", "inputSchema": object(json!({"ms": {"type": "integer"}}))}),
+            json!({"name": "crash", "description": "Exits mid-call", "inputSchema": object(json!({}))}),
+            json!({"name": "add_tool", "description": "Adds a tool", "inputSchema": object(json!({"name": {"type": "string"}}))}),
+        ];
+        for t in self.extra_tools.lock().unwrap().iter() {
+            tools.push(json!({"name": t, "description": "added at run time", "inputSchema": object(json!({}))}));
+        }
+        tools
+    }
+
+    async fn call(self: Arc<Self>, id: Id, params: Value) -> Result<Value, ErrorObject> {
+        let args = params.get("arguments").cloned().unwrap_or(json!({}));
+        let text = |t: String| json!({"content": [{"type": "text", "text": t}]});
+        let arg = |k: &str| args.get(k).cloned().unwrap_or(Value::Null);
+        match params["name"].as_str().unwrap_or_default() {
+            "echo" => Ok(json!({
+                "content": [{"type": "text", "text": format!("{}: {}", self.name, arg("text").as_str().unwrap_or_default())}],
+                "structuredContent": {"arguments": args, "meta": params.get("_meta")},
+            })),
+            "env" => {
+                let name = arg("name");
+                let value = std::env::var(name.as_str().unwrap_or_default()).unwrap_or_default();
+                let cwd = std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default();
+                Ok(text(format!("{value}|{cwd}")))
+            }
+            "progress" => {
+                let steps = arg("steps").as_i64().unwrap_or(3);
+                if let Some(token) = params.pointer("/_meta/progressToken") {
+                    for i in 1..=steps {
+                        self.notify(
+                            "notifications/progress",
+                            json!({"progressToken": token, "progress": i, "total": steps}),
+                        );
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+                Ok(text(format!("{steps} steps")))
+            }
+            "sample" => {
+                let answer = self
+                    .ask("sampling/createMessage", json!({
+                        "messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}],
+                        "maxTokens": 50,
+                    }))
+                    .await?;
+                Ok(text(format!(
+                    "sampled: {}",
+                    answer
+                        .pointer("/content/text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                )))
+            }
+            "elicit" => {
+                let answer = self
+                    .ask("elicitation/create", json!({
+                        "mode": "form",
+                        "message": arg("message"),
+                        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                    }))
+                    .await?;
+                Ok(text(format!(
+                    "elicited: {} {}",
+                    answer["action"].as_str().unwrap_or_default(),
+                    answer
+                        .pointer("/content/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                )))
+            }
+            "roots" => {
+                let answer = self.ask("roots/list", json!({})).await?;
+                Ok(text(format!("roots: {}", answer["roots"])))
+            }
+            "slow" => {
+                let ms = arg("ms").as_u64().unwrap_or(1000);
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+                while tokio::time::Instant::now() < deadline {
+                    if self.cancelled.lock().unwrap().contains(&id) {
+                        return Err(ErrorObject::internal("cancelled"));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Ok(text(format!("slept {ms} ms")))
+            }
+            "crash" => std::process::exit(3),
+            "add_tool" => {
+                let name = arg("name").as_str().unwrap_or("added").to_string();
+                self.extra_tools.lock().unwrap().push(name.clone());
+                self.notify("notifications/tools/list_changed", json!({}));
+                Ok(text(format!("added {name}")))
+            }
+            other if self.extra_tools.lock().unwrap().iter().any(|t| t == other) => {
+                Ok(text(format!("{other} ran")))
+            }
+            other => Err(ErrorObject::invalid_params(format!(
+                "Unknown tool: {other}"
+            ))),
+        }
+    }
+
+    async fn handle(self: Arc<Self>, r: Request) -> Result<Value, ErrorObject> {
+        let params: Value = r
+            .params
+            .as_ref()
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or(json!({}));
+        match r.method.as_str() {
+            "initialize" => Ok(json!({
+                "protocolVersion": params["protocolVersion"].as_str().unwrap_or("2025-11-25"),
+                "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {"subscribe": true}, "logging": {}, "completions": {}},
+                "serverInfo": {"name": self.name, "version": "1.0.0"},
+                "instructions": format!("{} is a test fixture.", self.name),
+            })),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({"tools": self.tools()})),
+            "tools/call" => self.call(r.id, params).await,
+            "prompts/list" => Ok(
+                json!({"prompts": [{"name": "greet", "arguments": [{"name": "name", "required": true}]}]}),
+            ),
+            "prompts/get" => Ok(
+                json!({"messages": [{"role": "user", "content": {"type": "text",
+                "text": format!("Hello {} from {}", params.pointer("/arguments/name").and_then(Value::as_str).unwrap_or("?"), self.name)}}]}),
+            ),
+            "completion/complete" => {
+                Ok(json!({"completion": {"values": ["Ada", "Alan"], "hasMore": false}}))
+            }
+            "resources/list" => Ok(
+                json!({"resources": [{"uri": "fixture://static", "name": "static", "mimeType": "text/plain"}]}),
+            ),
+            "resources/templates/list" => Ok(
+                json!({"resourceTemplates": [{"uriTemplate": "fixture://items/{id}", "name": "item"}]}),
+            ),
+            "resources/read" => {
+                let uri = params["uri"].as_str().unwrap_or_default();
+                if uri == "fixture://static" || uri.starts_with("fixture://items/") {
+                    Ok(
+                        json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": format!("content of {uri}")}]}),
+                    )
+                } else {
+                    Err(ErrorObject::new(-32002, "Resource not found"))
+                }
+            }
+            "resources/subscribe" => {
+                let uri = params["uri"].clone();
+                let me = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    me.notify("notifications/resources/updated", json!({"uri": uri}));
+                });
+                Ok(json!({}))
+            }
+            "resources/unsubscribe" | "logging/setLevel" => Ok(json!({})),
+            other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let (out, mut rx) = mpsc::unbounded_channel::<Message>();
+    let server = Arc::new(Server {
+        out,
+        waiters: Arc::default(),
+        next_id: AtomicI64::new(1),
+        extra_tools: Mutex::default(),
+        cancelled: Mutex::default(),
+        name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
+    });
+    tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(m) = rx.recv().await {
+            let mut line = m.to_json();
+            line.push('\n');
+            if stdout.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+            let _ = stdout.flush().await;
+        }
+    });
+    eprintln!(
+        "fixture server {} started (pid {})",
+        server.name,
+        std::process::id()
+    );
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        match Message::parse(line.as_bytes()) {
+            Ok(Message::Request(r)) => {
+                let s = server.clone();
+                tokio::spawn(async move {
+                    let id = r.id.clone();
+                    let outcome = s.clone().handle(r).await.map(|v| raw(&v));
+                    s.send(Response { id, outcome }.into());
+                });
+            }
+            Ok(Message::Response(r)) => {
+                if let Some(w) =
+                    r.id.as_i64()
+                        .and_then(|id| server.waiters.lock().unwrap().remove(&id))
+                {
+                    let _ = w.send(
+                        r.outcome
+                            .map(|v| serde_json::from_str(v.get()).unwrap_or(Value::Null)),
+                    );
+                }
+            }
+            Ok(Message::Notification(n)) if n.method == "notifications/cancelled" => {
+                let params: Value = n
+                    .params
+                    .as_ref()
+                    .and_then(|p| serde_json::from_str(p.get()).ok())
+                    .unwrap_or_default();
+                server
+                    .cancelled
+                    .lock()
+                    .unwrap()
+                    .push(params["requestId"].clone());
+            }
+            Ok(_) => {}
+            Err(e) => server.send(Response::err(e.id, e.error).into()),
+        }
+    }
+}
