@@ -137,3 +137,190 @@ pub fn process_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Where `cargo xtask test` installed the peers (npm and PyPI packages).
+pub fn peers() -> PathBuf {
+    let dir = std::env::var_os("MCP_DIRECTOR_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peers"));
+    assert!(
+        dir.join("venv/bin/python").exists() && dir.join("npm/node_modules").exists(),
+        "test peers missing in {}: run the tests with `cargo xtask test`",
+        dir.display()
+    );
+    dir
+}
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A child process killed (with its process group) when dropped.
+pub struct Peer(pub Child);
+
+impl Peer {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        use std::os::unix::process::CommandExt;
+        Peer(cmd.process_group(0).spawn().expect("start peer"))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child's process group.
+        unsafe {
+            libc::killpg(self.0.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `@modelcontextprotocol/server-everything` over Streamable HTTP on a free port; returns
+/// the peer and its MCP URL once it accepts connections.
+pub fn everything_http() -> (Peer, String) {
+    let port = free_port();
+    let script =
+        peers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let peer = Peer::spawn(
+        Command::new("node")
+            .arg(script)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server-everything did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (peer, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// A raw Streamable HTTP MCP client, for exchanges the SDKs hide.
+pub struct McpHttp {
+    pub url: String,
+    pub session: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl McpHttp {
+    pub fn new(base: &str) -> Self {
+        Self {
+            url: format!("{base}/mcp"),
+            session: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn request(&self, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        let mut r = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(s) = &self.session {
+            r = r.header("mcp-session-id", s);
+        }
+        r
+    }
+
+    /// Every message of the answer (a JSON body or an SSE stream), in order.
+    pub async fn post(&self, body: serde_json::Value) -> Vec<serde_json::Value> {
+        let response = self.request(&body).send().await.expect("POST /mcp");
+        messages(response).await
+    }
+
+    /// initialize + initialized; returns the initialize result.
+    pub async fn initialize(&mut self, capabilities: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .request(
+                &serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": capabilities,
+                "clientInfo": {"name": "raw-test", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .expect("initialize");
+        assert_eq!(response.status().as_u16(), 200);
+        self.session = Some(
+            response.headers()["mcp-session-id"]
+                .to_str()
+                .expect("ascii id")
+                .to_string(),
+        );
+        let result = messages(response).await.remove(0);
+        let status = self
+            .request(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .send()
+            .await
+            .expect("initialized")
+            .status();
+        assert_eq!(status.as_u16(), 202);
+        result
+    }
+
+    /// Opens the session's GET stream; its messages arrive on the returned channel.
+    pub async fn open_stream(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<(Option<String>, serde_json::Value)> {
+        let mut r = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header(
+                "mcp-session-id",
+                self.session.as_deref().expect("initialized"),
+            );
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id);
+        }
+        let response = r.send().await.expect("GET /mcp");
+        assert_eq!(response.status().as_u16(), 200);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut body = response.bytes_stream();
+            let mut parser = mcp_director::sse::Parser::default();
+            while let Some(Ok(chunk)) = body.next().await {
+                for e in parser.feed(&chunk) {
+                    if let Ok(v) = serde_json::from_str(&e.data) {
+                        let _ = tx.send((e.id, v));
+                    }
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// The JSON-RPC messages of a `/mcp` answer.
+pub async fn messages(response: reqwest::Response) -> Vec<serde_json::Value> {
+    let sse = response.headers().get("content-type").is_some_and(|v| {
+        v.to_str()
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    });
+    let text = response.text().await.expect("body");
+    if sse {
+        let mut parser = mcp_director::sse::Parser::default();
+        parser
+            .feed(text.as_bytes())
+            .into_iter()
+            .map(|e| serde_json::from_str(&e.data).expect("JSON data"))
+            .collect()
+    } else if text.is_empty() {
+        Vec::new()
+    } else {
+        vec![serde_json::from_str(&text).expect("JSON body")]
+    }
+}

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 /// npm packages, installed into `target/peers/npm`.
-pub const NPM: &[&str] = &[];
+pub const NPM: &[&str] = &["@modelcontextprotocol/server-everything@2026.8.31"];
 
 /// PyPI packages, installed into the virtualenv `target/peers/venv`.
-pub const PIP: &[&str] = &[];
+pub const PIP: &[&str] = &["mcp==1.30.0"];
 
 pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
     let peers = root.join("target/peers");

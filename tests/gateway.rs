@@ -1,0 +1,240 @@
+//! The gateway with real clients and real servers: the official Python SDK over Streamable HTTP
+//! and legacy SSE, `@modelcontextprotocol/server-everything` over Streamable HTTP, and our
+//! fixture server over stdio.
+
+mod common;
+
+use common::{Director, McpHttp};
+use serde_json::{Value, json};
+use std::process::Command;
+
+fn fixture(name: &str, extra: &str) -> String {
+    format!(
+        "[servers.{name}]\ncommand = \"{}\"\nenv = {{ FIXTURE_NAME = \"{name}\" }}\n{extra}\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    )
+}
+
+async fn wait_running(d: &Director, servers: &[&str]) {
+    let c = d.client(None);
+    for name in servers {
+        common::wait_for(|| async {
+            let s = c.get_server_status(name).await.ok()?.into_inner();
+            (s.state == mcp_director_client::types::UpstreamState::Running).then_some(())
+        })
+        .await;
+    }
+}
+
+fn python_sdk(transport: &str, url: &str) -> Value {
+    let python = common::peers().join("venv/bin/python");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(transport)
+        .arg(url)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "python SDK client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_reaches_stdio_and_http_upstreams_over_both_transports() {
+    let (_everything, everything_url) = common::everything_http();
+    let config = format!(
+        "{}[servers.web]\ntransport = \"streamable-http\"\nurl = \"{everything_url}\"\n",
+        fixture("a", "")
+    );
+    let d = Director::start(&config);
+    wait_running(&d, &["a", "web"]).await;
+
+    for (transport, path) in [("streamable", "/mcp"), ("sse", "/sse")] {
+        let report = python_sdk(transport, &format!("{}{path}", d.url));
+        let tools: Vec<&str> = report["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            tools.contains(&"a/echo") && tools.contains(&"web/echo"),
+            "{transport}: {tools:?}"
+        );
+        assert_eq!(report["echo"], json!(["a: hello"]), "{transport}");
+        // Arguments arrive exactly as sent.
+        assert_eq!(
+            report["echo_structured"]["arguments"],
+            json!({"text": "hello", "nested": {"k": [1, 2.5, null]}})
+        );
+        assert_eq!(report["web_echo"], json!(["Echo: hi"]), "{transport}");
+        assert_eq!(
+            report["progress"],
+            json!([[1.0, 3.0], [2.0, 3.0], [3.0, 3.0]]),
+            "{transport}"
+        );
+        assert_eq!(
+            report["sample"],
+            json!(["sampled: answer to 6x7"]),
+            "{transport}"
+        );
+        assert_eq!(
+            report["elicit"],
+            json!(["elicited: accept Ada"]),
+            "{transport}"
+        );
+        assert_eq!(
+            report["roots"],
+            json!(["roots: [{\"uri\":\"file:///work/project\",\"name\":\"project\"}]"])
+        );
+        assert_eq!(report["resource"], json!(["content of fixture://static"]));
+        assert_eq!(report["templated"], json!(["content of fixture://items/7"]));
+        assert_eq!(report["prompt"], json!(["Hello Ada from a"]));
+        assert_eq!(
+            report["unknown_tool"],
+            json!([-32602, "Unknown tool: a/nope"])
+        );
+        assert_eq!(report["protocol"], "2025-11-25");
+        let mut snapshot = report.clone();
+        // server-everything's own tool list may grow with its versions; ours is pinned.
+        snapshot["tools"] = json!(
+            tools
+                .iter()
+                .filter(|t| t.starts_with("a/"))
+                .collect::<Vec<_>>()
+        );
+        insta::assert_json_snapshot!(format!("python_sdk_{transport}"), snapshot);
+    }
+}
+
+/// Two sessions use the same progress token and the same upstream at once: each sees only its
+/// own progress and its own response; a relayed server request reaches only its requester.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_clients_never_see_each_others_traffic() {
+    let d = Director::start(&fixture("a", ""));
+    wait_running(&d, &["a"]).await;
+    let mut alice = McpHttp::new(&d.url);
+    let mut bob = McpHttp::new(&d.url);
+    alice.initialize(json!({"sampling": {}})).await;
+    bob.initialize(json!({"sampling": {}})).await;
+    let mut bob_stream = bob.open_stream(None).await;
+
+    let call = |id: i64, steps: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "a/progress", "arguments": {"steps": steps}, "_meta": {"progressToken": "same"}}})
+    };
+    let (a, b) = tokio::join!(alice.post(call(1, 4)), bob.post(call(1, 2)));
+    let progress = |msgs: &[Value]| -> Vec<Value> {
+        msgs.iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .map(|m| m["params"].clone())
+            .collect()
+    };
+    assert_eq!(progress(&a).len(), 4, "{a:?}");
+    assert_eq!(progress(&b).len(), 2, "{b:?}");
+    assert!(
+        progress(&a)
+            .iter()
+            .chain(progress(&b).iter())
+            .all(|p| p["progressToken"] == "same")
+    );
+    assert!(progress(&a).iter().all(|p| p["total"] == 4));
+    assert!(progress(&b).iter().all(|p| p["total"] == 2));
+    assert_eq!(a.last().unwrap()["result"]["content"][0]["text"], "4 steps");
+    assert_eq!(b.last().unwrap()["result"]["content"][0]["text"], "2 steps");
+
+    // Alice's sampling request goes to Alice alone.
+    let alice_task = {
+        let msg = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "a/sample", "arguments": {"prompt": "p"}}});
+        alice.request(&msg).send()
+    };
+    let response = alice_task.await.unwrap();
+    use futures::StreamExt;
+    let mut body = response.bytes_stream();
+    let mut parser = mcp_director::sse::Parser::default();
+    let sampling = loop {
+        let chunk = body.next().await.expect("stream open").unwrap();
+        if let Some(e) = parser.feed(&chunk).into_iter().next() {
+            break serde_json::from_str::<Value>(&e.data).unwrap();
+        }
+    };
+    assert_eq!(sampling["method"], "sampling/createMessage");
+    let answer = json!({"jsonrpc": "2.0", "id": sampling["id"], "result": {
+        "role": "assistant", "content": {"type": "text", "text": "from alice"}, "model": "m"}});
+    assert_eq!(
+        alice
+            .request(&answer)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        202
+    );
+    let mut rest = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(rest.contains("sampled: from alice"), "{rest}");
+    // Bob answering Alice's request id is not routed anywhere.
+    let forged = json!({"jsonrpc": "2.0", "id": sampling["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "x"}, "model": "m"}});
+    assert_eq!(
+        bob.request(&forged).send().await.unwrap().status().as_u16(),
+        202
+    );
+    // Bob's stream saw none of it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    while let Ok((_, m)) = bob_stream.try_recv() {
+        assert!(
+            m["method"] != "sampling/createMessage" && m["method"] != "notifications/progress",
+            "bob saw {m}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_upstream_fails_calls_at_once_and_comes_back() {
+    let d = Director::start(&fixture("a", ""));
+    wait_running(&d, &["a"]).await;
+    let mut client = McpHttp::new(&d.url);
+    client.initialize(json!({})).await;
+    let slow = client.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "a/slow", "arguments": {"ms": 600000}}}));
+    let crash = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        client
+            .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "a/crash", "arguments": {}}}))
+            .await
+    };
+    // The slow call would take ten minutes: it can only finish here by failing fast.
+    let (slow, crash) = tokio::join!(slow, crash);
+    for answer in [slow.last().unwrap(), crash.last().unwrap()] {
+        assert_eq!(answer["error"]["code"], -32603, "{answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains("'a'"),
+            "{answer}"
+        );
+    }
+    // Restarted with backoff; the next call succeeds.
+    let c = d.client(None);
+    let status = common::wait_for(|| async {
+        let s = c.get_server_status("a").await.ok()?.into_inner();
+        (s.state == mcp_director_client::types::UpstreamState::Running && s.restarts >= 1)
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(status.last_error, None);
+    let again = client
+        .post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "a/echo", "arguments": {"text": "back"}}}))
+        .await;
+    assert_eq!(
+        again.last().unwrap()["result"]["content"][0]["text"],
+        "a: back"
+    );
+}
