@@ -49,6 +49,8 @@ pub struct Session {
     pub in_flight: Mutex<HashMap<String, InFlight>>,
     pub relayed: Mutex<HashMap<i64, Relayed>>,
     pub subscriptions: Mutex<HashSet<String>>,
+    /// Upstream connections of this session alone (`isolation = "session"`), by server.
+    pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
     closed: watch::Sender<bool>,
 }
@@ -63,6 +65,7 @@ impl Session {
             in_flight: Mutex::new(HashMap::new()),
             relayed: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
+            isolated: tokio::sync::Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(1),
             closed: watch::Sender::new(false),
         })

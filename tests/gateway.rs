@@ -238,3 +238,99 @@ async fn a_crashed_upstream_fails_calls_at_once_and_comes_back() {
         "a: back"
     );
 }
+
+fn text_of(messages: &[Value]) -> String {
+    messages.last().unwrap()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text result in {messages:?}"))
+        .to_string()
+}
+
+/// `isolation = "session"`: each client gets its own upstream process, gone with its session;
+/// after 200 sessions no child is left but the shared catalog instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn isolated_sessions_own_their_processes_and_leave_none_behind() {
+    let fixture_exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    let d = Director::start(&fixture("iso", "isolation = \"session\""));
+    wait_running(&d, &["iso"]).await;
+    let shared_pid = d
+        .client(None)
+        .get_server_status("iso")
+        .await
+        .unwrap()
+        .into_inner()
+        .pid
+        .unwrap();
+    let env_call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "iso/env", "arguments": {"name": "FIXTURE_NAME"}}});
+
+    let mut a = McpHttp::new(&d.url);
+    let mut b = McpHttp::new(&d.url);
+    a.initialize(json!({"roots": {}})).await;
+    b.initialize(json!({"roots": {}})).await;
+    let pid_a = text_of(&a.post(env_call.clone()).await)
+        .rsplit('|')
+        .next()
+        .unwrap()
+        .to_string();
+    let pid_b = text_of(&b.post(env_call.clone()).await)
+        .rsplit('|')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(pid_a, pid_b);
+    assert_ne!(pid_a, shared_pid.to_string());
+    // Same session, same process.
+    let again = text_of(&a.post(env_call.clone()).await);
+    assert!(again.ends_with(&format!("|{pid_a}")), "{again}");
+    assert_eq!(common::children_running(d.pid(), fixture_exe).len(), 3);
+
+    for s in [&a, &b] {
+        let r = s
+            .http
+            .delete(&s.url)
+            .header("mcp-session-id", s.session.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        // An ended session is gone.
+        assert_eq!(
+            s.request(&env_call).send().await.unwrap().status().as_u16(),
+            404
+        );
+    }
+
+    let sessions = futures::stream::iter(0..200)
+        .map(|i| {
+            let url = d.url.clone();
+            let call = env_call.clone();
+            async move {
+                let mut c = McpHttp::new(&url);
+                c.initialize(json!({})).await;
+                let text = text_of(&c.post(call).await);
+                assert!(text.starts_with("iso|"), "session {i}: {text}");
+                let r = c
+                    .http
+                    .delete(&c.url)
+                    .header("mcp-session-id", c.session.as_deref().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 204);
+            }
+        })
+        .buffer_unordered(8);
+    use futures::StreamExt;
+    sessions.collect::<Vec<()>>().await;
+    let left = common::wait_for(|| async {
+        let children = common::children_running(d.pid(), fixture_exe);
+        (children.len() == 1).then_some(children)
+    })
+    .await;
+    assert_eq!(
+        left,
+        vec![shared_pid],
+        "only the shared catalog instance remains"
+    );
+}

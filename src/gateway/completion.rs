@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 
 pub async fn complete(
-    g: &Gateway,
+    g: &Arc<Gateway>,
     session: &Arc<Session>,
     r: &Request,
     sink: Sink,

@@ -20,7 +20,7 @@ use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, 
 use crate::session::{InFlight, Session, Sink};
 use crate::upstream::pool::{Pool, PoolEvent};
 use indexmap::IndexMap;
-use mcp_director_api::models::Config;
+use mcp_director_api::models::{Config, Isolation};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -163,6 +163,9 @@ impl Gateway {
                 .await;
             f.connection.forget(f.upstream_id);
         }
+        for (_, c) in session.isolated.lock().await.drain() {
+            c.close();
+        }
         true
     }
 
@@ -243,7 +246,7 @@ impl Gateway {
     /// Sends a client request to `server`, with the director's own id and progress token,
     /// tracking it so a cancel or a session end reaches the upstream.
     pub async fn forward(
-        &self,
+        self: &Arc<Self>,
         session: &Arc<Session>,
         sink: Sink,
         client_id: &Id,
@@ -254,9 +257,13 @@ impl Gateway {
         let upstream = self.pool.get(server).ok_or_else(|| {
             ErrorObject::internal(format!("upstream server '{server}' is not configured"))
         })?;
-        let connection = upstream
-            .connection()
-            .ok_or_else(|| upstream.unavailable())?;
+        let connection = if upstream.config.isolation == Isolation::Session {
+            self.isolated_connection(session, &upstream).await?
+        } else {
+            upstream
+                .connection()
+                .ok_or_else(|| upstream.unavailable())?
+        };
         let token = self.rewrite_progress_token(&mut params, &sink)?;
         let (upstream_id, rx) = connection.register()?;
         let key = client_id.to_string();
@@ -293,6 +300,39 @@ impl Gateway {
                 .remove(&t);
         }
         outcome
+    }
+
+    /// The session's own connection to an `isolation = "session"` server, opened on first use
+    /// and closed (its process group killed) when the session ends.
+    async fn isolated_connection(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        upstream: &Arc<crate::upstream::pool::Upstream>,
+    ) -> Result<Arc<crate::upstream::Connection>, ErrorObject> {
+        let mut isolated = session.isolated.lock().await;
+        if let Some(c) = isolated.get(&upstream.name).filter(|c| c.is_open()) {
+            return Ok(c.clone());
+        }
+        if session.is_closed() {
+            return Err(ErrorObject::internal("session ended"));
+        }
+        let (connection, mut events) = self.pool.open_dedicated(upstream).await.map_err(|e| {
+            ErrorObject::internal(format!(
+                "upstream server '{}' is unavailable: {e}",
+                upstream.name
+            ))
+        })?;
+        isolated.insert(upstream.name.clone(), connection.clone());
+        let weak = Arc::downgrade(self);
+        let server = upstream.name.clone();
+        let c = connection.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(g) = weak.upgrade() else { break };
+                relay::from_server(&g, &server, c.clone(), event).await;
+            }
+        });
+        Ok(connection)
     }
 
     /// Replaces the client's `_meta.progressToken` by one of ours (unique across sessions),

@@ -11,7 +11,7 @@ pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, Err
 }
 
 pub async fn get(
-    g: &Gateway,
+    g: &Arc<Gateway>,
     session: &Arc<Session>,
     r: &Request,
     sink: Sink,

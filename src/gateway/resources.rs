@@ -35,7 +35,7 @@ fn owner(g: &Gateway, uri: &str) -> Result<String, ErrorObject> {
 }
 
 pub async fn read(
-    g: &Gateway,
+    g: &Arc<Gateway>,
     session: &Arc<Session>,
     r: &Request,
     sink: Sink,

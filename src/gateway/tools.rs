@@ -13,7 +13,7 @@ pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, Err
 }
 
 pub async fn call(
-    g: &Gateway,
+    g: &Arc<Gateway>,
     session: &Arc<Session>,
     r: &Request,
     sink: Sink,

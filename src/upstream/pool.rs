@@ -259,6 +259,16 @@ impl Pool {
         }
     }
 
+    /// A connection of its own to `u` (for `isolation = "session"`): the caller owns it and
+    /// its events.
+    pub async fn open_dedicated(
+        &self,
+        u: &Upstream,
+    ) -> Result<(Arc<Connection>, mpsc::Receiver<Event>), String> {
+        let pipe = self.open(u).await?;
+        Connection::start(&u.name, pipe, u.timeout()).await
+    }
+
     async fn open(&self, u: &Upstream) -> Result<Pipe, String> {
         let s = &u.config;
         match s.transport {

@@ -74,6 +74,10 @@ impl Director {
         (self.dir.clone(), self._temp.take())
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("director.log")).unwrap_or_default()
     }
@@ -323,4 +327,31 @@ pub async fn messages(response: reqwest::Response) -> Vec<serde_json::Value> {
     } else {
         vec![serde_json::from_str(&text).expect("JSON body")]
     }
+}
+
+/// Pids of the live children of `parent` whose executable is `exe`.
+pub fn children_running(parent: u32, exe: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the `(comm)`: state ppid ...
+        let mut fields = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace();
+        let state = fields.next().unwrap_or_default();
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
+        if ppid == parent && state != "Z" && argv0 == exe.as_bytes() {
+            out.push(pid);
+        }
+    }
+    out
 }

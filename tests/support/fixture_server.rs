@@ -2,7 +2,7 @@
 //! exercises one protocol feature through the director:
 //!
 //! - `echo {text}`: text content, plus the arguments and `_meta` it received (lossless check)
-//! - `env {name}`: an environment variable and the working directory
+//! - `env {name}`: an environment variable, the working directory and the pid
 //! - `progress {steps}`: progress notifications on the request's token
 //! - `sample {prompt}` / `elicit {message}` / `roots`: a request to the client, answered back
 //! - `slow {ms}`: answers after `ms` (cancellable)
@@ -98,7 +98,7 @@ impl Server {
                 let cwd = std::env::current_dir()
                     .map(|d| d.display().to_string())
                     .unwrap_or_default();
-                Ok(text(format!("{value}|{cwd}")))
+                Ok(text(format!("{value}|{cwd}|{}", std::process::id())))
             }
             "progress" => {
                 let steps = arg("steps").as_i64().unwrap_or(3);
