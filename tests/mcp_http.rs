@@ -1,0 +1,384 @@
+//! The MCP endpoints at the HTTP and JSON-RPC level: errors, versions, sessions, streams,
+//! shutdown, and the stdio transport. Exchanges are pinned by insta snapshots with volatile
+//! fields (session ids) redacted: these are the "snapshot conformance tests".
+
+mod common;
+
+use common::{Director, McpHttp};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> String {
+    format!(
+        "[servers.{name}]\ncommand = \"{}\"\nenv = {{ FIXTURE_NAME = \"{name}\" }}\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    )
+}
+
+async fn ready(d: &Director) {
+    let c = d.client(None);
+    common::wait_for(|| async {
+        let s = c.get_server_status("a").await.ok()?.into_inner();
+        (s.state == mcp_director_client::types::UpstreamState::Running).then_some(())
+    })
+    .await;
+}
+
+/// One exchange for a snapshot: what was sent, the status, and the answer.
+async fn exchange(label: &str, request: reqwest::RequestBuilder, sent: Value) -> Value {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let json = response.headers().get("content-type").is_some_and(|v| {
+        v.to_str().unwrap().starts_with("application/json")
+            || v.to_str().unwrap().starts_with("text/event-stream")
+    });
+    let body = if json {
+        common::messages(response)
+            .await
+            .pop()
+            .unwrap_or(Value::Null)
+    } else {
+        Value::String(response.text().await.unwrap())
+    };
+    json!({"case": label, "sent": sent, "status": status, "answer": body})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_the_right_status_and_json_rpc_error() {
+    let d = Director::start(&fixture("a"));
+    ready(&d).await;
+    let mut c = McpHttp::new(&d.url);
+    let raw = |body: &str| {
+        c.http
+            .post(&c.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let mut log = Vec::new();
+    log.push(exchange("malformed JSON", raw("{not json"), json!("{not json")).await);
+    log.push(
+        exchange(
+            "jsonrpc 1.0",
+            raw(r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#),
+            json!("jsonrpc 1.0"),
+        )
+        .await,
+    );
+    log.push(exchange("batch", raw("[]"), json!("[]")).await);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    log.push(exchange("no session", raw(&list.to_string()), list.clone()).await);
+    log.push(
+        exchange(
+            "unknown session",
+            raw(&list.to_string()).header("mcp-session-id", "nope"),
+            list.clone(),
+        )
+        .await,
+    );
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    log.push(
+        exchange(
+            "unsupported MCP-Protocol-Version",
+            raw(&init.to_string()).header("mcp-protocol-version", "1999-01-01"),
+            init.clone(),
+        )
+        .await,
+    );
+    log.push(
+        exchange(
+            "foreign Origin",
+            raw(&init.to_string()).header("origin", "http://evil.example.com"),
+            init.clone(),
+        )
+        .await,
+    );
+    let text_only = c
+        .http
+        .post(&c.url)
+        .header("accept", "text/plain")
+        .header("content-type", "application/json");
+    log.push(
+        exchange(
+            "Accept text/plain",
+            text_only.body(init.to_string()),
+            init.clone(),
+        )
+        .await,
+    );
+
+    c.initialize(json!({})).await;
+    let with_session = |body: &Value| c.request(body);
+    for (label, body) in [
+        (
+            "unknown method",
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/frobnicate"}),
+        ),
+        (
+            "tools/call without a name",
+            json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {}}),
+        ),
+        (
+            "unknown tool",
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "a/nope"}}),
+        ),
+        (
+            "bad cursor",
+            json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list", "params": {"cursor": "zzz"}}),
+        ),
+        (
+            "server/discover",
+            json!({"jsonrpc": "2.0", "id": 7, "method": "server/discover"}),
+        ),
+        (
+            "unknown resource",
+            json!({"jsonrpc": "2.0", "id": 8, "method": "resources/read", "params": {"uri": "nope://x"}}),
+        ),
+        ("ping", json!({"jsonrpc": "2.0", "id": 9, "method": "ping"})),
+        (
+            "notification",
+            json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}),
+        ),
+    ] {
+        log.push(exchange(label, with_session(&body), body.clone()).await);
+    }
+    let delete = c
+        .http
+        .delete(&c.url)
+        .header("mcp-session-id", c.session.as_deref().unwrap());
+    log.push(exchange("DELETE", delete, json!("DELETE /mcp")).await);
+    log.push(exchange("after DELETE", with_session(&list), list.clone()).await);
+
+    let statuses: Vec<(String, u64)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["case"].as_str().unwrap().to_string(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("malformed JSON", 400),
+        ("jsonrpc 1.0", 400),
+        ("batch", 400),
+        ("no session", 400),
+        ("unknown session", 404),
+        ("unsupported MCP-Protocol-Version", 400),
+        ("foreign Origin", 403),
+        ("Accept text/plain", 406),
+        ("unknown method", 200),
+        ("tools/call without a name", 200),
+        ("unknown tool", 200),
+        ("bad cursor", 200),
+        ("server/discover", 200),
+        ("unknown resource", 200),
+        ("ping", 200),
+        ("notification", 202),
+        ("DELETE", 204),
+        ("after DELETE", 404),
+    ];
+    assert_eq!(statuses, expect.map(|(l, s)| (l.to_string(), s)).to_vec());
+    let code = |case: &str| {
+        log.iter().find(|e| e["case"] == case).unwrap()["answer"]["error"]["code"].clone()
+    };
+    assert_eq!(code("malformed JSON"), -32700);
+    assert_eq!(code("jsonrpc 1.0"), -32600);
+    assert_eq!(code("unknown method"), -32601);
+    assert_eq!(code("tools/call without a name"), -32602);
+    assert_eq!(code("unknown tool"), -32602);
+    assert_eq!(code("bad cursor"), -32602);
+    insta::assert_json_snapshot!("bad_input", log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_are_negotiated() {
+    let d = Director::start("");
+    for (asked, got) in [
+        ("2025-11-25", "2025-11-25"),
+        ("2025-06-18", "2025-06-18"),
+        ("2025-03-26", "2025-03-26"),
+        ("2024-11-05", "2024-11-05"),
+        ("2099-01-01", "2025-11-25"),
+    ] {
+        let c = McpHttp::new(&d.url);
+        let answer = c
+            .post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+            .await;
+        assert_eq!(answer[0]["result"]["protocolVersion"], got, "{asked}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_exchange_snapshot() {
+    let d = Director::start(&fixture("a"));
+    ready(&d).await;
+    let mut c = McpHttp::new(&d.url);
+    let init = c.initialize(json!({"sampling": {}})).await;
+    let mut log = vec![json!({"initialize": init})];
+    for body in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "a/echo",
+            "arguments": {"text": "x", "n": 1.50, "deep": {"k": [true, null]}}, "_meta": {"vendor/x": {"y": 1}}}}),
+        json!({"jsonrpc": "2.0", "id": "s", "method": "prompts/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": "a/greet", "arguments": {"name": "Ada"}}}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "resources/templates/list"}),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "completion/complete", "params": {
+            "ref": {"type": "ref/prompt", "name": "a/greet"}, "argument": {"name": "name", "value": "A"}}}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "info"}}),
+    ] {
+        let answer = c.post(body.clone()).await;
+        log.push(json!({"sent": body, "received": answer}));
+    }
+    // `_meta` and unusual number spellings survive to the upstream and back.
+    let echoed = &log[2]["received"][0]["result"]["structuredContent"];
+    assert_eq!(
+        echoed["arguments"],
+        json!({"text": "x", "n": 1.5, "deep": {"k": [true, null]}})
+    );
+    assert_eq!(echoed["meta"], json!({"vendor/x": {"y": 1}}));
+    insta::assert_json_snapshot!("full_exchange", log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_changed_reaches_the_stream_which_can_resume() {
+    let d = Director::start(&fixture("a"));
+    ready(&d).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    let mut stream = c.open_stream(None).await;
+    let added = c
+        .post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a/add_tool", "arguments": {"name": "fresh"}}}))
+        .await;
+    assert_eq!(
+        added.last().unwrap()["result"]["content"][0]["text"],
+        "added fresh"
+    );
+    let (id, note) = tokio::time::timeout(std::time::Duration::from_secs(20), stream.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert_eq!(note["method"], "notifications/tools/list_changed");
+    let id = id.expect("events carry ids");
+    let tools = c
+        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await;
+    let names: Vec<&str> = tools[0]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"a/fresh"), "{names:?}");
+    let ran = c.post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "a/fresh"}})).await;
+    assert_eq!(
+        ran.last().unwrap()["result"]["content"][0]["text"],
+        "fresh ran"
+    );
+
+    // Reconnect after an earlier id: the missed event is replayed, on this stream only.
+    let before: u64 = id.parse::<u64>().unwrap() - 1;
+    let mut resumed = c.open_stream(Some(&before.to_string())).await;
+    let (again, note) = tokio::time::timeout(std::time::Duration::from_secs(20), resumed.recv())
+        .await
+        .expect("replayed")
+        .unwrap();
+    assert_eq!(again.as_deref(), Some(id.as_str()));
+    assert_eq!(note["method"], "notifications/tools/list_changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graceful_shutdown_announces_itself_and_stops_children() {
+    let d = Director::start(&fixture("a"));
+    ready(&d).await;
+    let pid = d
+        .client(None)
+        .get_server_status("a")
+        .await
+        .unwrap()
+        .into_inner()
+        .pid
+        .unwrap();
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    let mut stream = c.open_stream(None).await;
+    // SAFETY: signalling the director process this test started.
+    unsafe {
+        libc::kill(d.pid() as i32, libc::SIGTERM);
+    }
+    let (_, note) = tokio::time::timeout(std::time::Duration::from_secs(20), stream.recv())
+        .await
+        .expect("a shutdown notification")
+        .unwrap();
+    assert_eq!(note["method"], "notifications/shutdown");
+    common::wait_for(|| async { (!common::process_alive(pid)).then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_transport_serves_one_client() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, fixture("a")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+        .args(["stdio", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = async |v: &str| {
+        stdin.write_all(format!("{v}\n").as_bytes()).await.unwrap();
+    };
+    send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#).await;
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    send("{oops").await;
+    let mut by_id = std::collections::HashMap::new();
+    let mut read_until =
+        async |want: &str, by_id: &mut std::collections::HashMap<String, Value>| loop {
+            if by_id.contains_key(want) {
+                return;
+            }
+            let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("a line")
+                .unwrap()
+                .expect("stdout open");
+            let v: Value = serde_json::from_str(&line).expect("only JSON-RPC on stdout");
+            let Some(id) = v.get("id") else { continue }; // a notification
+            let key = id.to_string();
+            by_id.insert(key, v);
+        };
+    read_until("1", &mut by_id).await;
+    assert_eq!(by_id["1"]["result"]["protocolVersion"], "2025-06-18");
+    read_until("null", &mut by_id).await;
+    assert_eq!(by_id["null"]["error"]["code"], -32700);
+    // Tools appear once the upstream is up.
+    let mut attempt = 10;
+    loop {
+        send(&format!(r#"{{"jsonrpc":"2.0","id":{attempt},"method":"tools/call","params":{{"name":"a/echo","arguments":{{"text":"over stdio"}}}}}}"#)).await;
+        read_until(&attempt.to_string(), &mut by_id).await;
+        let answer = &by_id[&attempt.to_string()];
+        if answer.get("result").is_some() {
+            assert_eq!(answer["result"]["content"][0]["text"], "a: over stdio");
+            break;
+        }
+        assert!(attempt < 200, "{answer}");
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stdin);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
