@@ -164,15 +164,6 @@ fn session_from_header(g: &Gateway, headers: &HeaderMap) -> Result<Arc<Session>,
     }
 }
 
-/// Methods whose handling may send the client related messages (progress, sampling…): they
-/// are answered on an SSE stream when the client accepts one.
-fn streams(method: &str) -> bool {
-    matches!(
-        method,
-        "tools/call" | "prompts/get" | "resources/read" | "completion/complete"
-    )
-}
-
 pub async fn post(
     State(state): State<AppState>,
     Query(q): Query<McpQuery>,
@@ -243,7 +234,9 @@ pub async fn post(
         return Ok(StatusCode::ACCEPTED.into_response());
     };
 
-    let mut response = if streams(&request.method) && accepts(&headers, "text/event-stream") {
+    // Requests are answered on an SSE stream whenever the client accepts one (it carries the
+    // progress and server requests a call may cause); JSON only for JSON-only clients.
+    let mut response = if accepts(&headers, "text/event-stream") {
         let (tx, rx) = mpsc::unbounded_channel::<Message>();
         let sink = Sink {
             request_stream: Some(tx.clone()),

