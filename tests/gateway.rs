@@ -46,12 +46,16 @@ fn python_sdk(transport: &str, url: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_reaches_stdio_and_http_upstreams_over_both_transports() {
     let (_everything, everything_url) = common::everything_http();
+    let everything_js = common::peers()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let config = format!(
-        "{}[servers.web]\ntransport = \"streamable-http\"\nurl = \"{everything_url}\"\n",
-        fixture("a", "")
+        "{}[servers.web]\ntransport = \"streamable-http\"\nurl = \"{everything_url}\"\n\
+         [servers.ev]\ncommand = \"node\"\nargs = [\"{}\", \"stdio\"]\n",
+        fixture("a", ""),
+        everything_js.display()
     );
     let d = Director::start(&config);
-    wait_running(&d, &["a", "web"]).await;
+    wait_running(&d, &["a", "web", "ev"]).await;
 
     for (transport, path) in [("streamable", "/mcp"), ("sse", "/sse")] {
         let report = python_sdk(transport, &format!("{}{path}", d.url));
@@ -72,6 +76,11 @@ async fn python_sdk_reaches_stdio_and_http_upstreams_over_both_transports() {
             json!({"text": "hello", "nested": {"k": [1, 2.5, null]}})
         );
         assert_eq!(report["web_echo"], json!(["Echo: hi"]), "{transport}");
+        assert_eq!(
+            report["ev_echo"],
+            json!(["Echo: over stdio"]),
+            "{transport}"
+        );
         assert_eq!(
             report["progress"],
             json!([[1.0, 3.0], [2.0, 3.0], [3.0, 3.0]]),

@@ -68,9 +68,10 @@ async def exercise(session):
         report["unknown_tool"] = "no error"
     except McpError as e:
         report["unknown_tool"] = [e.error.code, e.error.message]
-    web = [t for t in report["tools"] if t.startswith("web/")]
-    if web:
+    if "web/echo" in report["tools"]:
         report["web_echo"] = texts(await session.call_tool("web/echo", {"message": "hi"}))
+    if "ev/echo" in report["tools"]:
+        report["ev_echo"] = texts(await session.call_tool("ev/echo", {"message": "over stdio"}))
     return report
 
 
