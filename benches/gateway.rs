@@ -4,6 +4,8 @@
 //! The upstream is the fixture server in Streamable HTTP mode (a fast Rust server, so the
 //! director's own cost is what shows). Each client sends `tools/call echo` in a loop over
 //! Streamable HTTP (JSON answers) for a fixed time; the same client code measures both paths.
+//! Two upstreams are measured: one that does no work (the director's cost fully exposed, all
+//! three processes sharing the cores) and one whose tool takes 1 ms (a fast real tool).
 //! Environment: BENCH_CLIENTS (default 16), BENCH_SECS per run (default 5).
 
 use serde_json::{Value, json};
@@ -71,8 +73,9 @@ async fn session(http: &reqwest::Client, url: &str) -> Option<String> {
     id
 }
 
-/// `clients` concurrent loops of tools/call for `secs`.
-async fn measure(url: &str, tool: &str, clients: usize, secs: u64) -> Run {
+/// `clients` concurrent loops of tools/call for `secs`; `work_ms` > 0 calls the fixture's
+/// `slow` tool (an upstream that takes that long), else `echo`.
+async fn measure(url: &str, tool: &str, clients: usize, secs: u64, work_ms: u64) -> Run {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
@@ -92,8 +95,13 @@ async fn measure(url: &str, tool: &str, clients: usize, secs: u64) -> Run {
             while Instant::now() < deadline {
                 n += 1;
                 // Accept only JSON, so both paths answer the same way (no SSE framing).
+                let arguments = if work_ms > 0 {
+                    json!({"ms": work_ms})
+                } else {
+                    json!({"text": format!("client {c} call {n}")})
+                };
                 let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
-                    "params": {"name": *tool, "arguments": {"text": format!("client {c} call {n}")}}});
+                    "params": {"name": *tool, "arguments": arguments}});
                 let mut req = http
                     .post(&url)
                     .header("accept", "application/json")
@@ -103,7 +111,13 @@ async fn measure(url: &str, tool: &str, clients: usize, secs: u64) -> Run {
                     req = req.header("mcp-session-id", s);
                 }
                 let t = Instant::now();
-                let answer: Value = req.send().await.expect("call").json().await.expect("JSON answer");
+                let answer: Value = req
+                    .send()
+                    .await
+                    .expect("call")
+                    .json()
+                    .await
+                    .expect("JSON answer");
                 latencies.push(t.elapsed());
                 assert!(answer.get("result").is_some(), "{answer}");
             }
@@ -175,27 +189,29 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Warm both paths, then measure direct and through the director back to back.
-        measure(&upstream_url, "echo", clients, 1).await;
-        measure(&director_url, "up/echo", clients, 1).await;
-        let direct = measure(&upstream_url, "echo", clients, secs).await;
-        let via = measure(&director_url, "up/echo", clients, secs).await;
-        println!(
-            "tools/call, {clients} concurrent clients, {secs} s per path, Streamable HTTP JSON"
-        );
-        for (name, r) in [("direct", &direct), ("director", &via)] {
+        measure(&upstream_url, "echo", clients, 1, 0).await;
+        measure(&director_url, "up/echo", clients, 1, 0).await;
+        for (work_ms, direct_tool, via_tool) in [(0, "echo", "up/echo"), (1, "slow", "up/slow")] {
+            let direct = measure(&upstream_url, direct_tool, clients, secs, work_ms).await;
+            let via = measure(&director_url, via_tool, clients, secs, work_ms).await;
             println!(
-                "{name:>9}: {:>8.0} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} calls)",
-                r.throughput(),
-                r.p50.as_secs_f64() * 1e3,
-                r.p99.as_secs_f64() * 1e3,
-                r.calls
+                "tools/call, {clients} concurrent clients, {secs} s per path, Streamable HTTP JSON, upstream work {work_ms} ms"
+            );
+            for (name, r) in [("direct", &direct), ("director", &via)] {
+                println!(
+                    "{name:>9}: {:>8.0} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} calls)",
+                    r.throughput(),
+                    r.p50.as_secs_f64() * 1e3,
+                    r.p99.as_secs_f64() * 1e3,
+                    r.calls
+                );
+            }
+            println!(
+                "    ratio: throughput {:.2}x of direct   p50 {:.2}x   p99 {:.2}x\n",
+                via.throughput() / direct.throughput(),
+                via.p50.as_secs_f64() / direct.p50.as_secs_f64(),
+                via.p99.as_secs_f64() / direct.p99.as_secs_f64()
             );
         }
-        println!(
-            "    ratio: throughput {:.2}x of direct   p50 {:.2}x   p99 {:.2}x",
-            via.throughput() / direct.throughput(),
-            via.p50.as_secs_f64() / direct.p50.as_secs_f64(),
-            via.p99.as_secs_f64() / direct.p99.as_secs_f64()
-        );
     });
 }

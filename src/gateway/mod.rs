@@ -37,12 +37,49 @@ struct ProgressRoute {
     token: Value,
 }
 
+/// Our progress tokens → their requesters.
+type ProgressRoutes = Arc<Mutex<HashMap<String, ProgressRoute>>>;
+
+/// Delivers an upstream's progress notification to its requester, with the client's own token
+/// restored; runs in the connection's dispatcher so progress keeps its place before the response.
+fn progress_hook(routes: ProgressRoutes) -> crate::upstream::Hook {
+    Arc::new(move |n: &Notification| {
+        if n.method != "notifications/progress" {
+            return false;
+        }
+        let mut params: serde_json::Map<String, Value> =
+            match n.params.as_deref().map(|p| serde_json::from_str(p.get())) {
+                Some(Ok(p)) => p,
+                _ => return true,
+            };
+        let Some(token) = params.get("progressToken").and_then(Value::as_str) else {
+            return true;
+        };
+        let route = routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .map(|r| (r.sink.clone(), r.token.clone()));
+        if let Some((sink, original)) = route {
+            params.insert("progressToken".into(), original);
+            sink.send(
+                Notification {
+                    method: n.method.clone(),
+                    params: Some(raw(&params)),
+                }
+                .into(),
+            );
+        }
+        true
+    })
+}
+
 pub struct Gateway {
     pub pool: Arc<Pool>,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     view: RwLock<Arc<View>>,
-    progress: Mutex<HashMap<String, ProgressRoute>>,
+    progress: ProgressRoutes,
     next_token: AtomicU64,
 }
 
@@ -50,13 +87,14 @@ impl Gateway {
     /// Starts the pool on the current configuration and follows its changes.
     pub fn start(config: watch::Receiver<Arc<Config>>) -> Arc<Self> {
         let (events_tx, mut events) = mpsc::unbounded_channel();
-        let pool = Pool::new(events_tx);
+        let progress = ProgressRoutes::default();
+        let pool = Pool::new(events_tx, progress_hook(progress.clone()));
         let gateway = Arc::new(Self {
             pool,
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             view: RwLock::new(Arc::new(View::default())),
-            progress: Mutex::new(HashMap::new()),
+            progress,
             next_token: AtomicU64::new(1),
         });
         gateway.pool.apply(&config.borrow());

@@ -1,7 +1,7 @@
 //! What upstreams send on their own, routed to the one session it belongs to, and the client's
 //! answers and cancellations routed back.
 //!
-//! - progress: by our rewritten progress token, to the requester, with its own token restored;
+//! - progress: see `progress_hook` in mod.rs (routed inside the connection, to keep its order);
 //! - `resources/updated`: to the sessions subscribed to that URI;
 //! - logging messages: to every session;
 //! - requests (sampling, elicitation, roots): to the session whose request the upstream is
@@ -36,28 +36,6 @@ fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Noti
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or_default();
     match n.method.as_str() {
-        "notifications/progress" => {
-            let Some(token) = params.get("progressToken").and_then(Value::as_str) else {
-                return;
-            };
-            let route = g
-                .progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(token)
-                .map(|r| (r.sink.clone(), r.token.clone()));
-            if let Some((sink, original)) = route {
-                let mut params = params.clone();
-                params.insert("progressToken".into(), original);
-                sink.send(
-                    Notification {
-                        method: n.method,
-                        params: Some(raw(&params)),
-                    }
-                    .into(),
-                );
-            }
-        }
         "notifications/resources/updated" => {
             let uri = params
                 .get("uri")

@@ -14,8 +14,8 @@ use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +28,11 @@ pub enum Event {
     Notification(Notification),
     Request(Request),
 }
+
+/// Handles a server notification inside the connection's dispatcher, before any later message
+/// is looked at; returns whether it did. Progress goes this way so it can never be overtaken by
+/// the response it precedes.
+pub type Hook = Arc<dyn Fn(&Notification) -> bool + Send + Sync>;
 
 /// The two ends a transport gives a connection.
 pub struct Pipe {
@@ -73,6 +78,7 @@ impl Connection {
         server: &str,
         pipe: Pipe,
         timeout: Duration,
+        hook: Option<Hook>,
     ) -> Result<(std::sync::Arc<Connection>, mpsc::Receiver<Event>), String> {
         let Pipe {
             outbound,
@@ -105,7 +111,9 @@ impl Connection {
                         }
                     }
                     Message::Notification(n) => {
-                        let _ = events_tx.send(Event::Notification(n)).await;
+                        if !hook.as_ref().is_some_and(|h| h(&n)) {
+                            let _ = events_tx.send(Event::Notification(n)).await;
+                        }
                     }
                     Message::Request(r) => {
                         let _ = events_tx.send(Event::Request(r)).await;

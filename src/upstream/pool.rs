@@ -6,7 +6,7 @@
 //! capped exponential backoff. `apply` reconciles the pool with a new configuration: only added,
 //! removed or changed servers are started, stopped or restarted.
 
-use super::{Connection, Event, Pipe, ServerInfo};
+use super::{Connection, Event, Hook, Pipe, ServerInfo};
 use crate::jsonrpc::{ErrorObject, raw};
 use mcp_director_api::models::{Config, Server, Transport, UpstreamState};
 use serde_json::{Value, json};
@@ -163,10 +163,12 @@ pub struct Pool {
     upstreams: RwLock<BTreeMap<String, Arc<Upstream>>>,
     http: reqwest::Client,
     events: mpsc::UnboundedSender<PoolEvent>,
+    hook: Hook,
 }
 
 impl Pool {
-    pub fn new(events: mpsc::UnboundedSender<PoolEvent>) -> Arc<Self> {
+    /// `hook` sees every server notification first, in order (see [`Hook`]).
+    pub fn new(events: mpsc::UnboundedSender<PoolEvent>, hook: Hook) -> Arc<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -175,6 +177,7 @@ impl Pool {
             upstreams: RwLock::new(BTreeMap::new()),
             http,
             events,
+            hook,
         })
     }
 
@@ -266,7 +269,7 @@ impl Pool {
         u: &Upstream,
     ) -> Result<(Arc<Connection>, mpsc::Receiver<Event>), String> {
         let pipe = self.open(u).await?;
-        Connection::start(&u.name, pipe, u.timeout()).await
+        Connection::start(&u.name, pipe, u.timeout(), Some(self.hook.clone())).await
     }
 
     async fn open(&self, u: &Upstream) -> Result<Pipe, String> {
@@ -366,7 +369,9 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
         u.set_status(|s| s.state = UpstreamState::Starting);
         let started = Instant::now();
         let opened = match pool.open(&u).await {
-            Ok(pipe) => Connection::start(&u.name, pipe, u.timeout()).await,
+            Ok(pipe) => {
+                Connection::start(&u.name, pipe, u.timeout(), Some(pool.hook.clone())).await
+            }
             Err(e) => Err(e),
         };
         match opened {

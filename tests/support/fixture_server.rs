@@ -156,11 +156,16 @@ impl Server {
             "slow" => {
                 let ms = arg("ms").as_u64().unwrap_or(1000);
                 let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
-                while tokio::time::Instant::now() < deadline {
+                loop {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
                     if self.cancelled.lock().unwrap().contains(&id) {
                         return Err(ErrorObject::internal("cancelled"));
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(10)))
+                        .await;
                 }
                 Ok(text(format!("slept {ms} ms")))
             }
