@@ -64,13 +64,33 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
             backend.display()
         );
     }
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["test", "--workspace"])
         .args(cargo_args)
         .env("MCP_DIRECTOR_PEERS", &peers)
-        .status()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .context("running cargo test")?;
+    // Pass the output through, adding up the per-binary summaries into one closing line.
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(';')
+                    .find(|p| p.trim_end().ends_with(word))
+                    .and_then(|p| p.split_whitespace().rev().nth(1)?.parse().ok())
+                    .unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
     Ok(status.success())
 }
 
