@@ -12,6 +12,7 @@ pub mod jsonrpc;
 pub mod live_config;
 pub mod metrics;
 pub mod naming;
+pub mod profile;
 pub mod secrets;
 pub mod server;
 pub mod session;

@@ -2,6 +2,7 @@
 //! ties upstream traffic back to it (requests in flight, requests relayed to it, subscriptions).
 
 use crate::jsonrpc::{Id, Message};
+use crate::profile::Filter;
 use crate::upstream::Connection;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -44,6 +45,9 @@ pub struct Relayed {
 pub struct Session {
     pub id: String,
     pub transport: TransportKind,
+    /// The profile chosen at creation (None = unrestricted) and what it lets the session see.
+    pub profile: Option<String>,
+    pub filter: Filter,
     pub negotiated: RwLock<Negotiated>,
     pub outbound: Outbound,
     pub in_flight: Mutex<HashMap<String, InFlight>>,
@@ -56,10 +60,17 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: String, transport: TransportKind) -> Arc<Self> {
+    pub fn new(
+        id: String,
+        transport: TransportKind,
+        profile: Option<String>,
+        filter: Filter,
+    ) -> Arc<Self> {
         Arc::new(Self {
             id,
             transport,
+            profile,
+            filter,
             negotiated: RwLock::new(Negotiated::default()),
             outbound: Outbound::default(),
             in_flight: Mutex::new(HashMap::new()),

@@ -226,7 +226,7 @@ impl AdminApi for Admin {
         Ok(view
             .tools
             .iter()
-            .filter_map(|t| {
+            .filter_map(|(_, t)| {
                 let name = t.get("name")?.as_str()?;
                 let (server, original) = view.tool_names.resolve(name)?;
                 Some(ToolInfo {

@@ -74,6 +74,9 @@ struct StdioArgs {
     /// Project to run the servers in.
     #[arg(long)]
     project: Option<String>,
+    /// The profile's token (for profiles that require one). Prefer the environment variable.
+    #[arg(long, env = "MCP_DIRECTOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 pub fn main() -> ExitCode {
@@ -152,8 +155,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// One client over stdin/stdout; everything else (logs) goes to stderr.
 async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
     init_tracing();
-    if args.profile.is_some() || args.project.is_some() {
-        tracing::warn!("--profile and --project are accepted but not applied yet");
+    if args.project.is_some() {
+        tracing::warn!("--project is accepted but not applied yet");
     }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let (path, create) = match args.config {
@@ -161,10 +164,20 @@ async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
         None => (data_dir.join("mcp-director.toml"), true),
     };
     let config = LiveConfig::open(&path, create)?;
+    let chosen = crate::profile::select(
+        &config.effective(),
+        args.profile.as_deref(),
+        args.token.as_deref(),
+    )
+    .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
     let gateway = crate::gateway::Gateway::start(config.subscribe());
-    let served =
-        crate::transport::stdio::serve(gateway.clone(), tokio::io::stdin(), tokio::io::stdout())
-            .await;
+    let served = crate::transport::stdio::serve(
+        gateway.clone(),
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        chosen,
+    )
+    .await;
     gateway.pool.stop_all();
     drop(config);
     served?;

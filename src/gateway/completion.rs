@@ -29,6 +29,7 @@ pub async fn complete(
             let (server, original) = view
                 .prompt_names
                 .resolve(name)
+                .filter(|(server, _)| session.filter.sees(server, name))
                 .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
             let mut reference = reference.clone();
             reference.insert("name".into(), Value::String(original.to_string()));
@@ -41,6 +42,7 @@ pub async fn complete(
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             view.resource_server(uri)
+                .filter(|server| session.filter.sees(server, uri))
                 .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown resource: {uri}")))?
                 .to_string()
         }

@@ -140,16 +140,18 @@ impl Gateway {
             &mut *self.view.write().unwrap_or_else(|e| e.into_inner()),
             next.clone(),
         );
-        for method in previous.changes(&next) {
-            let n: Message = Notification {
-                method: method.to_string(),
-                params: None,
+        for s in self.sessions() {
+            if !s.negotiated().initialized {
+                continue;
             }
-            .into();
-            for s in self.sessions() {
-                if s.negotiated().initialized {
-                    s.outbound.send(n.clone());
-                }
+            for method in previous.changes(&next, &s.filter) {
+                s.outbound.send(
+                    Notification {
+                        method: method.to_string(),
+                        params: None,
+                    }
+                    .into(),
+                );
             }
         }
     }
@@ -245,12 +247,12 @@ impl Gateway {
             "initialize" => lifecycle::initialize(self, session, r.params.as_deref()),
             "ping" => Ok(raw(&json!({}))),
             "server/discover" => Err(lifecycle::discover_unsupported()),
-            "tools/list" => tools::list(self, r.params.as_deref()),
+            "tools/list" => tools::list(self, session, r.params.as_deref()),
             "tools/call" => tools::call(self, session, &r, sink).await,
-            "prompts/list" => prompts::list(self, r.params.as_deref()),
+            "prompts/list" => prompts::list(self, session, r.params.as_deref()),
             "prompts/get" => prompts::get(self, session, &r, sink).await,
-            "resources/list" => resources::list(self, r.params.as_deref()),
-            "resources/templates/list" => resources::templates(self, r.params.as_deref()),
+            "resources/list" => resources::list(self, session, r.params.as_deref()),
+            "resources/templates/list" => resources::templates(self, session, r.params.as_deref()),
             "resources/read" => resources::read(self, session, &r, sink).await,
             "resources/subscribe" => resources::subscribe(self, session, r.params.as_deref()).await,
             "resources/unsubscribe" => {

@@ -1,13 +1,22 @@
 //! `prompts/list` (merged, paginated) and `prompts/get` (routed by exposed name).
 
-use super::{Gateway, page, params_map, string_param};
+use super::{Gateway, View, page, params_map, string_param};
 use crate::jsonrpc::{ErrorObject, Request, raw};
 use crate::session::{Session, Sink};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
-pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
-    page(&g.view().prompts, "prompts", params, super::tools::PAGE)
+pub fn list(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    page(
+        &View::visible(&g.view().prompts, "name", &session.filter),
+        "prompts",
+        params,
+        super::tools::PAGE,
+    )
 }
 
 pub async fn get(
@@ -22,6 +31,7 @@ pub async fn get(
     let (server, original) = view
         .prompt_names
         .resolve(&name)
+        .filter(|(server, _)| session.filter.sees(server, &name))
         .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
     params.insert("name".into(), raw(original));
     g.forward(session, sink, &r.id, server, "prompts/get", params)

@@ -53,7 +53,7 @@ fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Noti
         }
         "notifications/message" => {
             for s in g.sessions() {
-                if s.negotiated().initialized {
+                if s.negotiated().initialized && s.filter.sees_server(server) {
                     s.outbound.send(n.clone().into());
                 }
             }

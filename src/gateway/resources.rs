@@ -1,7 +1,7 @@
 //! Resources: merged lists, and read/subscribe/unsubscribe routed by URI to the owning server.
 //! URIs are not renamed: they are already global identifiers.
 
-use super::{Gateway, page, params_map, string_param};
+use super::{Gateway, View, page, params_map, string_param};
 use crate::jsonrpc::{ErrorObject, Request, raw};
 use crate::session::{Session, Sink};
 use serde_json::json;
@@ -11,22 +11,29 @@ use std::sync::Arc;
 /// MCP's "resource not found".
 const RESOURCE_NOT_FOUND: i64 = -32002;
 
-pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
-    page(&g.view().resources, "resources", params, super::tools::PAGE)
+pub fn list(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let visible = View::visible(&g.view().resources, "uri", &session.filter);
+    page(&visible, "resources", params, super::tools::PAGE)
 }
 
-pub fn templates(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
-    page(
-        &g.view().templates,
-        "resourceTemplates",
-        params,
-        super::tools::PAGE,
-    )
+pub fn templates(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let visible = View::visible(&g.view().templates, "uriTemplate", &session.filter);
+    page(&visible, "resourceTemplates", params, super::tools::PAGE)
 }
 
-fn owner(g: &Gateway, uri: &str) -> Result<String, ErrorObject> {
+/// The server of a URI the session may see (a hidden resource is "not found").
+fn owner(g: &Gateway, session: &Session, uri: &str) -> Result<String, ErrorObject> {
     g.view()
         .resource_server(uri)
+        .filter(|server| session.filter.sees(server, uri))
         .map(str::to_string)
         .ok_or_else(|| {
             ErrorObject::new(RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"))
@@ -42,7 +49,7 @@ pub async fn read(
 ) -> Result<Box<RawValue>, ErrorObject> {
     let params = params_map(r.params.as_deref())?;
     let uri = string_param(&params, "uri")?;
-    let server = owner(g, &uri)?;
+    let server = owner(g, session, &uri)?;
     g.forward(session, sink, &r.id, &server, "resources/read", params)
         .await
 }
@@ -54,7 +61,7 @@ pub async fn subscribe(
 ) -> Result<Box<RawValue>, ErrorObject> {
     let params = params_map(params)?;
     let uri = string_param(&params, "uri")?;
-    let server = owner(g, &uri)?;
+    let server = owner(g, session, &uri)?;
     let upstream = g
         .pool
         .get(&server)
@@ -90,7 +97,7 @@ pub async fn unsubscribe(
             .contains(&uri)
     });
     if !others
-        && let Ok(server) = owner(g, &uri)
+        && let Ok(server) = owner(g, session, &uri)
         && let Some(u) = g.pool.get(&server)
     {
         u.request("resources/unsubscribe", Some(raw(&params)))

@@ -1,6 +1,6 @@
 //! `tools/list` (merged, paginated) and `tools/call` (routed by exposed name).
 
-use super::{Gateway, page, params_map, string_param};
+use super::{Gateway, View, page, params_map, string_param};
 use crate::jsonrpc::{ErrorObject, Request, raw};
 use crate::session::{Session, Sink};
 use serde_json::value::RawValue;
@@ -8,8 +8,17 @@ use std::sync::Arc;
 
 pub const PAGE: usize = 500;
 
-pub fn list(g: &Gateway, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
-    page(&g.view().tools, "tools", params, PAGE)
+pub fn list(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    page(
+        &View::visible(&g.view().tools, "name", &session.filter),
+        "tools",
+        params,
+        PAGE,
+    )
 }
 
 pub async fn call(
@@ -24,6 +33,7 @@ pub async fn call(
     let (server, original) = view
         .tool_names
         .resolve(&name)
+        .filter(|(server, _)| session.filter.sees(server, &name))
         .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
     params.insert("name".into(), raw(original));
     g.forward(session, sink, &r.id, server, "tools/call", params)

@@ -3,19 +3,24 @@
 //! path) whenever a catalog or the configuration changes.
 
 use crate::naming::{NameTable, Strategy};
+use crate::profile::Filter;
 use crate::upstream::pool::{Kind, Pool};
 use mcp_director_api::models::{Config, Naming};
 use serde_json::Value;
 use std::collections::HashMap;
 
+/// One listed item and the server it comes from.
+pub type Item = (String, Value);
+
 #[derive(Default, Debug)]
 pub struct View {
-    pub tools: Vec<Value>,
+    /// Tools with their exposed names.
+    pub tools: Vec<Item>,
     pub tool_names: NameTable,
-    pub prompts: Vec<Value>,
+    pub prompts: Vec<Item>,
     pub prompt_names: NameTable,
-    pub resources: Vec<Value>,
-    pub templates: Vec<Value>,
+    pub resources: Vec<Item>,
+    pub templates: Vec<Item>,
     /// Resource URI → server.
     resource_owner: HashMap<String, String>,
     /// (template text before its first `{`, server), longest first.
@@ -36,7 +41,7 @@ impl View {
                 .and_then(|s| s.prefix.clone())
                 .unwrap_or_else(|| server.to_string())
         };
-        let named = |kind: Kind| -> (Vec<Value>, NameTable) {
+        let named = |kind: Kind| -> (Vec<Item>, NameTable) {
             let mut entries = Vec::new();
             let mut items = Vec::new();
             for u in &upstreams {
@@ -57,7 +62,7 @@ impl View {
                     let name = item.get("name")?.as_str()?.to_string();
                     let exposed = table.exposed(&server, &name)?.to_string();
                     item["name"] = Value::String(exposed);
-                    Some(item)
+                    Some((server, item))
                 })
                 .collect();
             (list, table)
@@ -77,14 +82,14 @@ impl View {
                     view.resource_owner
                         .entry(uri.to_string())
                         .or_insert_with(|| u.name.clone());
-                    view.resources.push(r.clone());
+                    view.resources.push((u.name.clone(), r.clone()));
                 }
             }
             for t in u.catalog(Kind::ResourceTemplates).iter() {
                 if let Some(template) = t.get("uriTemplate").and_then(Value::as_str) {
                     let fixed = template.split('{').next().unwrap_or_default().to_string();
                     view.template_owner.push((fixed, u.name.clone()));
-                    view.templates.push(t.clone());
+                    view.templates.push((u.name.clone(), t.clone()));
                 }
             }
         }
@@ -107,16 +112,35 @@ impl View {
             })
     }
 
-    /// The list_changed notifications a move from `self` to `next` warrants.
-    pub fn changes(&self, next: &View) -> Vec<&'static str> {
+    /// The items of a list that `filter` lets a session see. Tools and prompts are matched by
+    /// exposed name, resources by URI, templates by URI template.
+    pub fn visible(items: &[Item], key: &str, filter: &Filter) -> Vec<Value> {
+        items
+            .iter()
+            .filter(|(server, item)| {
+                let name = item.get(key).and_then(Value::as_str).unwrap_or_default();
+                filter.sees(server, name)
+            })
+            .map(|(_, item)| item.clone())
+            .collect()
+    }
+
+    /// The list_changed notifications a move from `self` to `next` warrants for a session with
+    /// `filter`: only changes it can see.
+    pub fn changes(&self, next: &View, filter: &Filter) -> Vec<&'static str> {
+        let differs = |a: &[Item], b: &[Item], key: &str| {
+            Self::visible(a, key, filter) != Self::visible(b, key, filter)
+        };
         let mut out = Vec::new();
-        if self.tools != next.tools {
+        if differs(&self.tools, &next.tools, "name") {
             out.push("notifications/tools/list_changed");
         }
-        if self.prompts != next.prompts {
+        if differs(&self.prompts, &next.prompts, "name") {
             out.push("notifications/prompts/list_changed");
         }
-        if self.resources != next.resources || self.templates != next.templates {
+        if differs(&self.resources, &next.resources, "uri")
+            || differs(&self.templates, &next.templates, "uriTemplate")
+        {
             out.push("notifications/resources/list_changed");
         }
         out

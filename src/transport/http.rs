@@ -3,6 +3,7 @@
 
 use crate::gateway::{Gateway, SUPPORTED_VERSIONS};
 use crate::jsonrpc::{ErrorObject, INVALID_REQUEST, Message, Response as RpcResponse};
+use crate::profile::{self, Filter, Refusal};
 use crate::server::AppState;
 use crate::session::{Session, Sink, TransportKind};
 use axum::body::Bytes;
@@ -21,19 +22,53 @@ use tokio::sync::mpsc;
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-/// Query parameters of `/mcp` and `/sse` (profile, project and token select the view; they
-/// are read by the profile/project layer).
+/// Query parameters of `/mcp` and `/sse`: the legacy session, and the profile, project and
+/// token that select a new session's view. Never logged.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct McpQuery {
     session_id: Option<String>,
+    profile: Option<String>,
+    project: Option<String>,
+    token: Option<String>,
+}
+
+impl McpQuery {
+    /// The profile token: `Authorization: Bearer …`, else `?token=`.
+    fn token<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .or(self.token.as_deref())
+    }
+}
+
+/// A new session's profile and filter, or why it cannot have them.
+fn choose_profile(
+    state: &AppState,
+    q: &McpQuery,
+    headers: &HeaderMap,
+) -> Result<(Option<String>, Filter), Refusal> {
+    let config = state.config.effective();
+    if let Some(project) = &q.project
+        && !config.projects.contains_key(project)
+    {
+        return Err(Refusal::UnknownProject(project.clone()));
+    }
+    profile::select(&config, q.profile.as_deref(), q.token(headers))
 }
 
 /// Why an MCP HTTP request is refused: a JSON-RPC error body (the spec's
-/// `JsonRpcErrorResponse`) or the spec's plain `Error` body.
+/// `JsonRpcErrorResponse`), the spec's plain `Error` body, or a missing/wrong profile token.
 pub enum Rejection {
     Rpc(StatusCode, Box<(serde_json::Value, ErrorObject)>),
     Plain(StatusCode, &'static str, &'static str),
+    Unauthorized(String),
 }
 
 impl IntoResponse for Rejection {
@@ -46,6 +81,19 @@ impl IntoResponse for Rejection {
             }
             Rejection::Plain(status, error, description) => {
                 mcp_director_api::ApiError::new(status, error, description).into_response()
+            }
+            Rejection::Unauthorized(description) => {
+                let mut r = mcp_director_api::ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    description,
+                )
+                .into_response();
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"mcp-director\""),
+                );
+                r
             }
         }
     }
@@ -214,7 +262,37 @@ pub async fn post(
     check_version(&state, &headers, is_initialize)?;
 
     let (session, new_session) = if is_initialize && !headers.contains_key(SESSION_HEADER) {
-        let session = Session::new(crate::session::new_id(), TransportKind::StreamableHttp);
+        let (profile, filter) = match choose_profile(&state, &q, &headers) {
+            Ok(chosen) => chosen,
+            Err(Refusal::TokenRequired(p)) => {
+                return Err(Rejection::Unauthorized(format!(
+                    "profile `{p}` requires its token"
+                )));
+            }
+            Err(unknown) => {
+                let id = match &message {
+                    Message::Request(r) => r.id.clone(),
+                    _ => serde_json::Value::Null,
+                };
+                let body = Message::Response(RpcResponse::err(
+                    id,
+                    ErrorObject::invalid_params(unknown.to_string()),
+                ))
+                .to_json();
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response());
+            }
+        };
+        let session = Session::new(
+            crate::session::new_id(),
+            TransportKind::StreamableHttp,
+            profile,
+            filter,
+        );
         g.add_session(session.clone());
         (session, true)
     } else {
@@ -348,9 +426,33 @@ pub async fn delete(
 }
 
 /// Legacy HTTP+SSE (2024-11-05): the stream is the session.
-pub async fn sse(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Rejection> {
+pub async fn sse(
+    State(state): State<AppState>,
+    Query(q): Query<McpQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    let session = Session::new(crate::session::new_id(), TransportKind::LegacySse);
+    let (profile, filter) = match choose_profile(&state, &q, &headers) {
+        Ok(chosen) => chosen,
+        Err(Refusal::TokenRequired(p)) => {
+            return Err(Rejection::Unauthorized(format!(
+                "profile `{p}` requires its token"
+            )));
+        }
+        Err(_) => {
+            return Err(plain_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "unknown profile or project",
+            ));
+        }
+    };
+    let session = Session::new(
+        crate::session::new_id(),
+        TransportKind::LegacySse,
+        profile,
+        filter,
+    );
     state.gateway.add_session(session.clone());
     let rx = session.outbound.attach(None);
     let endpoint = Event::default()

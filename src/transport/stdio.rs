@@ -3,17 +3,28 @@
 
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Message, Response};
+use crate::profile::Filter;
 use crate::session::{Session, Sink, TransportKind};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-/// Serves one client until its input ends.
-pub async fn serve<R, W>(gateway: Arc<Gateway>, input: R, mut output: W) -> std::io::Result<()>
+/// Serves one client, with the profile chosen at start, until its input ends.
+pub async fn serve<R, W>(
+    gateway: Arc<Gateway>,
+    input: R,
+    mut output: W,
+    (profile, filter): (Option<String>, Filter),
+) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let session = Session::new(crate::session::new_id(), TransportKind::Stdio);
+    let session = Session::new(
+        crate::session::new_id(),
+        TransportKind::Stdio,
+        profile,
+        filter,
+    );
     gateway.add_session(session.clone());
     let mut outbound = session.outbound.attach(None);
     let writer = tokio::spawn(async move {
