@@ -66,7 +66,7 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
     }
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(cargo_args)
         .env("MCP_DIRECTOR_PEERS", &peers)
         .stdout(std::process::Stdio::piped())
