@@ -88,6 +88,43 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// What a new session is: its profile, project, and the filter both make.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    pub profile: Option<String>,
+    pub project: Option<String>,
+    pub filter: Filter,
+}
+
+/// The scope of a new session: the profile as [`select`] chooses it, narrowed to the
+/// project's servers (a session's view = project's servers ∩ profile's filter).
+pub fn scope(
+    config: &Config,
+    profile: Option<&str>,
+    project: Option<&str>,
+    token: Option<&str>,
+) -> Result<Scope, Refusal> {
+    let (profile, mut filter) = select(config, profile, token)?;
+    if let Some(name) = project {
+        let p = config
+            .projects
+            .get(name)
+            .ok_or_else(|| Refusal::UnknownProject(name.to_string()))?;
+        if !p.servers.is_empty() {
+            let within = |s: &String| p.servers.contains(s);
+            filter.servers = Some(match filter.servers.take() {
+                Some(servers) => servers.into_iter().filter(within).collect(),
+                None => p.servers.clone(),
+            });
+        }
+    }
+    Ok(Scope {
+        profile,
+        project: project.map(str::to_string),
+        filter,
+    })
+}
+
 /// The profile (name and filter) of a new session.
 pub fn select(
     config: &Config,

@@ -2,7 +2,7 @@
 //! ties upstream traffic back to it (requests in flight, requests relayed to it, subscriptions).
 
 use crate::jsonrpc::{Id, Message};
-use crate::profile::Filter;
+use crate::profile::{Filter, Scope};
 use crate::upstream::Connection;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -45,9 +45,12 @@ pub struct Relayed {
 pub struct Session {
     pub id: String,
     pub transport: TransportKind,
-    /// The profile chosen at creation (None = unrestricted) and what it lets the session see.
+    /// The profile chosen at creation (None = unrestricted) and what it lets the session see
+    /// (the profile's rules and the project's servers).
     pub profile: Option<String>,
     pub filter: Filter,
+    /// The project whose servers and context the session uses.
+    pub project: Option<String>,
     pub negotiated: RwLock<Negotiated>,
     pub outbound: Outbound,
     pub in_flight: Mutex<HashMap<String, InFlight>>,
@@ -60,17 +63,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(
-        id: String,
-        transport: TransportKind,
-        profile: Option<String>,
-        filter: Filter,
-    ) -> Arc<Self> {
+    pub fn new(id: String, transport: TransportKind, scope: Scope) -> Arc<Self> {
         Arc::new(Self {
             id,
             transport,
-            profile,
-            filter,
+            profile: scope.profile,
+            filter: scope.filter,
+            project: scope.project,
             negotiated: RwLock::new(Negotiated::default()),
             outbound: Outbound::default(),
             in_flight: Mutex::new(HashMap::new()),

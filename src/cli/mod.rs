@@ -155,18 +155,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// One client over stdin/stdout; everything else (logs) goes to stderr.
 async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
     init_tracing();
-    if args.project.is_some() {
-        tracing::warn!("--project is accepted but not applied yet");
-    }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let (path, create) = match args.config {
         Some(p) => (p, false),
         None => (data_dir.join("mcp-director.toml"), true),
     };
     let config = LiveConfig::open(&path, create)?;
-    let chosen = crate::profile::select(
+    let chosen = crate::profile::scope(
         &config.effective(),
         args.profile.as_deref(),
+        args.project.as_deref(),
         args.token.as_deref(),
     )
     .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;

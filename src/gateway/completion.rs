@@ -19,7 +19,7 @@ pub async fn complete(
         .get("ref")
         .and_then(|r| serde_json::from_str(r.get()).ok())
         .ok_or_else(|| ErrorObject::invalid_params("missing params.ref"))?;
-    let view = g.view();
+    let view = g.view_for(session.project.as_deref());
     let server = match reference.get("type").and_then(Value::as_str) {
         Some("ref/prompt") => {
             let name = reference

@@ -78,7 +78,8 @@ pub struct Gateway {
     pub pool: Arc<Pool>,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
-    view: RwLock<Arc<View>>,
+    /// The merged catalog per project (`None`: sessions in no project).
+    views: RwLock<HashMap<Option<String>, Arc<View>>>,
     progress: ProgressRoutes,
     next_token: AtomicU64,
 }
@@ -93,7 +94,7 @@ impl Gateway {
             pool,
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
-            view: RwLock::new(Arc::new(View::default())),
+            views: RwLock::new(HashMap::new()),
             progress,
             next_token: AtomicU64::new(1),
         });
@@ -129,22 +130,41 @@ impl Gateway {
         self.config.borrow().clone()
     }
 
+    /// The view of sessions in no project (the admin API's).
     pub fn view(&self) -> Arc<View> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view_for(None)
+    }
+
+    pub fn view_for(&self, project: Option<&str>) -> Arc<View> {
+        self.views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&project.map(str::to_string))
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn rebuild_view(&self) {
         let config = self.settings();
-        let next = Arc::new(View::build(&config, &self.pool));
+        let keys = std::iter::once(None).chain(config.projects.keys().cloned().map(Some));
+        let next: HashMap<Option<String>, Arc<View>> = keys
+            .map(|p| {
+                let view = Arc::new(View::build(&config, &self.pool, p.as_deref()));
+                (p, view)
+            })
+            .collect();
         let previous = std::mem::replace(
-            &mut *self.view.write().unwrap_or_else(|e| e.into_inner()),
+            &mut *self.views.write().unwrap_or_else(|e| e.into_inner()),
             next.clone(),
         );
         for s in self.sessions() {
             if !s.negotiated().initialized {
                 continue;
             }
-            for method in previous.changes(&next, &s.filter) {
+            let (Some(old), Some(new)) = (previous.get(&s.project), next.get(&s.project)) else {
+                continue;
+            };
+            for method in old.changes(new, &s.filter) {
                 s.outbound.send(
                     Notification {
                         method: method.to_string(),
@@ -294,9 +314,12 @@ impl Gateway {
         method: &str,
         mut params: Params,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        let upstream = self.pool.get(server).ok_or_else(|| {
-            ErrorObject::internal(format!("upstream server '{server}' is not configured"))
-        })?;
+        let upstream = self
+            .pool
+            .instance(server, session.project.as_deref())
+            .ok_or_else(|| {
+                ErrorObject::internal(format!("upstream server '{server}' is not configured"))
+            })?;
         let connection = if upstream.config.isolation == Isolation::Session {
             self.isolated_connection(session, &upstream).await?
         } else {

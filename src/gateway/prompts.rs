@@ -12,7 +12,11 @@ pub fn list(
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     page(
-        &View::visible(&g.view().prompts, "name", &session.filter),
+        &View::visible(
+            &g.view_for(session.project.as_deref()).prompts,
+            "name",
+            &session.filter,
+        ),
         "prompts",
         params,
         super::tools::PAGE,
@@ -27,7 +31,7 @@ pub async fn get(
 ) -> Result<Box<RawValue>, ErrorObject> {
     let mut params = params_map(r.params.as_deref())?;
     let name = string_param(&params, "name")?;
-    let view = g.view();
+    let view = g.view_for(session.project.as_deref());
     let (server, original) = view
         .prompt_names
         .resolve(&name)

@@ -140,15 +140,27 @@ async fn request(g: &Arc<Gateway>, server: &str, connection: Arc<Connection>, r:
             return;
         }
     };
-    let target = match attribute(g, &connection) {
-        Ok(Some(t)) => t,
-        Ok(None) if r.method == "roots/list" => {
-            // Nobody to ask: the director itself offers no roots.
+    let attributed = attribute(g, &connection);
+    // roots/list the client cannot answer (it offers no roots, or no client can be asked) is
+    // answered with the project's roots: the session's project, or the instance's.
+    if r.method == "roots/list" {
+        let project = match &attributed {
+            Ok(Some((s, _))) if s.has_capability("roots") => None,
+            Ok(Some((s, _))) => Some(s.project.clone()),
+            _ => Some(server.split_once('@').map(|(_, p)| p.to_string())),
+        };
+        if let Some(project) = project {
+            let roots = project
+                .and_then(|p| g.settings().projects.get(&p).map(|p| p.roots.clone()))
+                .unwrap_or_default();
             connection
-                .respond(answer(Ok(raw(&json!({"roots": []})))))
+                .respond(answer(Ok(raw(&json!({ "roots": roots })))))
                 .await;
             return;
         }
+    }
+    let target = match attributed {
+        Ok(Some(t)) => t,
         Ok(None) => {
             let e = ErrorObject::internal(format!(
                 "no client request of '{server}' is in flight to ask"

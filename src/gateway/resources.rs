@@ -16,7 +16,11 @@ pub fn list(
     session: &Session,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let visible = View::visible(&g.view().resources, "uri", &session.filter);
+    let visible = View::visible(
+        &g.view_for(session.project.as_deref()).resources,
+        "uri",
+        &session.filter,
+    );
     page(&visible, "resources", params, super::tools::PAGE)
 }
 
@@ -25,13 +29,17 @@ pub fn templates(
     session: &Session,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let visible = View::visible(&g.view().templates, "uriTemplate", &session.filter);
+    let visible = View::visible(
+        &g.view_for(session.project.as_deref()).templates,
+        "uriTemplate",
+        &session.filter,
+    );
     page(&visible, "resourceTemplates", params, super::tools::PAGE)
 }
 
 /// The server of a URI the session may see (a hidden resource is "not found").
 fn owner(g: &Gateway, session: &Session, uri: &str) -> Result<String, ErrorObject> {
-    g.view()
+    g.view_for(session.project.as_deref())
         .resource_server(uri)
         .filter(|server| session.filter.sees(server, uri))
         .map(str::to_string)

@@ -14,7 +14,11 @@ pub fn list(
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     page(
-        &View::visible(&g.view().tools, "name", &session.filter),
+        &View::visible(
+            &g.view_for(session.project.as_deref()).tools,
+            "name",
+            &session.filter,
+        ),
         "tools",
         params,
         PAGE,
@@ -29,7 +33,7 @@ pub async fn call(
 ) -> Result<Box<RawValue>, ErrorObject> {
     let mut params = params_map(r.params.as_deref())?;
     let name = string_param(&params, "name")?;
-    let view = g.view();
+    let view = g.view_for(session.project.as_deref());
     let (server, original) = view
         .tool_names
         .resolve(&name)

@@ -28,12 +28,18 @@ pub struct View {
 }
 
 impl View {
-    pub fn build(config: &Config, pool: &Pool) -> View {
+    /// The view of sessions in `project` (or in none): each server through the instance such a
+    /// session uses.
+    pub fn build(config: &Config, pool: &Pool, project: Option<&str>) -> View {
         let strategy = match config.settings.naming {
             Naming::Prefix => Strategy::Prefix,
             Naming::Compat => Strategy::Compat,
         };
-        let upstreams = pool.all();
+        let upstreams: Vec<_> = config
+            .servers
+            .keys()
+            .filter_map(|server| pool.instance(server, project))
+            .collect();
         let prefix = |server: &str| -> String {
             config
                 .servers
@@ -47,8 +53,8 @@ impl View {
             for u in &upstreams {
                 for item in u.catalog(kind).iter() {
                     if let Some(name) = item.get("name").and_then(Value::as_str) {
-                        entries.push((u.name.clone(), prefix(&u.name), name.to_string()));
-                        items.push((u.name.clone(), item.clone()));
+                        entries.push((u.server.clone(), prefix(&u.server), name.to_string()));
+                        items.push((u.server.clone(), item.clone()));
                     }
                 }
             }
@@ -81,15 +87,15 @@ impl View {
                 if let Some(uri) = r.get("uri").and_then(Value::as_str) {
                     view.resource_owner
                         .entry(uri.to_string())
-                        .or_insert_with(|| u.name.clone());
-                    view.resources.push((u.name.clone(), r.clone()));
+                        .or_insert_with(|| u.server.clone());
+                    view.resources.push((u.server.clone(), r.clone()));
                 }
             }
             for t in u.catalog(Kind::ResourceTemplates).iter() {
                 if let Some(template) = t.get("uriTemplate").and_then(Value::as_str) {
                     let fixed = template.split('{').next().unwrap_or_default().to_string();
-                    view.template_owner.push((fixed, u.name.clone()));
-                    view.templates.push((u.name.clone(), t.clone()));
+                    view.template_owner.push((fixed, u.server.clone()));
+                    view.templates.push((u.server.clone(), t.clone()));
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use crate::gateway::{Gateway, SUPPORTED_VERSIONS};
 use crate::jsonrpc::{ErrorObject, INVALID_REQUEST, Message, Response as RpcResponse};
-use crate::profile::{self, Filter, Refusal};
+use crate::profile::{self, Refusal, Scope};
 use crate::server::AppState;
 use crate::session::{Session, Sink, TransportKind};
 use axum::body::Bytes;
@@ -48,19 +48,15 @@ impl McpQuery {
     }
 }
 
-/// A new session's profile and filter, or why it cannot have them.
-fn choose_profile(
-    state: &AppState,
-    q: &McpQuery,
-    headers: &HeaderMap,
-) -> Result<(Option<String>, Filter), Refusal> {
+/// A new session's scope (profile, project, filter), or why it cannot have it.
+fn choose_scope(state: &AppState, q: &McpQuery, headers: &HeaderMap) -> Result<Scope, Refusal> {
     let config = state.config.effective();
-    if let Some(project) = &q.project
-        && !config.projects.contains_key(project)
-    {
-        return Err(Refusal::UnknownProject(project.clone()));
-    }
-    profile::select(&config, q.profile.as_deref(), q.token(headers))
+    profile::scope(
+        &config,
+        q.profile.as_deref(),
+        q.project.as_deref(),
+        q.token(headers),
+    )
 }
 
 /// Why an MCP HTTP request is refused: a JSON-RPC error body (the spec's
@@ -262,8 +258,8 @@ pub async fn post(
     check_version(&state, &headers, is_initialize)?;
 
     let (session, new_session) = if is_initialize && !headers.contains_key(SESSION_HEADER) {
-        let (profile, filter) = match choose_profile(&state, &q, &headers) {
-            Ok(chosen) => chosen,
+        let scope = match choose_scope(&state, &q, &headers) {
+            Ok(scope) => scope,
             Err(Refusal::TokenRequired(p)) => {
                 return Err(Rejection::Unauthorized(format!(
                     "profile `{p}` requires its token"
@@ -290,8 +286,7 @@ pub async fn post(
         let session = Session::new(
             crate::session::new_id(),
             TransportKind::StreamableHttp,
-            profile,
-            filter,
+            scope,
         );
         g.add_session(session.clone());
         (session, true)
@@ -432,8 +427,8 @@ pub async fn sse(
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    let (profile, filter) = match choose_profile(&state, &q, &headers) {
-        Ok(chosen) => chosen,
+    let scope = match choose_scope(&state, &q, &headers) {
+        Ok(scope) => scope,
         Err(Refusal::TokenRequired(p)) => {
             return Err(Rejection::Unauthorized(format!(
                 "profile `{p}` requires its token"
@@ -447,12 +442,7 @@ pub async fn sse(
             ));
         }
     };
-    let session = Session::new(
-        crate::session::new_id(),
-        TransportKind::LegacySse,
-        profile,
-        filter,
-    );
+    let session = Session::new(crate::session::new_id(), TransportKind::LegacySse, scope);
     state.gateway.add_session(session.clone());
     let rx = session.outbound.attach(None);
     let endpoint = Event::default()

@@ -3,7 +3,7 @@
 
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Message, Response};
-use crate::profile::Filter;
+use crate::profile::Scope;
 use crate::session::{Session, Sink, TransportKind};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -13,18 +13,13 @@ pub async fn serve<R, W>(
     gateway: Arc<Gateway>,
     input: R,
     mut output: W,
-    (profile, filter): (Option<String>, Filter),
+    scope: Scope,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let session = Session::new(
-        crate::session::new_id(),
-        TransportKind::Stdio,
-        profile,
-        filter,
-    );
+    let session = Session::new(crate::session::new_id(), TransportKind::Stdio, scope);
     gateway.add_session(session.clone());
     let mut outbound = session.outbound.attach(None);
     let writer = tokio::spawn(async move {

@@ -94,8 +94,14 @@ pub struct Status {
     pub restarts: u64,
 }
 
+/// One running instance of a configured server: the server itself (`name` = the server's
+/// name), or its instance for a project whose env/cwd differ (`name` = `server@project`).
 pub struct Upstream {
     pub name: String,
+    /// The configured server this is an instance of.
+    pub server: String,
+    pub project: Option<String>,
+    /// The server's configuration, with the project's env and cwd applied.
     pub config: Server,
     status: watch::Sender<Status>,
     connection: RwLock<Option<Arc<Connection>>>,
@@ -202,11 +208,10 @@ impl Pool {
     /// their connections.
     pub fn apply(self: &Arc<Self>, config: &Config) {
         let mut upstreams = self.upstreams.write().unwrap_or_else(|e| e.into_inner());
-        let wanted: BTreeMap<&String, &Server> =
-            config.servers.iter().filter(|(_, s)| s.enabled).collect();
+        let wanted = instances(config);
         let stale: Vec<String> = upstreams
             .iter()
-            .filter(|(name, u)| wanted.get(name).is_none_or(|s| **s != u.config))
+            .filter(|(name, u)| wanted.get(*name).is_none_or(|(_, _, s)| *s != u.config))
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
@@ -219,13 +224,15 @@ impl Pool {
                 });
             }
         }
-        for (name, server) in wanted {
-            if upstreams.contains_key(name) {
+        for (name, (server_name, project, server)) in wanted {
+            if upstreams.contains_key(&name) {
                 continue;
             }
             let upstream = Arc::new(Upstream {
                 name: name.clone(),
-                config: server.clone(),
+                server: server_name,
+                project,
+                config: server,
                 status: watch::Sender::new(Status {
                     state: UpstreamState::Starting,
                     pid: None,
@@ -237,9 +244,17 @@ impl Pool {
                 catalog: RwLock::new(BTreeMap::new()),
                 stop: watch::Sender::new(false),
             });
-            upstreams.insert(name.clone(), upstream.clone());
+            upstreams.insert(name, upstream.clone());
             tokio::spawn(supervise(self.clone(), upstream));
         }
+    }
+
+    /// The instance of `server` a session in `project` uses: the project's own when its
+    /// env/cwd differ, else the shared one.
+    pub fn instance(&self, server: &str, project: Option<&str>) -> Option<Arc<Upstream>> {
+        project
+            .and_then(|p| self.get(&format!("{server}@{p}")))
+            .or_else(|| self.get(server))
     }
 
     /// Stops every server (director shutdown): their processes are killed.
@@ -305,6 +320,34 @@ impl Pool {
             }
         }
     }
+}
+
+/// Every instance the configuration asks for, by instance name: each enabled server, plus one
+/// per project that gives a stdio server a different env or working directory.
+fn instances(config: &Config) -> BTreeMap<String, (String, Option<String>, Server)> {
+    let mut out = BTreeMap::new();
+    for (name, server) in config.servers.iter().filter(|(_, s)| s.enabled) {
+        out.insert(name.clone(), (name.clone(), None, server.clone()));
+        if server.transport != Transport::Stdio {
+            continue;
+        }
+        for (project_name, project) in &config.projects {
+            let uses = project.servers.is_empty() || project.servers.contains(name);
+            if !uses || (project.env.is_empty() && project.cwd.is_none()) {
+                continue;
+            }
+            let mut own = server.clone();
+            own.env.extend(project.env.clone());
+            if project.cwd.is_some() {
+                own.cwd = project.cwd.clone();
+            }
+            out.insert(
+                format!("{name}@{project_name}"),
+                (name.clone(), Some(project_name.clone()), own),
+            );
+        }
+    }
+    out
 }
 
 /// Fetches every page of one list.
