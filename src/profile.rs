@@ -273,3 +273,50 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod select_tests {
+    use super::*;
+    use mcp_director_api::models::Config;
+
+    fn config() -> Config {
+        crate::config::parse(
+            &format!(
+                "[settings]\ndefault_profile = \"basic\"\n[profiles.basic]\nallow = [\"*/read_*\"]\n\
+                 [profiles.vip]\nrequire_token = true\ntoken_sha256 = \"{}\"\n",
+                secrets::sha256_hex("vip-token")
+            ),
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn default_profile_applies_when_none_is_named() {
+        let (name, filter) = select(&config(), None, None).unwrap();
+        assert_eq!(name.as_deref(), Some("basic"));
+        assert!(filter.sees("fs", "fs/read_file") && !filter.sees("fs", "fs/write_file"));
+        assert_eq!(
+            select(&Config::default(), None, None).unwrap(),
+            (None, Filter::default())
+        );
+    }
+
+    #[test]
+    fn a_token_alone_selects_its_profile_and_a_wrong_one_is_refused() {
+        let (name, _) = select(&config(), None, Some("vip-token")).unwrap();
+        assert_eq!(name.as_deref(), Some("vip"));
+        assert_eq!(
+            select(&config(), Some("vip"), Some("nope")),
+            Err(Refusal::TokenRequired("vip".into()))
+        );
+        assert_eq!(
+            select(&config(), Some("vip"), None),
+            Err(Refusal::TokenRequired("vip".into()))
+        );
+        assert_eq!(
+            select(&config(), Some("ghost"), None),
+            Err(Refusal::UnknownProfile("ghost".into()))
+        );
+    }
+}

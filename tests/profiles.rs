@@ -221,3 +221,42 @@ async fn a_token_protected_profile_admits_only_its_token_and_never_logs_it() {
     assert!(!log.contains(TOKEN), "a token reached the log");
     assert!(!log.contains("wrong-token"), "a token reached the log");
 }
+
+#[test]
+fn stdio_refuses_a_protected_profile_without_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config()).unwrap();
+    let run = |token: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-director"));
+        cmd.args(["stdio", "--profile", "locked", "--config"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("MCP_DIRECTOR_TOKEN")
+            .stdin(std::process::Stdio::null());
+        if let Some(t) = token {
+            cmd.env("MCP_DIRECTOR_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let refused = run(None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("profile `locked` requires its token"),
+        "{stderr}"
+    );
+    assert!(
+        refused.stdout.is_empty(),
+        "nothing but JSON-RPC may reach stdout"
+    );
+    // With the token it serves (and ends when stdin does).
+    let served = run(Some(TOKEN));
+    assert!(
+        served.status.success(),
+        "{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&served.stderr).contains(TOKEN));
+}
