@@ -343,3 +343,32 @@ async fn isolated_sessions_own_their_processes_and_leave_none_behind() {
         "only the shared catalog instance remains"
     );
 }
+
+/// A Streamable HTTP upstream that restarts forgets our session (404) or refuses connections
+/// while down: either way the director reconnects and calls work again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_http_upstream_is_reconnected() {
+    let port = common::free_port();
+    let (everything, url) = common::everything_http_on(port);
+    let d = Director::start(&format!(
+        "[servers.web]\ntransport = \"streamable-http\"\nurl = \"{url}\"\n"
+    ));
+    wait_running(&d, &["web"]).await;
+    let mut client = McpHttp::new(&d.url);
+    client.initialize(json!({})).await;
+    let echo = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "web/echo", "arguments": {"message": "one"}}});
+    assert_eq!(text_of(&client.post(echo.clone()).await), "Echo: one");
+
+    drop(everything);
+    let (_again, _) = common::everything_http_on(port);
+    // The first call after the restart may fail (the old session is unknown there); the
+    // director notices, reconnects, and the tools come back.
+    let c = d.client(None);
+    common::wait_for(|| async {
+        let r = client.post(echo.clone()).await;
+        let ok = r.last()?.get("result").is_some();
+        let s = c.get_server_status("web").await.ok()?.into_inner();
+        (ok && s.restarts >= 1).then_some(())
+    })
+    .await;
+}

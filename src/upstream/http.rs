@@ -33,7 +33,24 @@ pub fn connect(
     }
     let session = Arc::new(Mutex::new(Session::default()));
     let (outbound, mut to_server) = mpsc::channel::<Message>(256);
-    let (from_server, inbound) = mpsc::channel::<Message>(256);
+    let (inbound_tx, inbound) = mpsc::channel::<Message>(256);
+    // Everything the server sends passes through one relay task, so that a dead server (its
+    // session gone, or unreachable) can close `inbound` at once: the connection then fails its
+    // waiting requests and the supervisor reconnects.
+    let (from_server, mut relay_rx) = mpsc::channel::<Message>(256);
+    let dead = Arc::new(tokio::sync::Notify::new());
+    let relay_dead = dead.clone();
+    let relay = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = relay_rx.recv() => match m {
+                    Some(m) => if inbound_tx.send(m).await.is_err() { break },
+                    None => break,
+                },
+                _ = relay_dead.notified() => break,
+            }
+        }
+    });
     let name = server.to_string();
     let task = tokio::spawn(async move {
         let mut posts = JoinSet::new();
@@ -59,6 +76,7 @@ pub fn connect(
                 session.clone(),
                 message,
                 from_server.clone(),
+                dead.clone(),
             ));
             while posts.try_join_next().is_some() {}
         }
@@ -73,7 +91,10 @@ pub fn connect(
         outbound,
         inbound,
         pid: None,
-        shutdown: Box::new(move || task.abort()),
+        shutdown: Box::new(move || {
+            task.abort();
+            relay.abort();
+        }),
     })
 }
 
@@ -101,6 +122,7 @@ async fn post(
     session: Arc<Mutex<Session>>,
     message: Message,
     inbound: mpsc::Sender<Message>,
+    dead: Arc<tokio::sync::Notify>,
 ) {
     let request_id = match &message {
         Message::Request(r) => Some(r.id.clone()),
@@ -127,7 +149,13 @@ async fn post(
         .await;
     let response = match response {
         Ok(r) => r,
-        Err(e) => return fail(format!("upstream server '{server}' unreachable: {e}")).await,
+        Err(e) => {
+            fail(format!("upstream server '{server}' unreachable: {e}")).await;
+            if e.is_connect() {
+                dead.notify_one();
+            }
+            return;
+        }
     };
     if is_initialize
         && let Some(id) = response
@@ -139,7 +167,23 @@ async fn post(
     }
     let status = response.status();
     if !status.is_success() {
-        return fail(format!("upstream server '{server}' answered HTTP {status}")).await;
+        // The server forgot the session we hold (it restarted): 404 per the spec; some servers
+        // (server-everything among them) answer 400 naming the session. Start over.
+        let had_session = session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .id
+            .is_some();
+        let body = response.text().await.unwrap_or_default();
+        let lost = status == reqwest::StatusCode::NOT_FOUND
+            || (status == reqwest::StatusCode::BAD_REQUEST
+                && body.to_ascii_lowercase().contains("session"));
+        fail(format!("upstream server '{server}' answered HTTP {status}")).await;
+        if had_session && lost {
+            tracing::warn!(server = %server, %status, "upstream lost our session; reconnecting");
+            dead.notify_one();
+        }
+        return;
     }
     let content_type = response
         .headers()

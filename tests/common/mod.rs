@@ -186,7 +186,11 @@ impl Drop for Peer {
 /// `@modelcontextprotocol/server-everything` over Streamable HTTP on a free port; returns
 /// the peer and its MCP URL once it accepts connections.
 pub fn everything_http() -> (Peer, String) {
-    let port = free_port();
+    everything_http_on(free_port())
+}
+
+/// `everything_http` on a given port (to restart a server where it was).
+pub fn everything_http_on(port: u16) -> (Peer, String) {
     let script =
         peers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let peer = Peer::spawn(
