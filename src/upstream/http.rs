@@ -5,7 +5,7 @@ use super::Pipe;
 use crate::jsonrpc::{ErrorObject, Message, Response};
 use crate::sse;
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -24,14 +24,7 @@ pub fn connect(
     http: reqwest::Client,
 ) -> Result<Pipe, String> {
     let url = reqwest::Url::parse(url).map_err(|e| format!("bad url {url}: {e}"))?;
-    let mut base = HeaderMap::new();
-    for (k, v) in headers {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
-        let mut value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
-        value.set_sensitive(true);
-        base.insert(name, value);
-    }
-    let session = Arc::new(Mutex::new(Session::default()));
+    let base = super::header_map(headers)?;
     let (outbound, mut to_server) = mpsc::channel::<Message>(256);
     let (inbound_tx, inbound) = mpsc::channel::<Message>(256);
     // Everything the server sends passes through one relay task, so that a dead server (its
@@ -51,7 +44,15 @@ pub fn connect(
             }
         }
     });
-    let name = server.to_string();
+    let link = Arc::new(Link {
+        server: server.to_string(),
+        http,
+        url,
+        base,
+        session: Mutex::default(),
+        inbound: from_server,
+        dead,
+    });
     let task = tokio::spawn(async move {
         let mut posts = JoinSet::new();
         let mut get_stream_opened = false;
@@ -61,29 +62,20 @@ pub fn connect(
                 && matches!(&message, Message::Notification(n) if n.method == "notifications/initialized")
             {
                 get_stream_opened = true;
-                posts.spawn(get_stream(
-                    http.clone(),
-                    url.clone(),
-                    headers_for(&base, &session),
-                    from_server.clone(),
-                ));
+                posts.spawn(get_stream(link.clone()));
             }
-            posts.spawn(post(
-                name.clone(),
-                http.clone(),
-                url.clone(),
-                headers_for(&base, &session),
-                session.clone(),
-                message,
-                from_server.clone(),
-                dead.clone(),
-            ));
+            posts.spawn(post(link.clone(), message));
             while posts.try_join_next().is_some() {}
         }
         // Best effort: tell the server the session is over.
-        let headers = headers_for(&base, &session);
+        let headers = link.headers();
         if headers.contains_key("mcp-session-id") {
-            let _ = http.delete(url.clone()).headers(headers).send().await;
+            let _ = link
+                .http
+                .delete(link.url.clone())
+                .headers(headers)
+                .send()
+                .await;
         }
         posts.abort_all();
     });
@@ -98,32 +90,46 @@ pub fn connect(
     })
 }
 
-fn headers_for(base: &HeaderMap, session: &Mutex<Session>) -> HeaderMap {
-    let mut h = base.clone();
-    let s = session.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(id) = s.id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-        h.insert("mcp-session-id", id);
-    }
-    if let Some(v) = s
-        .version
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        h.insert("mcp-protocol-version", v);
-    }
-    h
-}
-
-async fn post(
+/// One connection's shared state, used by every POST and the GET stream.
+struct Link {
     server: String,
     http: reqwest::Client,
     url: reqwest::Url,
-    headers: HeaderMap,
-    session: Arc<Mutex<Session>>,
-    message: Message,
+    /// The server's configured headers.
+    base: HeaderMap,
+    session: Mutex<Session>,
+    /// Into the relay (see `connect`).
     inbound: mpsc::Sender<Message>,
+    /// Closes the connection.
     dead: Arc<tokio::sync::Notify>,
-) {
+}
+
+impl Link {
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The configured headers plus the session's id and protocol version.
+    fn headers(&self) -> HeaderMap {
+        let mut h = self.base.clone();
+        let s = self.session();
+        if let Some(id) = s.id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert("mcp-session-id", id);
+        }
+        if let Some(v) = s
+            .version
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            h.insert("mcp-protocol-version", v);
+        }
+        h
+    }
+}
+
+async fn post(link: Arc<Link>, message: Message) {
+    let server = &link.server;
+    let inbound = &link.inbound;
     let request_id = match &message {
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
@@ -139,9 +145,10 @@ async fn post(
             }
         }
     };
-    let response = http
-        .post(url)
-        .headers(headers)
+    let response = link
+        .http
+        .post(link.url.clone())
+        .headers(link.headers())
         .header(ACCEPT, "application/json, text/event-stream")
         .header(CONTENT_TYPE, "application/json")
         .body(message.to_json())
@@ -152,7 +159,7 @@ async fn post(
         Err(e) => {
             fail(format!("upstream server '{server}' unreachable: {e}")).await;
             if e.is_connect() {
-                dead.notify_one();
+                link.dead.notify_one();
             }
             return;
         }
@@ -163,17 +170,13 @@ async fn post(
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
     {
-        session.lock().unwrap_or_else(|e| e.into_inner()).id = Some(id.to_string());
+        link.session().id = Some(id.to_string());
     }
     let status = response.status();
     if !status.is_success() {
         // The server forgot the session we hold (it restarted): 404 per the spec; some servers
         // (server-everything among them) answer 400 naming the session. Start over.
-        let had_session = session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .id
-            .is_some();
+        let had_session = link.session().id.is_some();
         let body = response.text().await.unwrap_or_default();
         let lost = status == reqwest::StatusCode::NOT_FOUND
             || (status == reqwest::StatusCode::BAD_REQUEST
@@ -181,7 +184,7 @@ async fn post(
         fail(format!("upstream server '{server}' answered HTTP {status}")).await;
         if had_session && lost {
             tracing::warn!(server = %server, %status, "upstream lost our session; reconnecting");
-            dead.notify_one();
+            link.dead.notify_one();
         }
         return;
     }
@@ -199,7 +202,7 @@ async fn post(
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(result.get())
             && let Some(version) = v["protocolVersion"].as_str()
         {
-            session.lock().unwrap_or_else(|e| e.into_inner()).version = Some(version.to_string());
+            link.session().version = Some(version.to_string());
         }
         parsed.ok()
     };
@@ -231,15 +234,12 @@ async fn post(
 }
 
 /// The server's own stream (notifications, requests). A 405 means it has none.
-async fn get_stream(
-    http: reqwest::Client,
-    url: reqwest::Url,
-    headers: HeaderMap,
-    inbound: mpsc::Sender<Message>,
-) {
-    let Ok(response) = http
-        .get(url)
-        .headers(headers)
+async fn get_stream(link: Arc<Link>) {
+    let inbound = &link.inbound;
+    let Ok(response) = link
+        .http
+        .get(link.url.clone())
+        .headers(link.headers())
         .header(ACCEPT, "text/event-stream")
         .send()
         .await

@@ -51,6 +51,23 @@ type Pending = HashMap<i64, oneshot::Sender<Outcome>>;
 /// The answer to a registered request, when it comes.
 pub type Answer = oneshot::Receiver<Outcome>;
 
+/// A server's configured HTTP headers (credentials among them: marked sensitive, so they are
+/// never printed).
+pub fn header_map(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<reqwest::header::HeaderMap, String> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("header {k}: {e}"))?;
+        let mut value =
+            reqwest::header::HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
 /// What `initialize` told us about the server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerInfo {

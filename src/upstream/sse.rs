@@ -5,7 +5,7 @@ use super::Pipe;
 use crate::jsonrpc::Message;
 use crate::sse;
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
@@ -16,13 +16,7 @@ pub async fn connect(
     http: reqwest::Client,
 ) -> Result<Pipe, String> {
     let url = reqwest::Url::parse(url).map_err(|e| format!("bad url {url}: {e}"))?;
-    let mut base = HeaderMap::new();
-    for (k, v) in headers {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
-        let mut value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
-        value.set_sensitive(true);
-        base.insert(name, value);
-    }
+    let base = super::header_map(headers)?;
     let response = http
         .get(url.clone())
         .headers(base.clone())
