@@ -15,17 +15,6 @@ fn fixture(name: &str, extra: &str) -> String {
     )
 }
 
-async fn wait_running(d: &Director, servers: &[&str]) {
-    let c = d.client(None);
-    for name in servers {
-        common::wait_for(|| async {
-            let s = c.get_server_status(name).await.ok()?.into_inner();
-            (s.state == mcp_director_client::types::UpstreamState::Running).then_some(())
-        })
-        .await;
-    }
-}
-
 fn python_sdk(transport: &str, url: &str) -> Value {
     let python = common::peers().join("venv/bin/python");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_client.py");
@@ -55,7 +44,7 @@ async fn python_sdk_reaches_stdio_and_http_upstreams_over_both_transports() {
         everything_js.display()
     );
     let d = Director::start(&config);
-    wait_running(&d, &["a", "web", "ev"]).await;
+    d.wait_running(&["a", "web", "ev"]).await;
 
     for (transport, path) in [("streamable", "/mcp"), ("sse", "/sse")] {
         let report = python_sdk(transport, &format!("{}{path}", d.url));
@@ -125,7 +114,7 @@ async fn python_sdk_reaches_stdio_and_http_upstreams_over_both_transports() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_clients_never_see_each_others_traffic() {
     let d = Director::start(&fixture("a", ""));
-    wait_running(&d, &["a"]).await;
+    d.wait_running(&["a"]).await;
     let mut alice = McpHttp::new(&d.url);
     let mut bob = McpHttp::new(&d.url);
     alice.initialize(json!({"sampling": {}})).await;
@@ -208,7 +197,7 @@ async fn two_clients_never_see_each_others_traffic() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_upstream_fails_calls_at_once_and_comes_back() {
     let d = Director::start(&fixture("a", ""));
-    wait_running(&d, &["a"]).await;
+    d.wait_running(&["a"]).await;
     let mut client = McpHttp::new(&d.url);
     client.initialize(json!({})).await;
     let slow = client.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -261,7 +250,7 @@ fn text_of(messages: &[Value]) -> String {
 async fn isolated_sessions_own_their_processes_and_leave_none_behind() {
     let fixture_exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
     let d = Director::start(&fixture("iso", "isolation = \"session\""));
-    wait_running(&d, &["iso"]).await;
+    d.wait_running(&["iso"]).await;
     let shared_pid = d
         .client(None)
         .get_server_status("iso")
@@ -353,7 +342,7 @@ async fn a_restarted_http_upstream_is_reconnected() {
     let d = Director::start(&format!(
         "[servers.web]\ntransport = \"streamable-http\"\nurl = \"{url}\"\n"
     ));
-    wait_running(&d, &["web"]).await;
+    d.wait_running(&["web"]).await;
     let mut client = McpHttp::new(&d.url);
     client.initialize(json!({})).await;
     let echo = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "web/echo", "arguments": {"message": "one"}}});

@@ -14,15 +14,6 @@ fn fixture(name: &str) -> String {
     )
 }
 
-async fn ready(d: &Director) {
-    let c = d.client(None);
-    common::wait_for(|| async {
-        let s = c.get_server_status("a").await.ok()?.into_inner();
-        (s.state == mcp_director_client::types::UpstreamState::Running).then_some(())
-    })
-    .await;
-}
-
 /// One exchange for a snapshot: what was sent, the status, and the answer.
 async fn exchange(label: &str, request: reqwest::RequestBuilder, sent: Value) -> Value {
     let response = request.send().await.unwrap();
@@ -45,7 +36,7 @@ async fn exchange(label: &str, request: reqwest::RequestBuilder, sent: Value) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_the_right_status_and_json_rpc_error() {
     let d = Director::start(&fixture("a"));
-    ready(&d).await;
+    d.wait_running(&["a"]).await;
     let mut c = McpHttp::new(&d.url);
     let raw = |body: &str| {
         c.http
@@ -213,7 +204,7 @@ async fn versions_are_negotiated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn full_exchange_snapshot() {
     let d = Director::start(&fixture("a"));
-    ready(&d).await;
+    d.wait_running(&["a"]).await;
     let mut c = McpHttp::new(&d.url);
     let init = c.initialize(json!({"sampling": {}})).await;
     let mut log = vec![json!({"initialize": init})];
@@ -245,7 +236,7 @@ async fn full_exchange_snapshot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn list_changed_reaches_the_stream_which_can_resume() {
     let d = Director::start(&fixture("a"));
-    ready(&d).await;
+    d.wait_running(&["a"]).await;
     let mut c = McpHttp::new(&d.url);
     c.initialize(json!({})).await;
     let mut stream = c.open_stream(None).await;
@@ -292,7 +283,7 @@ async fn list_changed_reaches_the_stream_which_can_resume() {
 #[tokio::test(flavor = "multi_thread")]
 async fn graceful_shutdown_announces_itself_and_stops_children() {
     let d = Director::start(&fixture("a"));
-    ready(&d).await;
+    d.wait_running(&["a"]).await;
     let pid = d
         .client(None)
         .get_server_status("a")

@@ -20,17 +20,6 @@ fn config() -> String {
     )
 }
 
-async fn ready(d: &Director) {
-    let c = d.client(None);
-    for name in ["a", "b"] {
-        common::wait_for(|| async {
-            let s = c.get_server_status(name).await.ok()?.into_inner();
-            (s.state == mcp_director_client::types::UpstreamState::Running).then_some(())
-        })
-        .await;
-    }
-}
-
 fn python_list(
     transport: &str,
     url: &str,
@@ -59,7 +48,7 @@ fn python_list(
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_with_different_profiles_see_different_tools() {
     let d = Director::start(&config());
-    ready(&d).await;
+    d.wait_running(&["a", "b"]).await;
     let mcp = format!("{}/mcp", d.url);
 
     let all = python_list("streamable", &mcp, None, &["b/echo"]).unwrap();
@@ -138,7 +127,7 @@ async fn sessions_with_different_profiles_see_different_tools() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_protected_profile_admits_only_its_token_and_never_logs_it() {
     let d = Director::start(&config());
-    ready(&d).await;
+    d.wait_running(&["a", "b"]).await;
     let mcp = format!("{}/mcp", d.url);
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});

@@ -3,7 +3,6 @@
 mod common;
 
 use common::{Director, McpHttp};
-use mcp_director_client::types::UpstreamState;
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_mcp-fixture-server");
@@ -13,15 +12,6 @@ fn text(messages: &[Value]) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no text in {messages:?}"))
         .to_string()
-}
-
-async fn running(d: &Director, name: &str) -> u32 {
-    let c = d.client(None);
-    common::wait_for(|| async {
-        let s = c.get_server_status(name).await.ok()?.into_inner();
-        (s.state == UpstreamState::Running).then_some(s.pid?)
-    })
-    .await
 }
 
 async fn session(d: &Director, query: &str, capabilities: Value) -> McpHttp {
@@ -44,7 +34,7 @@ async fn one_server_runs_in_each_projects_context() {
         api_dir.path().display()
     );
     let d = Director::start(&config);
-    running(&d, "a").await;
+    d.wait_running(&["a"]).await;
     let env = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "a/env", "arguments": {"name": "ROOT"}}});
 
@@ -105,8 +95,7 @@ async fn a_config_change_keeps_sessions_and_calls_in_flight() {
     let d = Director::start(&format!(
         "[servers.a]\ncommand = \"{EXE}\"\n[servers.b]\ncommand = \"{EXE}\"\n"
     ));
-    running(&d, "a").await;
-    let b_pid = running(&d, "b").await;
+    let b_pid = d.wait_running(&["a", "b"]).await[1];
     let client = session(&d, "", json!({})).await;
     let mut stream = client.open_stream(None).await;
     let slow = client.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",

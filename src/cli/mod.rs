@@ -117,6 +117,20 @@ fn default_data_dir() -> PathBuf {
         .join("mcp-director")
 }
 
+/// The configuration (`--config`, else `<data-dir>/mcp-director.toml`, which starts as the
+/// embedded default and is written on the first change) and the data directory.
+fn open_config(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<(LiveConfig, PathBuf)> {
+    let data_dir = data_dir.unwrap_or_else(default_data_dir);
+    let live = match config {
+        Some(path) => LiveConfig::open(&path, false)?,
+        None => LiveConfig::open(&data_dir.join("mcp-director.toml"), true)?,
+    };
+    Ok((live, data_dir))
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MCP_DIRECTOR_LOG")
@@ -129,12 +143,8 @@ fn init_tracing() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let (path, create) = match args.config {
-        Some(p) => (p, false),
-        None => (data_dir.join("mcp-director.toml"), true),
-    };
-    let config = LiveConfig::open(&path, create)?;
+    let (config, data_dir) = open_config(args.config, args.data_dir)?;
+    let path = config.path().to_path_buf();
     let bind = args
         .bind
         .unwrap_or_else(|| config.effective().settings.bind.clone());
@@ -155,12 +165,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// One client over stdin/stdout; everything else (logs) goes to stderr.
 async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
     init_tracing();
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let (path, create) = match args.config {
-        Some(p) => (p, false),
-        None => (data_dir.join("mcp-director.toml"), true),
-    };
-    let config = LiveConfig::open(&path, create)?;
+    let (config, _) = open_config(args.config, args.data_dir)?;
     let chosen = crate::profile::scope(
         &config.effective(),
         args.profile.as_deref(),

@@ -303,6 +303,33 @@ impl Gateway {
         }
     }
 
+    /// Forwards a request addressed by exposed name (`tools/call`, `prompts/get`) to the server
+    /// owning it, with the upstream's own name; a name the session cannot see is unknown.
+    pub async fn forward_named(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        r: &Request,
+        sink: Sink,
+        kind: Named,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let mut params = params_map(r.params.as_deref())?;
+        let name = string_param(&params, "name")?;
+        let view = self.view_for(session.project.as_deref());
+        let table = match kind {
+            Named::Tool => &view.tool_names,
+            Named::Prompt => &view.prompt_names,
+        };
+        let (server, original) = table
+            .resolve(&name)
+            .filter(|(server, _)| session.filter.sees(server, &name))
+            .ok_or_else(|| {
+                ErrorObject::invalid_params(format!("Unknown {}: {name}", kind.noun()))
+            })?;
+        params.insert("name".into(), raw(original));
+        self.forward(session, sink, &r.id, server, kind.method(), params)
+            .await
+    }
+
     /// Sends a client request to `server`, with the director's own id and progress token,
     /// tracking it so a cancel or a session end reaches the upstream.
     pub async fn forward(
@@ -427,6 +454,29 @@ impl Gateway {
                 },
             );
         Ok(Some(ours))
+    }
+}
+
+/// The kinds of item addressed by exposed name.
+#[derive(Clone, Copy)]
+pub enum Named {
+    Tool,
+    Prompt,
+}
+
+impl Named {
+    fn noun(self) -> &'static str {
+        match self {
+            Named::Tool => "tool",
+            Named::Prompt => "prompt",
+        }
+    }
+
+    fn method(self) -> &'static str {
+        match self {
+            Named::Tool => "tools/call",
+            Named::Prompt => "prompts/get",
+        }
     }
 }
 

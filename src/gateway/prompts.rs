@@ -1,7 +1,7 @@
 //! `prompts/list` (merged, paginated) and `prompts/get` (routed by exposed name).
 
-use super::{Gateway, View, page, params_map, string_param};
-use crate::jsonrpc::{ErrorObject, Request, raw};
+use super::{Gateway, Named, View, page};
+use crate::jsonrpc::{ErrorObject, Request};
 use crate::session::{Session, Sink};
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -23,21 +23,12 @@ pub fn list(
     )
 }
 
+/// `prompts/get`: routed by exposed name; a prompt the session cannot see is unknown.
 pub async fn get(
     g: &Arc<Gateway>,
     session: &Arc<Session>,
     r: &Request,
     sink: Sink,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let mut params = params_map(r.params.as_deref())?;
-    let name = string_param(&params, "name")?;
-    let view = g.view_for(session.project.as_deref());
-    let (server, original) = view
-        .prompt_names
-        .resolve(&name)
-        .filter(|(server, _)| session.filter.sees(server, &name))
-        .ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
-    params.insert("name".into(), raw(original));
-    g.forward(session, sink, &r.id, server, "prompts/get", params)
-        .await
+    g.forward_named(session, r, sink, Named::Prompt).await
 }

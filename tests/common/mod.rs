@@ -86,6 +86,23 @@ impl Director {
         std::fs::read_to_string(self.dir.join("mcp-director.toml")).unwrap_or_default()
     }
 
+    /// Waits until each server is running (through the admin API); returns their pids (0 for
+    /// servers that have none).
+    pub async fn wait_running(&self, servers: &[&str]) -> Vec<u32> {
+        let c = self.client(None);
+        let mut pids = Vec::new();
+        for name in servers {
+            let pid = wait_for(|| async {
+                let s = c.get_server_status(name).await.ok()?.into_inner();
+                (s.state == mcp_director_client::types::UpstreamState::Running)
+                    .then_some(s.pid.unwrap_or(0))
+            })
+            .await;
+            pids.push(pid);
+        }
+        pids
+    }
+
     /// The generated admin client, optionally with Basic credentials.
     pub fn client(&self, credentials: Option<(&str, &str)>) -> mcp_director_client::Client {
         use base64::Engine;
