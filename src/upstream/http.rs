@@ -53,6 +53,11 @@ pub fn connect(
         inbound: from_server,
         dead,
     });
+    let direct_link = link.clone();
+    let direct: super::Direct = Arc::new(move |m| {
+        let link = direct_link.clone();
+        Box::pin(async move { post(&link, m).await })
+    });
     let task = tokio::spawn(async move {
         let mut posts = JoinSet::new();
         let mut get_stream_opened = false;
@@ -64,7 +69,12 @@ pub fn connect(
                 get_stream_opened = true;
                 posts.spawn(get_stream(link.clone()));
             }
-            posts.spawn(post(link.clone(), message));
+            let link = link.clone();
+            posts.spawn(async move {
+                if let Some(m) = post(&link, message).await {
+                    let _ = link.inbound.send(m).await;
+                }
+            });
             while posts.try_join_next().is_some() {}
         }
         // Best effort: tell the server the session is over.
@@ -80,6 +90,7 @@ pub fn connect(
         posts.abort_all();
     });
     Ok(Pipe {
+        direct: Some(direct),
         outbound,
         inbound,
         pid: None,
@@ -127,7 +138,9 @@ impl Link {
     }
 }
 
-async fn post(link: Arc<Link>, message: Message) {
+/// POSTs one message. A JSON answer is returned to the caller; an SSE answer (and any error,
+/// as an error response for the request) goes into the connection's inbound stream.
+async fn post(link: &Link, message: Message) -> Option<Message> {
     let server = &link.server;
     let inbound = &link.inbound;
     let request_id = match &message {
@@ -161,7 +174,7 @@ async fn post(link: Arc<Link>, message: Message) {
             if e.is_connect() {
                 link.dead.notify_one();
             }
-            return;
+            return None;
         }
     };
     if is_initialize
@@ -186,7 +199,7 @@ async fn post(link: Arc<Link>, message: Message) {
             tracing::warn!(server = %server, %status, "upstream lost our session; reconnecting");
             link.dead.notify_one();
         }
-        return;
+        return None;
     }
     let content_type = response
         .headers()
@@ -212,15 +225,13 @@ async fn post(link: Arc<Link>, message: Message) {
             if let Some(m) = deliver(&event.data)
                 && inbound.send(m).await.is_err()
             {
-                return;
+                return None;
             }
         }
     } else if content_type.starts_with("application/json") {
         match response.bytes().await {
             Ok(body) => match deliver(&String::from_utf8_lossy(&body)) {
-                Some(m) => {
-                    let _ = inbound.send(m).await;
-                }
+                Some(m) => return Some(m),
                 None => {
                     fail(format!(
                         "upstream server '{server}' sent an invalid message"
@@ -231,6 +242,7 @@ async fn post(link: Arc<Link>, message: Message) {
             Err(e) => fail(format!("upstream server '{server}': {e}")).await,
         }
     }
+    None
 }
 
 /// The server's own stream (notifications, requests). A 405 means it has none.

@@ -34,6 +34,11 @@ pub enum Event {
 /// the response it precedes.
 pub type Hook = Arc<dyn Fn(&Notification) -> bool + Send + Sync>;
 
+/// Sends one message in the caller's task and returns the answer when it came back as a plain
+/// JSON body (Streamable HTTP): no hop through the writer and dispatcher tasks.
+pub type Direct =
+    Arc<dyn Fn(Message) -> futures::future::BoxFuture<'static, Option<Message>> + Send + Sync>;
+
 /// The two ends a transport gives a connection.
 pub struct Pipe {
     /// Messages to the server. Closing it ends the transport.
@@ -44,6 +49,8 @@ pub struct Pipe {
     pub pid: Option<u32>,
     /// Ends the transport (kills a child's process group, drops HTTP streams).
     pub shutdown: Box<dyn FnOnce() + Send>,
+    /// A faster way to send requests, where the transport has one.
+    pub direct: Option<Direct>,
 }
 
 type Outcome = Result<Box<RawValue>, ErrorObject>;
@@ -86,6 +93,7 @@ pub struct Connection {
     pub pid: Option<u32>,
     pub info: ServerInfo,
     shutdown: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    direct: Option<Direct>,
 }
 
 impl Connection {
@@ -102,6 +110,7 @@ impl Connection {
             mut inbound,
             pid,
             shutdown,
+            direct,
         } = pipe;
         let pending = std::sync::Arc::new(Mutex::new(Some(Pending::new())));
         let (events_tx, events) = mpsc::channel(256);
@@ -156,6 +165,7 @@ impl Connection {
             pid,
             info: ServerInfo::default(),
             shutdown: Mutex::new(Some(shutdown)),
+            direct,
         };
         let init = json!({
             "protocolVersion": UPSTREAM_VERSIONS[0],
@@ -244,24 +254,39 @@ impl Connection {
             method: method.to_string(),
             params,
         });
-        if self.outbound.send(request).await.is_err() {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = async || {
+            self.forget(id);
+            let cancel = json!({"requestId": id, "reason": "timed out in mcp-director"});
+            self.notify("notifications/cancelled", Some(raw(&cancel)))
+                .await;
+            Err(ErrorObject::internal(format!(
+                "upstream server '{}' did not answer {method} within {} ms",
+                self.server,
+                timeout.as_millis()
+            )))
+        };
+        if let Some(direct) = &self.direct {
+            match tokio::time::timeout_at(deadline, direct(request)).await {
+                Ok(Some(Message::Response(r))) if r.id.as_i64() == Some(id) => {
+                    self.forget(id);
+                    return r.outcome;
+                }
+                Ok(Some(other)) => {
+                    tracing::debug!(server = %self.server, ?other, "unexpected JSON answer")
+                }
+                // Streamed (or failed): the answer arrives through the dispatcher.
+                Ok(None) => {}
+                Err(_) => return timed_out().await,
+            }
+        } else if self.outbound.send(request).await.is_err() {
             self.forget(id);
             return Err(self.closed_error());
         }
-        match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(self.closed_error()),
-            Err(_) => {
-                self.forget(id);
-                let cancel = json!({"requestId": id, "reason": "timed out in mcp-director"});
-                self.notify("notifications/cancelled", Some(raw(&cancel)))
-                    .await;
-                Err(ErrorObject::internal(format!(
-                    "upstream server '{}' did not answer {method} within {} ms",
-                    self.server,
-                    timeout.as_millis()
-                )))
-            }
+            Err(_) => timed_out().await,
         }
     }
 

@@ -78,6 +78,7 @@ pub async fn connect(
         }
     });
     Ok(Pipe {
+        direct: None,
         outbound,
         inbound,
         pid: None,

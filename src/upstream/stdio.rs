@@ -107,6 +107,7 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
     });
 
     Ok(Pipe {
+        direct: None,
         outbound,
         inbound,
         pid,
