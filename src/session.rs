@@ -56,6 +56,8 @@ pub struct Session {
     pub in_flight: Mutex<HashMap<String, InFlight>>,
     pub relayed: Mutex<HashMap<i64, Relayed>>,
     pub subscriptions: Mutex<HashSet<String>>,
+    /// When the client last sent something (for idle expiry).
+    last_active: Mutex<std::time::Instant>,
     /// Upstream connections of this session alone (`isolation = "session"`), by server.
     pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
@@ -76,6 +78,7 @@ impl Session {
             relayed: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
             isolated: tokio::sync::Mutex::new(HashMap::new()),
+            last_active: Mutex::new(std::time::Instant::now()),
             next_id: AtomicI64::new(1),
             closed: watch::Sender::new(false),
         })
@@ -100,6 +103,25 @@ impl Session {
     /// An id for a request we send to this client.
     pub fn next_request_id(&self) -> i64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn touch(&self) {
+        *self.last_active.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+    }
+
+    /// Idle: nothing received for `limit`, no stream open, nothing in flight.
+    pub fn idle_for(&self, limit: std::time::Duration) -> bool {
+        self.last_active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            > limit
+            && !self.outbound.is_attached()
+            && self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
     }
 
     pub fn close(&self) {

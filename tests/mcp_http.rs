@@ -373,3 +373,27 @@ async fn stdio_transport_serves_one_client() {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_sessions_expire_and_stream_holders_do_not() {
+    let d = Director::start("[settings]\nsession_idle_timeout_secs = 1\n");
+    let mut idle = McpHttp::new(&d.url);
+    idle.initialize(json!({})).await;
+    let mut watching = McpHttp::new(&d.url);
+    watching.initialize(json!({})).await;
+    let _stream = watching.open_stream(None).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    // Any request would keep it alive: wait well past the 1 s limit without one.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let status = idle.request(&ping).send().await.unwrap().status().as_u16();
+    assert_eq!(status, 404, "the idle session was ended");
+    // A session with its stream open is in use, however quiet.
+    let status = watching
+        .request(&ping)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 200);
+}

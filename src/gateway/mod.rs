@@ -17,7 +17,7 @@ pub use lifecycle::{SUPPORTED_VERSIONS, negotiate};
 pub use view::View;
 
 use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
-use crate::session::{InFlight, Session, Sink};
+use crate::session::{InFlight, Session, Sink, TransportKind};
 use crate::upstream::pool::{Pool, PoolEvent};
 use indexmap::IndexMap;
 use mcp_director_api::models::{Config, Isolation};
@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Request params kept raw per key: the director reads and rewrites only what it routes on.
@@ -111,6 +112,17 @@ impl Gateway {
                         event,
                     } => relay::from_server(&g, &server, connection, event).await,
                 }
+            }
+        });
+        let weak = Arc::downgrade(&gateway);
+        tokio::spawn(async move {
+            loop {
+                let Some(g) = weak.upgrade() else { break };
+                let limit =
+                    Duration::from_secs(g.settings().settings.session_idle_timeout_secs.get());
+                g.expire_idle(limit).await;
+                drop(g);
+                tokio::time::sleep((limit / 2).min(Duration::from_secs(30))).await;
             }
         });
         let weak = Arc::downgrade(&gateway);
@@ -229,6 +241,21 @@ impl Gateway {
         true
     }
 
+    /// Ends Streamable HTTP sessions nobody used for `limit` (clients rarely send DELETE);
+    /// the other transports' sessions end with their connection.
+    async fn expire_idle(&self, limit: Duration) {
+        let idle: Vec<String> = self
+            .sessions()
+            .iter()
+            .filter(|s| s.transport == TransportKind::StreamableHttp && s.idle_for(limit))
+            .map(|s| s.id.clone())
+            .collect();
+        for id in idle {
+            tracing::info!(session = %id, "idle session expired");
+            self.remove_session(&id).await;
+        }
+    }
+
     /// Tells every open stream the director is going away (`notifications/shutdown`).
     pub fn announce_shutdown(&self) {
         let n: Message = Notification {
@@ -248,6 +275,7 @@ impl Gateway {
         message: Message,
         sink: Sink,
     ) -> Option<Response> {
+        session.touch();
         match message {
             Message::Request(r) => Some(self.request(session, r, sink).await),
             Message::Notification(n) => {

@@ -1267,6 +1267,9 @@ pub mod models {
         pub rate_limit: RateLimitSettings,
         #[serde(default)]
         pub require_protocol_version_header: bool,
+        ///A Streamable HTTP session with no request and no open stream for this long is ended (its isolated upstream processes stopped); the client then gets 404 and re-initializes.
+        #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1800>")]
+        pub session_idle_timeout_secs: ::std::num::NonZeroU64,
     }
     impl ::std::default::Default for Settings {
         fn default() -> Self {
@@ -1280,6 +1283,8 @@ pub mod models {
                 oauth: defaults::settings_oauth(),
                 rate_limit: defaults::settings_rate_limit(),
                 require_protocol_version_header: Default::default(),
+                session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
+                ),
             }
         }
     }

@@ -1253,6 +1253,9 @@ pub mod types {
         pub rate_limit: ::std::option::Option<RateLimitSettings>,
         #[serde(default)]
         pub require_protocol_version_header: bool,
+        ///A Streamable HTTP session with no request and no open stream for this long is ended (its isolated upstream processes stopped); the client then gets 404 and re-initializes.
+        #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1800>")]
+        pub session_idle_timeout_secs: ::std::num::NonZeroU64,
     }
     impl ::std::default::Default for Settings {
         fn default() -> Self {
@@ -1266,6 +1269,8 @@ pub mod types {
                 oauth: Default::default(),
                 rate_limit: Default::default(),
                 require_protocol_version_header: Default::default(),
+                session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
+                ),
             }
         }
     }
