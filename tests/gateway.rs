@@ -361,3 +361,34 @@ async fn a_restarted_http_upstream_is_reconnected() {
     })
     .await;
 }
+
+/// The newest Python SDK probes `server/discover` (2026-07-28) first; the director's error
+/// makes it fall back to `initialize`, and everything works.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_2_falls_back_from_discover_to_initialize() {
+    let d = Director::start(&fixture("a", ""));
+    d.wait_running(&["a"]).await;
+    let python = common::peers().join("venv2/bin/python");
+    let out = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/sdk2_client.py"
+        ))
+        .arg(format!("{}/mcp", d.url))
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["protocol"], "2025-11-25");
+    assert_eq!(report["echo"], "a: from sdk 2");
+    assert!(
+        report["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("a/echo"))
+    );
+}

@@ -21,6 +21,9 @@ const CONFORMANCE_BACKEND: &str = "../shared/conformance/everything-server";
 /// PyPI packages, installed into the virtualenv `target/peers/venv`.
 pub const PIP: &[&str] = &["mcp==1.30.0"];
 
+/// The newest Python SDK (it probes `server/discover` before `initialize`), in `target/peers/venv2`.
+pub const PIP_NEWEST: &[&str] = &["mcp==2.3.0"];
+
 pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
     let peers = root.join("target/peers");
     std::fs::create_dir_all(&peers)?;
@@ -34,13 +37,13 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
             )
         })?;
     }
-    if !PIP.is_empty() {
-        install(&peers.join("venv"), PIP, |dir| {
+    for (venv, packages) in [("venv", PIP), ("venv2", PIP_NEWEST)] {
+        install(&peers.join(venv), packages, |dir| {
             run_cmd(Command::new("python3").args(["-m", "venv"]).arg(dir))?;
             run_cmd(
                 Command::new(dir.join("bin/pip"))
                     .args(["install", "--quiet", "--disable-pip-version-check"])
-                    .args(PIP),
+                    .args(packages),
             )
         })?;
     }
