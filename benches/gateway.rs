@@ -155,7 +155,11 @@ fn main() {
     let config = dir.path().join("bench.toml");
     std::fs::write(
         &config,
-        format!("[servers.up]\ntransport = \"streamable-http\"\nurl = \"{upstream_url}\"\n"),
+        // No rate limit: the benchmark is one principal sending as fast as it can.
+        format!(
+            "[settings.rate_limit]\nper_minute = 0\n\
+             [servers.up]\ntransport = \"streamable-http\"\nurl = \"{upstream_url}\"\n"
+        ),
     )
     .expect("config");
     let (_director, director_base) = start(

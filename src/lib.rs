@@ -13,6 +13,7 @@ pub mod live_config;
 pub mod metrics;
 pub mod naming;
 pub mod profile;
+pub mod rate_limit;
 pub mod secrets;
 pub mod server;
 pub mod session;

@@ -17,6 +17,7 @@ struct HttpLabels {
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
+    rate_limited: Counter,
 }
 
 impl Default for Metrics {
@@ -28,6 +29,12 @@ impl Default for Metrics {
             "HTTP requests by method, route template and status",
             http_requests.clone(),
         );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited_requests",
+            "MCP requests refused with 429 by the rate limit",
+            rate_limited.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -36,6 +43,7 @@ impl Default for Metrics {
         Self {
             registry,
             http_requests,
+            rate_limited,
         }
     }
 }
@@ -49,6 +57,10 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
     }
 
     pub fn encode(&self) -> String {

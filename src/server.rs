@@ -31,6 +31,7 @@ pub struct Inner {
     pub store: Store,
     pub metrics: Metrics,
     pub gateway: Arc<Gateway>,
+    pub rate_limits: crate::rate_limit::RateLimits,
     /// Set when the director is stopping: long-lived streams end.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started: Instant,
@@ -52,6 +53,7 @@ impl AppState {
             store,
             metrics: Metrics::default(),
             gateway,
+            rate_limits: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             started: Instant::now(),
         }))
@@ -166,17 +168,28 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let stopping = state.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Streams hear `notifications/shutdown` before they close; calls in flight to
-            // upstreams fail with an error when the upstreams stop.
-            stopping.gateway.announce_shutdown();
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            stopping.shutdown.send_replace(true);
-            stopping.gateway.pool.stop_all();
-        })
-        .await?;
+    let limits = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        while let Some(inner) = limits.upgrade() {
+            inner.rate_limits.shrink();
+            drop(inner);
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // Streams hear `notifications/shutdown` before they close; calls in flight to
+        // upstreams fail with an error when the upstreams stop.
+        stopping.gateway.announce_shutdown();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        stopping.shutdown.send_replace(true);
+        stopping.gateway.pool.stop_all();
+    })
+    .await?;
     state.gateway.pool.stop_all();
     state.store.close().await;
     Ok(())

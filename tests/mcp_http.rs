@@ -397,3 +397,51 @@ async fn idle_sessions_expire_and_stream_holders_do_not() {
         .as_u16();
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_past_the_rate_limit_gets_429_and_recovers() {
+    let d = Director::start("[settings.rate_limit]\nper_minute = 60\nburst = 5\n");
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await; // 2 requests
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    for _ in 0..3 {
+        assert_eq!(
+            c.request(&ping).send().await.unwrap().status().as_u16(),
+            200
+        );
+    }
+    let limited = c.request(&ping).send().await.unwrap();
+    assert_eq!(limited.status().as_u16(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error_description"], "Rate limit exceeded");
+
+    // Another principal (a token) has its own bucket.
+    let mut other = McpHttp::new(&d.url);
+    other.url = format!("{}/mcp?token=another-principal", d.url);
+    other.initialize(json!({})).await;
+
+    // The bucket refills at one request a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        c.request(&ping).send().await.unwrap().status().as_u16(),
+        200
+    );
+    let metrics = reqwest::get(format!("{}/metrics", d.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "mcp_director_rate_limited_requests_total 1"),
+        "{metrics}"
+    );
+}

@@ -7,7 +7,7 @@ use crate::profile::{self, Refusal, Scope};
 use crate::server::AppState;
 use crate::session::{Session, Sink, TransportKind};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -65,6 +66,8 @@ pub enum Rejection {
     Rpc(StatusCode, Box<(serde_json::Value, ErrorObject)>),
     Plain(StatusCode, &'static str, &'static str),
     Unauthorized(String),
+    /// Over `settings.rate_limit`: 429 with `Retry-After` (whole seconds, at least 1).
+    RateLimited(Duration),
 }
 
 impl IntoResponse for Rejection {
@@ -77,6 +80,18 @@ impl IntoResponse for Rejection {
             }
             Rejection::Plain(status, error, description) => {
                 mcp_director_api::ApiError::new(status, error, description).into_response()
+            }
+            Rejection::RateLimited(wait) => {
+                let mut r = mcp_director_api::ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Rate limit exceeded",
+                )
+                .into_response();
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r
             }
             Rejection::Unauthorized(description) => {
                 let mut r = mcp_director_api::ApiError::new(
@@ -119,6 +134,31 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
                         })
             }
             None => pattern == "*" || pattern == origin,
+        })
+}
+
+/// One request from this principal: the profile token's hash when one is presented, else the
+/// client's IP address.
+fn check_rate(
+    state: &AppState,
+    q: &McpQuery,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(), Rejection> {
+    let key = match q.token(headers) {
+        Some(token) => format!("token:{}", crate::secrets::sha256_hex(token)),
+        None => format!("ip:{}", peer.ip()),
+    };
+    let limits = &state.config.effective().settings.rate_limit;
+    if limits.per_minute == 0 {
+        return Ok(());
+    }
+    state
+        .rate_limits
+        .check(&key, limits.per_minute, limits.burst)
+        .map_err(|wait| {
+            state.metrics.rate_limited();
+            Rejection::RateLimited(wait)
         })
 }
 
@@ -210,11 +250,13 @@ fn session_from_header(g: &Gateway, headers: &HeaderMap) -> Result<Arc<Session>,
 
 pub async fn post(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<McpQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
+    check_rate(&state, &q, &headers, peer)?;
     let g = state.gateway.clone();
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -357,8 +399,14 @@ pub async fn post(
 }
 
 /// The standalone stream of a session: notifications and server requests not tied to a POST.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Rejection> {
+pub async fn get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<McpQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
+    check_rate(&state, &q, &headers, peer)?;
     if !accepts(&headers, "text/event-stream") {
         return Err(plain_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -423,10 +471,12 @@ pub async fn delete(
 /// Legacy HTTP+SSE (2024-11-05): the stream is the session.
 pub async fn sse(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<McpQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
+    check_rate(&state, &q, &headers, peer)?;
     let scope = match choose_scope(&state, &q, &headers) {
         Ok(scope) => scope,
         Err(Refusal::TokenRequired(p)) => {

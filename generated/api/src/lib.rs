@@ -1075,20 +1075,22 @@ pub mod models {
             value.parse()
         }
     }
-    ///Per-client rate limit on the MCP endpoints (`[settings.rate_limit]`).
+    ///Rate limit on the MCP endpoints (`[settings.rate_limit]`), per principal: the profile token when one is presented, else the client's IP address. Over it: 429 with Retry-After.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct RateLimitSettings {
-        #[serde(default = "defaults::default_u64::<u32, 100>")]
+        ///Requests allowed at once above the sustained rate.
+        #[serde(default = "defaults::default_u64::<u32, 1000>")]
         pub burst: u32,
-        #[serde(default = "defaults::default_u64::<u32, 600>")]
+        ///Sustained requests per minute; 0 = unlimited.
+        #[serde(default = "defaults::default_u64::<u32, 6000>")]
         pub per_minute: u32,
     }
     impl ::std::default::Default for RateLimitSettings {
         fn default() -> Self {
             Self {
-                burst: defaults::default_u64::<u32, 100>(),
-                per_minute: defaults::default_u64::<u32, 600>(),
+                burst: defaults::default_u64::<u32, 1000>(),
+                per_minute: defaults::default_u64::<u32, 6000>(),
             }
         }
     }
