@@ -4,8 +4,11 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -14,10 +17,35 @@ struct HttpLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    server: String,
+    tool: String,
+    profile: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: &'static str,
+}
+
+/// Every label value comes from the configuration or a fixed set (tool names from the
+/// upstreams' own catalogs), so cardinality stays bounded.
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
     rate_limited: Counter,
+    tool_calls: Family<ToolLabels, Counter>,
+    tool_call_seconds: Family<ServerLabel, Histogram>,
+    upstream_up: Family<ServerLabel, Gauge>,
+    upstream_restarts: Family<ServerLabel, Gauge>,
+    sessions: Family<TransportLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -40,10 +68,47 @@ impl Default for Metrics {
             "Build information",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "tool_calls",
+            "tools/call requests by server, upstream tool, profile and outcome",
+            tool_calls.clone(),
+        );
+        let tool_call_seconds = Family::<ServerLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "tool_call_duration_seconds",
+            "tools/call latency through the director, by server",
+            tool_call_seconds.clone(),
+        );
+        let upstream_up = Family::<ServerLabel, Gauge>::default();
+        registry.register(
+            "upstream_up",
+            "1 when the upstream server is running",
+            upstream_up.clone(),
+        );
+        let upstream_restarts = Family::<ServerLabel, Gauge>::default();
+        registry.register(
+            "upstream_restarts",
+            "Times the upstream server was restarted",
+            upstream_restarts.clone(),
+        );
+        let sessions = Family::<TransportLabel, Gauge>::default();
+        registry.register(
+            "sessions",
+            "Open client sessions by transport",
+            sessions.clone(),
+        );
         Self {
             registry,
             http_requests,
             rate_limited,
+            tool_calls,
+            tool_call_seconds,
+            upstream_up,
+            upstream_restarts,
+            sessions,
         }
     }
 }
@@ -61,6 +126,51 @@ impl Metrics {
 
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+
+    pub fn tool_call(
+        &self,
+        server: &str,
+        tool: &str,
+        profile: Option<&str>,
+        ok: bool,
+        took: Duration,
+    ) {
+        self.tool_calls
+            .get_or_create(&ToolLabels {
+                server: server.to_string(),
+                tool: tool.to_string(),
+                profile: profile.unwrap_or("").to_string(),
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+        self.tool_call_seconds
+            .get_or_create(&ServerLabel {
+                server: server.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Sets the state gauges, read at scrape time: `(server, up, restarts)` and open sessions
+    /// by transport.
+    pub fn set_state(&self, upstreams: &[(String, bool, u64)], sessions: &[(&'static str, usize)]) {
+        self.upstream_up.clear();
+        self.upstream_restarts.clear();
+        for (server, up, restarts) in upstreams {
+            let label = ServerLabel {
+                server: server.clone(),
+            };
+            self.upstream_up.get_or_create(&label).set(i64::from(*up));
+            self.upstream_restarts
+                .get_or_create(&label)
+                .set(*restarts as i64);
+        }
+        self.sessions.clear();
+        for (transport, n) in sessions {
+            self.sessions
+                .get_or_create(&TransportLabel { transport })
+                .set(*n as i64);
+        }
     }
 
     pub fn encode(&self) -> String {

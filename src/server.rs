@@ -29,7 +29,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: LiveConfig,
     pub store: Store,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub gateway: Arc<Gateway>,
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Set when the director is stopping: long-lived streams end.
@@ -47,11 +47,12 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Builds the state and starts the upstream pool (needs a Tokio runtime).
     pub fn new(config: LiveConfig, store: Store) -> Self {
-        let gateway = Gateway::start(config.subscribe());
+        let metrics = Arc::new(Metrics::default());
+        let gateway = Gateway::start(config.subscribe(), metrics.clone());
         Self(Arc::new(Inner {
             config,
             store,
-            metrics: Metrics::default(),
+            metrics,
             gateway,
             rate_limits: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
@@ -146,6 +147,30 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let upstreams: Vec<(String, bool, u64)> = state
+        .gateway
+        .pool
+        .all()
+        .iter()
+        .map(|u| {
+            let s = u.status();
+            (
+                u.name.clone(),
+                s.state == UpstreamState::Running,
+                s.restarts,
+            )
+        })
+        .collect();
+    let mut sessions = [("streamable-http", 0), ("sse", 0), ("stdio", 0)];
+    for s in state.gateway.sessions() {
+        let i = match s.transport {
+            crate::session::TransportKind::StreamableHttp => 0,
+            crate::session::TransportKind::LegacySse => 1,
+            crate::session::TransportKind::Stdio => 2,
+        };
+        sessions[i].1 += 1;
+    }
+    state.metrics.set_state(&upstreams, &sessions);
     (
         [(
             header::CONTENT_TYPE,

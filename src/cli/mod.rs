@@ -173,7 +173,7 @@ async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
         args.token.as_deref(),
     )
     .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
-    let gateway = crate::gateway::Gateway::start(config.subscribe());
+    let gateway = crate::gateway::Gateway::start(config.subscribe(), Default::default());
     let served = crate::transport::stdio::serve(
         gateway.clone(),
         tokio::io::stdin(),

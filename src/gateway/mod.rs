@@ -77,6 +77,7 @@ fn progress_hook(routes: ProgressRoutes) -> crate::upstream::Hook {
 
 pub struct Gateway {
     pub pool: Arc<Pool>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
@@ -87,12 +88,16 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts the pool on the current configuration and follows its changes.
-    pub fn start(config: watch::Receiver<Arc<Config>>) -> Arc<Self> {
+    pub fn start(
+        config: watch::Receiver<Arc<Config>>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let progress = ProgressRoutes::default();
         let pool = Pool::new(events_tx, progress_hook(progress.clone()));
         let gateway = Arc::new(Self {
             pool,
+            metrics,
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
@@ -354,8 +359,17 @@ impl Gateway {
                 ErrorObject::invalid_params(format!("Unknown {}: {name}", kind.noun()))
             })?;
         params.insert("name".into(), raw(original));
-        self.forward(session, sink, &r.id, server, kind.method(), params)
-            .await
+        let started = std::time::Instant::now();
+        let outcome = self
+            .forward(session, sink, &r.id, server, kind.method(), params)
+            .await;
+        if let Named::Tool = kind {
+            let ok = outcome.as_ref().is_ok_and(|r| !tool_error(r));
+            let profile = session.profile.as_deref();
+            self.metrics
+                .tool_call(server, original, profile, ok, started.elapsed());
+        }
+        outcome
     }
 
     /// Sends a client request to `server`, with the director's own id and progress token,
@@ -483,6 +497,16 @@ impl Gateway {
             );
         Ok(Some(ours))
     }
+}
+
+/// Whether a tools/call result reports a tool error (`isError: true`).
+fn tool_error(result: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        #[serde(rename = "isError", default)]
+        is_error: bool,
+    }
+    serde_json::from_str::<Flag>(result.get()).is_ok_and(|f| f.is_error)
 }
 
 /// The kinds of item addressed by exposed name.
