@@ -94,9 +94,18 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     response
 }
 
-/// 200 with the store's and each upstream's state; 503 when the store is unusable.
-/// (`?ready` is accepted and answers the same for now.)
-async fn health(State(state): State<AppState>) -> Response {
+#[derive(serde::Deserialize)]
+struct HealthQuery {
+    ready: Option<String>,
+}
+
+/// Liveness: 200 with the store's and each upstream's state, 503 when the store is unusable
+/// (`status: degraded` while an upstream is down). Readiness (`?ready`): also 503 while an
+/// upstream is still making its first connection attempt, so orchestrators wait for start-up.
+async fn health(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<HealthQuery>,
+) -> Response {
     let store = match state.store.check().await {
         Ok(()) => StoreHealth {
             status: StoreHealthStatus::Ok,
@@ -121,29 +130,47 @@ async fn health(State(state): State<AppState>) -> Response {
                 None => UpstreamState::Configured,
             },
         })
-        .collect();
+        .collect::<Vec<_>>();
     let store_ok = store.status == StoreHealthStatus::Ok;
+    let all_running = upstreams
+        .iter()
+        .all(|u| matches!(u.state, UpstreamState::Running | UpstreamState::Disabled));
+    let starting = upstreams.iter().any(|u| {
+        u.state == UpstreamState::Starting
+            && state
+                .gateway
+                .pool
+                .get(&u.name)
+                .is_some_and(|p| p.status().restarts == 0)
+    });
     let body = Health {
-        status: if store_ok {
-            HealthStatus::Ok
-        } else {
-            HealthStatus::Unavailable
+        status: match (store_ok, all_running) {
+            (false, _) => HealthStatus::Unavailable,
+            (true, true) => HealthStatus::Ok,
+            (true, false) => HealthStatus::Degraded,
         },
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_secs: state.started.elapsed().as_secs(),
         store,
         upstreams,
     };
-    if store_ok {
-        (StatusCode::OK, Json(body)).into_response()
-    } else {
+    if !store_ok {
         let error = mcp_director_api::ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             body.store.error.unwrap_or_default(),
         );
-        error.into_response()
+        return error.into_response();
     }
+    if q.ready.is_some() && starting {
+        let error = mcp_director_api::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "upstream servers are still starting",
+        );
+        return error.into_response();
+    }
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -100,3 +100,47 @@ async fn counters_move_by_exactly_the_traffic_sent() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_the_store_and_each_upstream() {
+    let d = Director::start(&format!(
+        "[servers.a]\ncommand = \"{}\"\n[servers.broken]\ncommand = \"/nonexistent/mcp-server\"\n\
+         [servers.off]\ncommand = \"x\"\nenabled = false\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    d.wait_running(&["a"]).await;
+    let health = d.client(None);
+    let h = common::wait_for(|| async {
+        let h = health.get_health(Some(true)).await.ok()?.into_inner();
+        let broken = h.upstreams.iter().find(|u| u.name == "broken")?;
+        (broken.state == mcp_director_client::types::UpstreamState::Backoff).then_some(h)
+    })
+    .await;
+    assert_eq!(h.status, mcp_director_client::types::HealthStatus::Degraded);
+    assert_eq!(
+        h.store.status,
+        mcp_director_client::types::StoreHealthStatus::Ok
+    );
+    assert_eq!(h.store.backend, "sqlite");
+    let state = |name: &str| h.upstreams.iter().find(|u| u.name == name).unwrap().state;
+    assert_eq!(
+        state("a"),
+        mcp_director_client::types::UpstreamState::Running
+    );
+    assert_eq!(
+        state("off"),
+        mcp_director_client::types::UpstreamState::Disabled
+    );
+    let status = d
+        .client(None)
+        .get_server_status("broken")
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("/nonexistent/mcp-server")
+    );
+}
