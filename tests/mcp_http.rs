@@ -445,3 +445,16 @@ async fn a_burst_past_the_rate_limit_gets_429_and_recovers() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_initialize_leaves_no_session() {
+    let d = Director::start("");
+    let c = McpHttp::new(&d.url);
+    let bad =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}});
+    let response = c.request(&bad).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers().get("mcp-session-id").is_none());
+    let answer = common::messages(response).await;
+    assert_eq!(answer[0]["error"]["code"], -32602);
+}

@@ -349,9 +349,34 @@ pub async fn post(
         return Ok(StatusCode::ACCEPTED.into_response());
     };
 
+    // `initialize` is answered as JSON, so a failed one can take its new session with it.
+    if new_session {
+        let sink = Sink {
+            request_stream: None,
+            session: session.clone(),
+        };
+        let answer = g.handle(&session, Message::Request(request), sink).await;
+        let failed = answer.as_ref().is_none_or(|r| r.outcome.is_err());
+        let body = answer
+            .map(|r| Message::Response(r).to_json())
+            .unwrap_or_default();
+        let mut response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if failed {
+            g.remove_session(&session.id).await;
+        } else if let Ok(v) = HeaderValue::from_str(&session.id) {
+            response.headers_mut().insert(SESSION_HEADER, v);
+        }
+        return Ok(response);
+    }
+
     // Requests are answered on an SSE stream whenever the client accepts one (it carries the
     // progress and server requests a call may cause); JSON only for JSON-only clients.
-    let mut response = if accepts(&headers, "text/event-stream") {
+    let response = if accepts(&headers, "text/event-stream") {
         let (tx, rx) = mpsc::unbounded_channel::<Message>();
         let sink = Sink {
             request_stream: Some(tx.clone()),
@@ -392,9 +417,6 @@ pub async fn post(
         )
             .into_response()
     };
-    if new_session && let Ok(v) = HeaderValue::from_str(&session.id) {
-        response.headers_mut().insert(SESSION_HEADER, v);
-    }
     Ok(response)
 }
 
