@@ -5,6 +5,7 @@
 //! written by hand.
 
 pub mod admin;
+pub mod analytics;
 pub mod cli;
 pub mod config;
 pub mod gateway;

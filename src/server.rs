@@ -48,7 +48,12 @@ impl AppState {
     /// Builds the state and starts the upstream pool (needs a Tokio runtime).
     pub fn new(config: LiveConfig, store: Store) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let gateway = Gateway::start(config.subscribe(), metrics.clone());
+        let settings = config.subscribe();
+        let analytics = crate::analytics::Recorder::start(store.clone(), move || {
+            let days = settings.borrow().settings.analytics_retention_days.get();
+            std::time::Duration::from_secs(u64::from(days) * 86_400)
+        });
+        let gateway = Gateway::start(config.subscribe(), metrics.clone(), Some(analytics));
         Self(Arc::new(Inner {
             config,
             store,

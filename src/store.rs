@@ -9,8 +9,14 @@ use std::path::Path;
 use std::str::FromStr;
 
 /// `(version, description, sql)`, applied in order, each once.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "analytics",
+        include_str!("../migrations/0002_analytics.sql"),
+    ),
+];
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -81,6 +87,10 @@ impl Store {
             .execute(&self.pool)
             .await
             .map(|_| ())
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     pub fn backend(&self) -> &'static str {

@@ -8,10 +8,10 @@ use crate::server::AppState;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use mcp_director_api::models::{
-    AuthStatus, Config, EnableAuthRequest, Profile, ProfileCreated, Project, Server, ServerStatus,
-    ToolInfo, UpstreamState,
+    AnalyticsReport, AuthStatus, Config, EnableAuthRequest, Profile, ProfileCreated, Project,
+    Server, ServerStatus, ToolInfo, UpstreamState,
 };
-use mcp_director_api::{AdminApi, ApiError};
+use mcp_director_api::{AdminApi, ApiError, GetAnalyticsQuery};
 use std::collections::BTreeMap;
 
 impl From<ConfigError> for ApiError {
@@ -294,6 +294,21 @@ impl AdminApi for Admin {
 
     async fn reload_config(&self) -> Result<Config, ApiError> {
         Ok((*self.0.config.reload().await?).clone())
+    }
+
+    async fn get_analytics(&self, query: GetAnalyticsQuery) -> Result<AnalyticsReport, ApiError> {
+        let window_secs = query.window_secs.unwrap_or(3600).max(1);
+        let rows =
+            crate::analytics::summary(&self.0.store, std::time::Duration::from_secs(window_secs))
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        e.to_string(),
+                    )
+                })?;
+        Ok(AnalyticsReport { window_secs, rows })
     }
 
     async fn enable_auth(&self, body: EnableAuthRequest) -> Result<AuthStatus, ApiError> {

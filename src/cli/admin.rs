@@ -223,6 +223,15 @@ pub enum AuthCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum AnalyticsCmd {
+    /// Aggregates over the last `--window` seconds, busiest first.
+    Show {
+        #[arg(long, default_value_t = 3600)]
+        window: u64,
+    },
+}
+
 /// One admin command.
 pub trait Run {
     async fn run(self, client: &Client) -> Result<()>;
@@ -427,6 +436,43 @@ impl Run for AuthCmd {
         println!(
             "admin Basic auth enabled for {}",
             status.username.unwrap_or_default()
+        );
+        Ok(())
+    }
+}
+
+impl Run for AnalyticsCmd {
+    async fn run(self, c: &Client) -> Result<()> {
+        let AnalyticsCmd::Show { window } = self;
+        let window = std::num::NonZeroU64::new(window).context("--window must be at least 1")?;
+        let report = c
+            .get_analytics(Some(window))
+            .await
+            .map_err(api_err)?
+            .into_inner();
+        let rows = report
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.server.clone(),
+                    r.kind.to_string(),
+                    r.name.clone(),
+                    r.profile.clone(),
+                    r.calls.to_string(),
+                    format!("{:.1}%", r.error_rate * 100.0),
+                    format!("{:.1}", r.p50_ms),
+                    format!("{:.1}", r.p95_ms),
+                    format!("{:.1}", r.p99_ms),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "SERVER", "KIND", "NAME", "PROFILE", "CALLS", "ERRORS", "P50_MS", "P95_MS",
+                "P99_MS",
+            ],
+            rows,
         );
         Ok(())
     }

@@ -42,6 +42,8 @@ enum Command {
     Config(admin::Remote<admin::ConfigCmd>),
     /// Admin API authentication.
     Auth(admin::Remote<admin::AuthCmd>),
+    /// Usage analytics: calls, error rate and latency per server, tool and profile.
+    Analytics(admin::Remote<admin::AnalyticsCmd>),
     /// Turn a Claude Desktop `mcpServers` JSON file into `[servers.*]` entries.
     Import(import::ImportArgs),
 }
@@ -99,6 +101,7 @@ pub fn main() -> ExitCode {
             Some(Command::Projects(c)) => c.run().await,
             Some(Command::Config(c)) => c.run().await,
             Some(Command::Auth(c)) => c.run().await,
+            Some(Command::Analytics(c)) => c.run().await,
             Some(Command::Import(args)) => import::run(args),
         }
     });
@@ -173,7 +176,7 @@ async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
         args.token.as_deref(),
     )
     .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
-    let gateway = crate::gateway::Gateway::start(config.subscribe(), Default::default());
+    let gateway = crate::gateway::Gateway::start(config.subscribe(), Default::default(), None);
     let served = crate::transport::stdio::serve(
         gateway.clone(),
         tokio::io::stdin(),

@@ -20,7 +20,7 @@ use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, 
 use crate::session::{InFlight, Session, Sink, TransportKind};
 use crate::upstream::pool::{Pool, PoolEvent};
 use indexmap::IndexMap;
-use mcp_director_api::models::{Config, Isolation};
+use mcp_director_api::models::{AnalyticsRowKind, Config, Isolation};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -78,6 +78,8 @@ fn progress_hook(routes: ProgressRoutes) -> crate::upstream::Hook {
 pub struct Gateway {
     pub pool: Arc<Pool>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Usage records (when there is a store: not on stdio).
+    analytics: Option<crate::analytics::Recorder>,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
@@ -91,6 +93,7 @@ impl Gateway {
     pub fn start(
         config: watch::Receiver<Arc<Config>>,
         metrics: Arc<crate::metrics::Metrics>,
+        analytics: Option<crate::analytics::Recorder>,
     ) -> Arc<Self> {
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let progress = ProgressRoutes::default();
@@ -98,6 +101,7 @@ impl Gateway {
         let gateway = Arc::new(Self {
             pool,
             metrics,
+            analytics,
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
@@ -363,13 +367,57 @@ impl Gateway {
         let outcome = self
             .forward(session, sink, &r.id, server, kind.method(), params)
             .await;
+        let ok = outcome.as_ref().is_ok_and(|r| !tool_error(r));
         if let Named::Tool = kind {
-            let ok = outcome.as_ref().is_ok_and(|r| !tool_error(r));
             let profile = session.profile.as_deref();
             self.metrics
                 .tool_call(server, original, profile, ok, started.elapsed());
         }
+        let analytics_kind = match kind {
+            Named::Tool => AnalyticsRowKind::Tool,
+            Named::Prompt => AnalyticsRowKind::Prompt,
+        };
+        self.observe(
+            session,
+            r,
+            analytics_kind,
+            server,
+            original,
+            started,
+            &outcome,
+            ok,
+        );
         outcome
+    }
+
+    /// Queues a usage record (sizes only: never the payloads themselves).
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe(
+        &self,
+        session: &Session,
+        r: &Request,
+        kind: AnalyticsRowKind,
+        server: &str,
+        name: &str,
+        started: std::time::Instant,
+        outcome: &Result<Box<RawValue>, ErrorObject>,
+        ok: bool,
+    ) {
+        let Some(analytics) = &self.analytics else {
+            return;
+        };
+        analytics.record(crate::analytics::Record {
+            at_ms: crate::analytics::now_ms(),
+            kind,
+            server: server.to_string(),
+            name: name.to_string(),
+            profile: session.profile.clone().unwrap_or_default(),
+            project: session.project.clone().unwrap_or_default(),
+            duration: started.elapsed(),
+            ok,
+            bytes_in: r.params.as_ref().map_or(0, |p| p.get().len()),
+            bytes_out: outcome.as_ref().map_or(0, |v| v.get().len()),
+        });
     }
 
     /// Sends a client request to `server`, with the director's own id and progress token,

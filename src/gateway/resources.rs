@@ -4,6 +4,7 @@
 use super::{Gateway, View, page, params_map, string_param};
 use crate::jsonrpc::{ErrorObject, Request, raw};
 use crate::session::{Session, Sink};
+use mcp_director_api::models::AnalyticsRowKind;
 use serde_json::json;
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -58,8 +59,22 @@ pub async fn read(
     let params = params_map(r.params.as_deref())?;
     let uri = string_param(&params, "uri")?;
     let server = owner(g, session, &uri)?;
-    g.forward(session, sink, &r.id, &server, "resources/read", params)
-        .await
+    let started = std::time::Instant::now();
+    let outcome = g
+        .forward(session, sink, &r.id, &server, "resources/read", params)
+        .await;
+    let ok = outcome.is_ok();
+    g.observe(
+        session,
+        r,
+        AnalyticsRowKind::Resource,
+        &server,
+        &uri,
+        started,
+        &outcome,
+        ok,
+    );
+    outcome
 }
 
 pub async fn subscribe(

@@ -63,6 +63,8 @@ struct Operation {
     path: String,
     doc: String,
     path_params: Vec<String>,
+    /// `(name, Rust type)` of each query parameter; all optional.
+    query_params: Vec<(String, TokenStream)>,
     body: Option<TokenStream>,
     status: u16,
     response: TokenStream,
@@ -83,10 +85,14 @@ pub fn generate(spec: &Value, files: &mut Files) -> Result<()> {
             quote! { #p: String }
         });
         let body = op.body.as_ref().map(|b| quote! { body: #b });
+        let query = (!op.query_params.is_empty()).then(|| {
+            let ty = query_type(&op.id);
+            quote! { query: #ty }
+        });
         let ret = &op.response;
         quote! {
             #(#[doc = #doc])*
-            fn #name(&self, #(#params,)* #body) -> impl Future<Output = Result<#ret, ApiError>> + Send;
+            fn #name(&self, #(#params,)* #query #body) -> impl Future<Output = Result<#ret, ApiError>> + Send;
         }
     });
 
@@ -119,6 +125,16 @@ pub fn generate(spec: &Value, files: &mut Files) -> Result<()> {
             ),
             None => (quote! {}, quote! {}, quote! {}),
         };
+        let (query_extractor, query_bind, query_arg) = if op.query_params.is_empty() {
+            (quote! {}, quote! {}, quote! {})
+        } else {
+            let ty = query_type(&op.id);
+            (
+                quote! { query: Result<::axum::extract::Query<#ty>, ::axum::extract::rejection::QueryRejection>, },
+                quote! { let ::axum::extract::Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?; },
+                quote! { query, },
+            )
+        };
         let auth = if op.basic_auth {
             quote! { api.authenticate(&headers).await?; }
         } else {
@@ -129,17 +145,36 @@ pub fn generate(spec: &Value, files: &mut Files) -> Result<()> {
                 State(api): State<Arc<T>>,
                 headers: HeaderMap,
                 #path_extractor
+                #query_extractor
                 #body_extractor
             ) -> Result<(StatusCode, Json<#ret>), ApiError> {
                 #auth
                 #path_bind
+                #query_bind
                 #body_bind
-                let out = api.#name(#(#params,)* #body_arg).await?;
+                let out = api.#name(#(#params,)* #query_arg #body_arg).await?;
                 Ok((StatusCode::from_u16(#status).expect("status from the spec"), Json(out)))
             }
         }
     });
 
+    let query_structs = ops
+        .iter()
+        .filter(|op| !op.query_params.is_empty())
+        .map(|op| {
+            let ty = query_type(&op.id);
+            let doc = format!("Query parameters of `{}`.", op.id);
+            let fields = op.query_params.iter().map(|(name, t)| {
+                let f = format_ident!("{name}");
+                quote! { pub #f: Option<#t> }
+            });
+            quote! {
+                #[doc = #doc]
+                #[derive(::serde::Deserialize, Debug, Clone, Default, PartialEq)]
+                #[serde(deny_unknown_fields)]
+                pub struct #ty { #(#fields,)* }
+            }
+        });
     let mut by_path: Vec<(String, Vec<&Operation>)> = Vec::new();
     for op in &ops {
         match by_path.iter_mut().find(|(p, _)| *p == op.path) {
@@ -241,6 +276,8 @@ pub fn generate(spec: &Value, files: &mut Files) -> Result<()> {
             }
         }
 
+        #(#query_structs)*
+
         /// One async method per admin `operationId` of the spec. Implemented in `src/admin/`.
         pub trait AdminApi: Send + Sync + 'static {
             /// Checks the `basicAuth` security requirement; called before every operation
@@ -311,6 +348,7 @@ fn operations(spec: &Value) -> Result<Vec<Operation>> {
                 .join("\n\n");
 
             let mut path_params = Vec::new();
+            let mut query_params = Vec::new();
             for p in op
                 .get("parameters")
                 .and_then(Value::as_array)
@@ -325,6 +363,21 @@ fn operations(spec: &Value) -> Result<Vec<Operation>> {
                             .with_context(ctx)?
                             .to_string(),
                     ),
+                    Some("query") => {
+                        let name = p.get("name").and_then(Value::as_str).with_context(ctx)?;
+                        let schema = p.get("schema").with_context(ctx)?;
+                        let ty = match (
+                            schema.get("type").and_then(Value::as_str),
+                            schema.get("format").and_then(Value::as_str),
+                        ) {
+                            (Some("integer"), Some("uint64" | "uint32")) => quote! { u64 },
+                            (Some("integer"), _) => quote! { i64 },
+                            (Some("boolean"), _) => quote! { bool },
+                            (Some("string"), _) => quote! { String },
+                            other => bail!("{}: unsupported query parameter type {other:?}", ctx()),
+                        };
+                        query_params.push((name.to_string(), ty));
+                    }
                     other => bail!("{}: unsupported parameter location {other:?}", ctx()),
                 }
             }
@@ -368,6 +421,7 @@ fn operations(spec: &Value) -> Result<Vec<Operation>> {
                 path: path.clone(),
                 doc,
                 path_params,
+                query_params,
                 body,
                 status,
                 response,
@@ -386,6 +440,20 @@ fn resolve<'a>(spec: &'a Value, v: &'a Value) -> Result<&'a Value> {
             .with_context(|| format!("dangling $ref {r}")),
         None => Ok(v),
     }
+}
+
+/// `get_analytics` → `GetAnalyticsQuery`.
+fn query_type(operation_id: &str) -> proc_macro2::Ident {
+    let camel: String = operation_id
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format_ident!("{camel}Query")
 }
 
 fn rust_type(schema: &Value) -> Result<TokenStream> {

@@ -29,6 +29,83 @@ pub mod models {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub username: ::std::option::Option<::std::string::String>,
     }
+    ///Answer to GET /api/analytics.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AnalyticsReport {
+        pub rows: ::std::vec::Vec<AnalyticsRow>,
+        pub window_secs: u64,
+    }
+    ///`AnalyticsRow`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AnalyticsRow {
+        pub calls: u64,
+        pub error_rate: f64,
+        pub errors: u64,
+        pub kind: AnalyticsRowKind,
+        ///The upstream's own name (tool or prompt) or the resource URI.
+        pub name: ::std::string::String,
+        pub p50_ms: f64,
+        pub p95_ms: f64,
+        pub p99_ms: f64,
+        ///The session's profile; empty for none.
+        pub profile: ::std::string::String,
+        pub server: ::std::string::String,
+    }
+    ///`AnalyticsRowKind`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum AnalyticsRowKind {
+        #[serde(rename = "tool")]
+        Tool,
+        #[serde(rename = "prompt")]
+        Prompt,
+        #[serde(rename = "resource")]
+        Resource,
+    }
+    impl ::std::fmt::Display for AnalyticsRowKind {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Tool => f.write_str("tool"),
+                Self::Prompt => f.write_str("prompt"),
+                Self::Resource => f.write_str("resource"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AnalyticsRowKind {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "tool" => Ok(Self::Tool),
+                "prompt" => Ok(Self::Prompt),
+                "resource" => Ok(Self::Resource),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AnalyticsRowKind {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AnalyticsRowKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///`AuthStatus`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AuthStatus {
@@ -1251,6 +1328,9 @@ pub mod models {
         ///Origin patterns (`*` matches any port) accepted on the MCP endpoints.
         #[serde(default = "defaults::settings_allowed_origins")]
         pub allowed_origins: ::std::vec::Vec<::std::string::String>,
+        ///How long analytics records are kept.
+        #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU32, 30>")]
+        pub analytics_retention_days: ::std::num::NonZeroU32,
         #[serde(default = "defaults::settings_auth")]
         pub auth: AdminAuthSettings,
         ///Listen address.
@@ -1277,6 +1357,7 @@ pub mod models {
         fn default() -> Self {
             Self {
                 allowed_origins: defaults::settings_allowed_origins(),
+                analytics_retention_days: defaults::default_nzu64::<::std::num::NonZeroU32, 30>(),
                 auth: defaults::settings_auth(),
                 bind: defaults::settings_bind(),
                 default_profile: Default::default(),
@@ -1721,6 +1802,12 @@ impl IntoResponse for ApiError {
         response
     }
 }
+///Query parameters of `get_analytics`.
+#[derive(::serde::Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GetAnalyticsQuery {
+    pub window_secs: Option<u64>,
+}
 /// One async method per admin `operationId` of the spec. Implemented in `src/admin/`.
 pub trait AdminApi: Send + Sync + 'static {
     /// Checks the `basicAuth` security requirement; called before every operation
@@ -1808,6 +1895,13 @@ pub trait AdminApi: Send + Sync + 'static {
         &self,
         body: models::EnableAuthRequest,
     ) -> impl Future<Output = Result<models::AuthStatus, ApiError>> + Send;
+    /// Usage analytics
+    ///
+    /// Aggregates of the tool calls, prompt gets and resource reads recorded over the last `window_secs` seconds, per server, kind, name and profile: calls, errors, error rate and latency percentiles. Arguments and results are never recorded.
+    fn get_analytics(
+        &self,
+        query: GetAnalyticsQuery,
+    ) -> impl Future<Output = Result<models::AnalyticsReport, ApiError>> + Send;
 }
 async fn list_servers<T: AdminApi>(
     State(api): State<Arc<T>>,
@@ -1992,6 +2086,22 @@ async fn enable_auth<T: AdminApi>(
         Json(out),
     ))
 }
+async fn get_analytics<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    query: Result<
+        ::axum::extract::Query<GetAnalyticsQuery>,
+        ::axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<(StatusCode, Json<models::AnalyticsReport>), ApiError> {
+    api.authenticate(&headers).await?;
+    let ::axum::extract::Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.get_analytics(query).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
 /// `(METHOD, path)` of every generated route, in spec order.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/servers"),
@@ -2009,6 +2119,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/config"),
     ("POST", "/api/config/reload"),
     ("POST", "/api/auth/enable"),
+    ("GET", "/api/analytics"),
 ];
 /// The admin routes of the spec, served by `api`.
 pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
@@ -2064,6 +2175,10 @@ pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
         .route(
             "/api/auth/enable",
             ::axum::routing::MethodRouter::new().post(enable_auth::<T>),
+        )
+        .route(
+            "/api/analytics",
+            ::axum::routing::MethodRouter::new().get(get_analytics::<T>),
         )
         .with_state(api)
 }

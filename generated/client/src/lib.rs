@@ -25,6 +25,83 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub username: ::std::option::Option<::std::string::String>,
     }
+    ///Answer to GET /api/analytics.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AnalyticsReport {
+        pub rows: ::std::vec::Vec<AnalyticsRow>,
+        pub window_secs: u64,
+    }
+    ///`AnalyticsRow`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AnalyticsRow {
+        pub calls: u64,
+        pub error_rate: f64,
+        pub errors: u64,
+        pub kind: AnalyticsRowKind,
+        ///The upstream's own name (tool or prompt) or the resource URI.
+        pub name: ::std::string::String,
+        pub p50_ms: f64,
+        pub p95_ms: f64,
+        pub p99_ms: f64,
+        ///The session's profile; empty for none.
+        pub profile: ::std::string::String,
+        pub server: ::std::string::String,
+    }
+    ///`AnalyticsRowKind`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum AnalyticsRowKind {
+        #[serde(rename = "tool")]
+        Tool,
+        #[serde(rename = "prompt")]
+        Prompt,
+        #[serde(rename = "resource")]
+        Resource,
+    }
+    impl ::std::fmt::Display for AnalyticsRowKind {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Tool => f.write_str("tool"),
+                Self::Prompt => f.write_str("prompt"),
+                Self::Resource => f.write_str("resource"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AnalyticsRowKind {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "tool" => Ok(Self::Tool),
+                "prompt" => Ok(Self::Prompt),
+                "resource" => Ok(Self::Resource),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AnalyticsRowKind {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AnalyticsRowKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///`AuthStatus`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AuthStatus {
@@ -1237,6 +1314,9 @@ pub mod types {
         ///Origin patterns (`*` matches any port) accepted on the MCP endpoints.
         #[serde(default = "defaults::settings_allowed_origins")]
         pub allowed_origins: ::std::vec::Vec<::std::string::String>,
+        ///How long analytics records are kept.
+        #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU32, 30>")]
+        pub analytics_retention_days: ::std::num::NonZeroU32,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auth: ::std::option::Option<AdminAuthSettings>,
         ///Listen address.
@@ -1263,6 +1343,7 @@ pub mod types {
         fn default() -> Self {
             Self {
                 allowed_origins: defaults::settings_allowed_origins(),
+                analytics_retention_days: defaults::default_nzu64::<::std::num::NonZeroU32, 30>(),
                 auth: Default::default(),
                 bind: defaults::settings_bind(),
                 default_profile: Default::default(),
@@ -2379,6 +2460,56 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Usage analytics
+    ///
+    /// Aggregates of the tool calls, prompt gets and resource reads recorded over the last `window_secs` seconds, per server, kind, name and profile: calls, errors, error rate and latency percentiles. Arguments and results are never recorded.
+    ///
+    /// Sends a `GET` request to `/api/analytics`
+    ///
+    /// Arguments:
+    /// - `window_secs`: How far back to look, in seconds (default 3600).
+    pub async fn get_analytics<'a>(
+        &'a self,
+        window_secs: Option<::std::num::NonZeroU64>,
+    ) -> Result<ResponseValue<types::AnalyticsReport>, Error<types::Error>> {
+        let url = format!("{}/api/analytics", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new(
+                "window_secs",
+                &window_secs,
+            ))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_analytics",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
             503u16 => Err(Error::ErrorResponse(
                 ResponseValue::from_response(response).await?,
             )),
