@@ -174,3 +174,33 @@ fn import_turns_claude_desktop_servers_into_config_entries() {
     assert!(!again.status.success());
     assert_eq!(std::fs::read_to_string(&config).unwrap(), written);
 }
+
+#[test]
+fn json_log_format_writes_one_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("MCP_DIRECTOR_LOG_FORMAT", "json")
+        .env("MCP_DIRECTOR_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(stdout.next().unwrap().unwrap().starts_with("listening on "));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("a JSON log line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "mcp-director listening"),
+        "{lines:?}"
+    );
+}

@@ -134,14 +134,20 @@ fn open_config(
     Ok((live, data_dir))
 }
 
+/// Logs go to stderr (stdout is the MCP stream in `stdio`). `MCP_DIRECTOR_LOG` is the filter,
+/// `MCP_DIRECTOR_LOG_FORMAT=json` switches to one JSON object per line.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MCP_DIRECTOR_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("MCP_DIRECTOR_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
