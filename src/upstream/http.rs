@@ -245,28 +245,45 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
     None
 }
 
-/// The server's own stream (notifications, requests). A 405 means it has none.
+/// The server's own stream (notifications, requests: `list_changed` arrives here). Re-opened
+/// with `Last-Event-ID` when the server or a proxy closes it; a non-2xx answer (405: the server
+/// has none) ends it. The connection closing aborts it.
 async fn get_stream(link: Arc<Link>) {
     let inbound = &link.inbound;
-    let Ok(response) = link
-        .http
-        .get(link.url.clone())
-        .headers(link.headers())
-        .header(ACCEPT, "text/event-stream")
-        .send()
-        .await
-    else {
-        return;
-    };
-    if !response.status().is_success() {
-        return;
-    }
-    let mut events = std::pin::pin!(sse::events(response.bytes_stream()));
-    while let Some(event) = events.next().await {
-        if let Ok(m) = Message::parse(event.data.as_bytes())
-            && inbound.send(m).await.is_err()
-        {
+    let mut last_event_id: Option<String> = None;
+    let mut pause = std::time::Duration::from_millis(500);
+    loop {
+        let mut request = link
+            .http
+            .get(link.url.clone())
+            .headers(link.headers())
+            .header(ACCEPT, "text/event-stream");
+        if let Some(id) = &last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = match request.send().await {
+            Ok(r) if r.status().is_success() => r,
+            Ok(_) => return,
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                continue;
+            }
+        };
+        let mut events = std::pin::pin!(sse::events(response.bytes_stream()));
+        while let Some(event) = events.next().await {
+            if event.id.is_some() {
+                last_event_id = event.id.clone();
+            }
+            if let Ok(m) = Message::parse(event.data.as_bytes())
+                && inbound.send(m).await.is_err()
+            {
+                return;
+            }
+        }
+        if inbound.is_closed() {
             return;
         }
+        tokio::time::sleep(pause).await;
     }
 }
