@@ -20,5 +20,6 @@ pub mod server;
 pub mod session;
 pub mod sse;
 pub mod store;
+pub mod tasks;
 pub mod transport;
 pub mod upstream;

@@ -94,6 +94,9 @@ pub struct Scope {
     pub profile: Option<String>,
     pub project: Option<String>,
     pub filter: Filter,
+    /// `token:<sha256>` when the session was admitted by its profile's token: an identity that
+    /// outlives the session (tasks are bound to it).
+    pub principal: Option<String>,
 }
 
 /// The scope of a new session: the profile as [`select`] chooses it, narrowed to the
@@ -105,6 +108,13 @@ pub fn scope(
     token: Option<&str>,
 ) -> Result<Scope, Refusal> {
     let (profile, mut filter) = select(config, profile, token)?;
+    let principal = token.map(secrets::sha256_hex).filter(|hash| {
+        profile
+            .as_ref()
+            .and_then(|name| config.profiles.get(name))
+            .and_then(|p| p.token_sha256.as_deref())
+            .is_some_and(|stored| secrets::ct_eq(stored, hash))
+    });
     if let Some(name) = project {
         let p = config
             .projects
@@ -122,6 +132,7 @@ pub fn scope(
         profile,
         project: project.map(str::to_string),
         filter,
+        principal: principal.map(|h| format!("token:{h}")),
     })
 }
 

@@ -53,7 +53,12 @@ impl AppState {
             let days = settings.borrow().settings.analytics_retention_days.get();
             std::time::Duration::from_secs(u64::from(days) * 86_400)
         });
-        let gateway = Gateway::start(config.subscribe(), metrics.clone(), Some(analytics));
+        let gateway = Gateway::start(
+            config.subscribe(),
+            metrics.clone(),
+            Some(analytics),
+            Some(store.clone()),
+        );
         Self(Arc::new(Inner {
             config,
             store,

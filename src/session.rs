@@ -51,6 +51,8 @@ pub struct Session {
     pub filter: Filter,
     /// The project whose servers and context the session uses.
     pub project: Option<String>,
+    /// Who owns what the session creates (tasks): its profile token's identity, else itself.
+    pub principal: String,
     pub negotiated: RwLock<Negotiated>,
     pub outbound: Outbound,
     pub in_flight: Mutex<HashMap<String, InFlight>>,
@@ -66,7 +68,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(id: String, transport: TransportKind, scope: Scope) -> Arc<Self> {
+        let principal = scope
+            .principal
+            .clone()
+            .unwrap_or_else(|| format!("session:{id}"));
         Arc::new(Self {
+            principal,
             id,
             transport,
             profile: scope.profile,

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "analytics",
         include_str!("../migrations/0002_analytics.sql"),
     ),
+    (3, "tasks", include_str!("../migrations/0003_tasks.sql")),
 ];
 
 #[derive(Clone, Debug)]

@@ -182,7 +182,8 @@ async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
         args.token.as_deref(),
     )
     .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
-    let gateway = crate::gateway::Gateway::start(config.subscribe(), Default::default(), None);
+    let gateway =
+        crate::gateway::Gateway::start(config.subscribe(), Default::default(), None, None);
     let served = crate::transport::stdio::serve(
         gateway.clone(),
         tokio::io::stdin(),

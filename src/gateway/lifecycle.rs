@@ -75,6 +75,11 @@ pub fn initialize(
             "version": env!("CARGO_PKG_VERSION"),
         },
     });
+    // Tasks arrived with 2025-11-25; they need the store (not on stdio).
+    if g.store.is_some() && version.as_str() >= "2025-11-25" {
+        result["capabilities"]["tasks"] =
+            json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
+    }
     if !instructions.is_empty() {
         result["instructions"] = Value::String(format!(
             "MCP Director serves the tools, prompts and resources of several servers; tool and \

@@ -10,6 +10,7 @@ mod logging;
 mod prompts;
 mod relay;
 mod resources;
+mod tasks;
 mod tools;
 mod view;
 
@@ -80,6 +81,10 @@ pub struct Gateway {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Usage records (when there is a store: not on stdio).
     analytics: Option<crate::analytics::Recorder>,
+    /// Where tasks live (not on stdio, which has no store).
+    store: Option<crate::store::Store>,
+    /// Tasks whose job runs in this process.
+    running: Mutex<HashMap<String, tasks::Running>>,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
@@ -94,7 +99,23 @@ impl Gateway {
         config: watch::Receiver<Arc<Config>>,
         metrics: Arc<crate::metrics::Metrics>,
         analytics: Option<crate::analytics::Recorder>,
+        store: Option<crate::store::Store>,
     ) -> Arc<Self> {
+        if let Some(store) = store.clone() {
+            tokio::spawn(async move {
+                match crate::tasks::fail_orphans(&store).await {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!(tasks = n, "tasks interrupted by a restart marked failed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "task store unusable"),
+                }
+                loop {
+                    let _ = crate::tasks::purge_expired(&store).await;
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            });
+        }
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let progress = ProgressRoutes::default();
         let pool = Pool::new(events_tx, progress_hook(progress.clone()));
@@ -102,6 +123,8 @@ impl Gateway {
             pool,
             metrics,
             analytics,
+            store,
+            running: Mutex::new(HashMap::new()),
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
@@ -317,6 +340,10 @@ impl Gateway {
             }
             "completion/complete" => completion::complete(self, session, &r, sink).await,
             "logging/setLevel" => logging::set_level(self, r.params.as_deref()).await,
+            "tasks/get" => tasks::get(self, session, r.params.as_deref()).await,
+            "tasks/result" => tasks::result(self, session, r.params.as_deref()).await,
+            "tasks/list" => tasks::list(self, session, r.params.as_deref()).await,
+            "tasks/cancel" => tasks::cancel(self, session, r.params.as_deref()).await,
             other => Err(ErrorObject::method_not_found(other)),
         };
         Response { id, outcome }
@@ -363,6 +390,52 @@ impl Gateway {
                 ErrorObject::invalid_params(format!("Unknown {}: {name}", kind.noun()))
             })?;
         params.insert("name".into(), raw(original));
+        if let Named::Tool = kind {
+            let support = view
+                .tools
+                .iter()
+                .find(|(s, t)| {
+                    s == server && t.get("name").and_then(Value::as_str) == Some(name.as_str())
+                })
+                .and_then(|(_, t)| t.pointer("/execution/taskSupport"))
+                .and_then(Value::as_str)
+                .unwrap_or("forbidden");
+            match params.get("task") {
+                Some(task) if self.store.is_some() => {
+                    let task = serde_json::from_str(task.get()).map_err(|e| {
+                        ErrorObject::invalid_params(format!("Invalid params.task: {e}"))
+                    })?;
+                    let upstream_tasks = support != "forbidden"
+                        && self
+                            .pool
+                            .instance(server, session.project.as_deref())
+                            .and_then(|u| u.status().info)
+                            .is_some_and(|i| {
+                                i.capabilities
+                                    .get("tasks")
+                                    .and_then(|t| t.pointer("/requests/tools/call"))
+                                    .is_some()
+                            });
+                    return tasks::create(
+                        self,
+                        session,
+                        sink,
+                        server,
+                        params,
+                        task,
+                        upstream_tasks,
+                    )
+                    .await;
+                }
+                None if support == "required" => {
+                    return Err(ErrorObject::new(
+                        crate::jsonrpc::METHOD_NOT_FOUND,
+                        format!("Tool {name} must be called as a task (params.task)"),
+                    ));
+                }
+                _ => {}
+            }
+        }
         let started = std::time::Instant::now();
         let outcome = self
             .forward(session, sink, &r.id, server, kind.method(), params)
@@ -548,7 +621,7 @@ impl Gateway {
 }
 
 /// Whether a tools/call result reports a tool error (`isError: true`).
-fn tool_error(result: &RawValue) -> bool {
+pub(super) fn tool_error(result: &RawValue) -> bool {
     #[derive(serde::Deserialize)]
     struct Flag {
         #[serde(rename = "isError", default)]
@@ -621,12 +694,12 @@ pub fn page(
     Ok(raw(&result))
 }
 
-fn encode_cursor(offset: usize) -> String {
+pub(super) fn encode_cursor(offset: usize) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("mcpd:{offset}"))
 }
 
-fn decode_cursor(cursor: &str) -> Option<usize> {
+pub(super) fn decode_cursor(cursor: &str) -> Option<usize> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)

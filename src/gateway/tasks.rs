@@ -1,0 +1,346 @@
+//! Task-augmented `tools/call` and `tasks/get`, `tasks/result`, `tasks/list`, `tasks/cancel`.
+//!
+//! The director runs every task itself, in the background, detached from the session that
+//! asked (so a disconnect loses nothing) and recorded in the store (so a restart loses nothing
+//! either: work in flight then fails with that reason). Where the upstream supports tasks for
+//! the tool, the background job runs the upstream's own task (`tools/call` with `task`, then
+//! its `tasks/result`) and a cancel reaches it (`tasks/cancel`). Tasks belong to their
+//! principal (a profile token's identity, else the session): for anyone else they do not exist.
+
+use super::{Gateway, Params, decode_cursor, encode_cursor, relay};
+use crate::jsonrpc::{ErrorObject, Notification, raw};
+use crate::session::{Session, Sink, TransportKind};
+use crate::tasks::{self, Status, Task};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const RELATED: &str = "io.modelcontextprotocol/related-task";
+const LIST_PAGE: i64 = 100;
+
+/// A task whose job runs in this process.
+pub struct Running {
+    job: tokio::task::AbortHandle,
+    /// The detached session its upstream request is tracked in, and that request's id.
+    detached: Arc<Session>,
+    request_id: Value,
+    /// `(server, upstream task id)` when the upstream runs the task itself.
+    upstream_task: Arc<Mutex<Option<(String, String)>>>,
+}
+
+/// `params.task`: the spec's `ttl`, and the seed's `timeoutMs` (a deadline for the work).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskParams {
+    ttl: Option<i64>,
+    timeout_ms: Option<u64>,
+}
+
+fn store(g: &Gateway) -> Result<&crate::store::Store, ErrorObject> {
+    g.store
+        .as_ref()
+        .ok_or_else(|| ErrorObject::internal("tasks need the store (not available on stdio)"))
+}
+
+fn internal(e: sqlx::Error) -> ErrorObject {
+    ErrorObject::internal(format!("task store: {e}"))
+}
+
+fn not_found(id: &str) -> ErrorObject {
+    ErrorObject::invalid_params(format!("Failed to retrieve task: Task not found: {id}"))
+}
+
+/// Tells the task's creator (if still connected) of a status change.
+fn announce(g: &Gateway, creator: &str, task: &Task) {
+    if let Some(s) = g.session(creator) {
+        s.outbound.send(
+            Notification {
+                method: "notifications/tasks/status".into(),
+                params: Some(raw(&task.to_json())),
+            }
+            .into(),
+        );
+    }
+}
+
+/// Starts a task running `tools/call` on `server` with `params` (the upstream's own tool
+/// name already in place); answers the `CreateTaskResult` at once.
+#[allow(clippy::too_many_arguments)]
+pub async fn create(
+    g: &Arc<Gateway>,
+    session: &Arc<Session>,
+    sink: Sink,
+    server: &str,
+    mut params: Params,
+    task: TaskParams,
+    upstream_supports_tasks: bool,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let store = store(g)?.clone();
+    params.shift_remove("task");
+    let now = crate::analytics::now_ms();
+    let record = Task {
+        id: crate::secrets::random_token(),
+        owner: session.principal.clone(),
+        status: Status::Working,
+        message: Some("The operation is now in progress.".into()),
+        created_ms: now,
+        updated_ms: now,
+        ttl_ms: task.ttl,
+        poll_interval_ms: tasks::POLL_INTERVAL_MS,
+        outcome: None,
+    };
+    tasks::create(&store, &record).await.map_err(internal)?;
+
+    // The job's upstream request lives in a session of its own, so ending the creating
+    // session does not cancel it; progress and server requests still go to the creator.
+    let detached = Session::new(
+        crate::session::new_id(),
+        TransportKind::Stdio,
+        Default::default(),
+    );
+    let request_id = json!(format!("task:{}", record.id));
+    let upstream_task = Arc::new(Mutex::new(None));
+    let job = {
+        let (g, id, server, creator) = (
+            g.clone(),
+            record.id.clone(),
+            server.to_string(),
+            session.id.clone(),
+        );
+        let (detached, request_id, upstream_task) =
+            (detached.clone(), request_id.clone(), upstream_task.clone());
+        let ttl = task.ttl;
+        async move {
+            let work = async {
+                if !upstream_supports_tasks {
+                    return g
+                        .forward(&detached, sink, &request_id, &server, "tools/call", params)
+                        .await;
+                }
+                let mut augmented = params.clone();
+                augmented.insert("task".into(), raw(&json!({ "ttl": ttl })));
+                let created = g
+                    .forward(
+                        &detached,
+                        sink.clone(),
+                        &request_id,
+                        &server,
+                        "tools/call",
+                        augmented,
+                    )
+                    .await?;
+                let created: Value = serde_json::from_str(created.get()).unwrap_or_default();
+                let Some(upstream_id) = created
+                    .pointer("/task/taskId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                else {
+                    // The upstream answered directly: that is the result.
+                    return Ok(raw(&created));
+                };
+                *upstream_task.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((server.clone(), upstream_id.clone()));
+                let mut ask = Params::new();
+                ask.insert("taskId".into(), raw(&upstream_id));
+                g.forward(&detached, sink, &request_id, &server, "tasks/result", ask)
+                    .await
+            };
+            let outcome = match task.timeout_ms {
+                Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), work).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        stop_upstream(&g, &detached, &request_id, &upstream_task).await;
+                        Err(ErrorObject::internal(format!(
+                            "the task timed out after {ms} ms"
+                        )))
+                    }
+                },
+                None => work.await,
+            };
+            let (status, message) = match &outcome {
+                Ok(v) if super::tool_error(v) => {
+                    (Status::Failed, "The tool reported an error.".to_string())
+                }
+                Ok(_) => (Status::Completed, "The operation completed.".to_string()),
+                Err(e) => (Status::Failed, e.message.clone()),
+            };
+            // A task cancelled meanwhile stays cancelled (the transition is refused).
+            match tasks::transition(&store, &id, status, Some(&message), Some(&outcome)).await {
+                Ok(Some(t)) => announce(&g, &creator, &t),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(task = %id, error = %e, "task outcome not stored"),
+            }
+            g.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        }
+    };
+    let handle = tokio::spawn(job);
+    g.running.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        record.id.clone(),
+        Running {
+            job: handle.abort_handle(),
+            detached,
+            request_id,
+            upstream_task,
+        },
+    );
+    Ok(raw(&json!({ "task": record.to_json() })))
+}
+
+/// Cancels the job's upstream work: the request in flight, and the upstream's own task.
+async fn stop_upstream(
+    g: &Gateway,
+    detached: &Arc<Session>,
+    request_id: &Value,
+    upstream_task: &Mutex<Option<(String, String)>>,
+) {
+    relay::client_cancelled(
+        detached,
+        Some(&raw(
+            &json!({ "requestId": request_id, "reason": "task stopped" }),
+        )),
+    )
+    .await;
+    let upstream = upstream_task
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some((server, id)) = upstream
+        && let Some(u) = g.pool.get(&server)
+    {
+        let _ = u
+            .request("tasks/cancel", Some(raw(&json!({ "taskId": id }))))
+            .await;
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskId {
+    task_id: String,
+}
+
+pub async fn get(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let TaskId { task_id } = crate::jsonrpc::params(params)?;
+    let task = tasks::get(store(g)?, &session.principal, &task_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(&task_id))?;
+    Ok(raw(&task.to_json()))
+}
+
+/// Blocks until the task is terminal, then answers exactly what the underlying request would
+/// have, tagged with the related task.
+pub async fn result(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let TaskId { task_id } = crate::jsonrpc::params(params)?;
+    let store = store(g)?;
+    loop {
+        let task = tasks::get(store, &session.principal, &task_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found(&task_id))?;
+        if task.status.is_terminal() {
+            let related = json!({ "taskId": task.id });
+            return match task.outcome {
+                Some(Ok(v)) => {
+                    let mut result: serde_json::Map<String, Value> =
+                        serde_json::from_str(v.get()).unwrap_or_default();
+                    let meta = result.entry("_meta").or_insert_with(|| json!({}));
+                    if let Value::Object(m) = meta {
+                        m.insert(RELATED.into(), related);
+                    }
+                    Ok(raw(&result))
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(ErrorObject::internal("the task was cancelled")
+                    .with_data(json!({ "_meta": { RELATED: related } }))),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn list(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    #[derive(serde::Deserialize)]
+    struct P {
+        cursor: Option<String>,
+    }
+    let p: P = crate::jsonrpc::params(params)?;
+    let offset = match p.cursor {
+        None => 0,
+        Some(c) => {
+            decode_cursor(&c).ok_or_else(|| ErrorObject::invalid_params("Invalid cursor"))?
+        }
+    };
+    let page = tasks::list(store(g)?, &session.principal, offset as i64, LIST_PAGE + 1)
+        .await
+        .map_err(internal)?;
+    let more = page.len() as i64 > LIST_PAGE;
+    let tasks: Vec<Value> = page
+        .iter()
+        .take(LIST_PAGE as usize)
+        .map(Task::to_json)
+        .collect();
+    let mut result = json!({ "tasks": tasks });
+    if more {
+        result["nextCursor"] = json!(encode_cursor(offset + LIST_PAGE as usize));
+    }
+    Ok(raw(&result))
+}
+
+/// A terminal task cannot be cancelled (-32602); otherwise it is `cancelled` before the answer,
+/// and its upstream work is stopped.
+pub async fn cancel(
+    g: &Gateway,
+    session: &Session,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let TaskId { task_id } = crate::jsonrpc::params(params)?;
+    let store = store(g)?;
+    let task = tasks::get(store, &session.principal, &task_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(&task_id))?;
+    if task.status.is_terminal() {
+        return Err(ErrorObject::invalid_params(format!(
+            "Cannot cancel the task: it is already {}",
+            task.status.as_str()
+        )));
+    }
+    let cancelled = tasks::transition(
+        store,
+        &task_id,
+        Status::Cancelled,
+        Some("The task was cancelled."),
+        None,
+    )
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| ErrorObject::invalid_params("Cannot cancel the task: it has just finished"))?;
+    let running = g
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&task_id);
+    if let Some(r) = running {
+        stop_upstream(g, &r.detached, &r.request_id, &r.upstream_task).await;
+        r.job.abort();
+    }
+    announce(g, &session.id, &cancelled);
+    Ok(raw(&cancelled.to_json()))
+}

@@ -1,0 +1,303 @@
+//! Async tasks: the state of every task in the store (so a result outlives the session that
+//! asked for it, and a restart), the status rules of the spec, and timestamps.
+
+use crate::jsonrpc::ErrorObject;
+use crate::store::Store;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+pub const POLL_INTERVAL_MS: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Working,
+    InputRequired,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Working => "working",
+            Status::InputRequired => "input_required",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "working" => Status::Working,
+            "input_required" => Status::InputRequired,
+            "completed" => Status::Completed,
+            "cancelled" => Status::Cancelled,
+            _ => Status::Failed,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+
+    /// The spec's lifecycle: working ⇄ input_required, either → a terminal state, never out
+    /// of one.
+    pub fn may_become(self, next: Status) -> bool {
+        match self {
+            Status::Working => next != Status::Working,
+            Status::InputRequired => next != Status::InputRequired,
+            _ => false,
+        }
+    }
+}
+
+/// One task as stored.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub owner: String,
+    pub status: Status,
+    pub message: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub ttl_ms: Option<i64>,
+    pub poll_interval_ms: i64,
+    /// The underlying request's outcome, once terminal.
+    pub outcome: Option<Result<Box<RawValue>, ErrorObject>>,
+}
+
+impl Task {
+    /// The spec's `Task` object.
+    pub fn to_json(&self) -> Value {
+        let mut task = json!({
+            "taskId": self.id,
+            "status": self.status.as_str(),
+            "createdAt": iso8601(self.created_ms),
+            "lastUpdatedAt": iso8601(self.updated_ms),
+            "ttl": self.ttl_ms,
+            "pollInterval": self.poll_interval_ms,
+        });
+        if let Some(m) = &self.message {
+            task["statusMessage"] = json!(m);
+        }
+        task
+    }
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    bool,
+);
+
+fn from_row(r: Row) -> Task {
+    let (
+        id,
+        owner,
+        status,
+        message,
+        created_ms,
+        updated_ms,
+        ttl_ms,
+        poll_interval_ms,
+        outcome,
+        is_error,
+    ) = r;
+    let outcome = outcome.and_then(|text| {
+        if is_error {
+            serde_json::from_str::<ErrorObject>(&text).ok().map(Err)
+        } else {
+            RawValue::from_string(text).ok().map(Ok)
+        }
+    });
+    Task {
+        id,
+        owner,
+        status: Status::parse(&status),
+        message,
+        created_ms,
+        updated_ms,
+        ttl_ms,
+        poll_interval_ms,
+        outcome,
+    }
+}
+
+const COLUMNS: &str = "task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms, outcome, outcome_is_error";
+
+pub async fn create(store: &Store, task: &Task) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tasks (task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&task.id)
+    .bind(&task.owner)
+    .bind(task.status.as_str())
+    .bind(&task.message)
+    .bind(task.created_ms)
+    .bind(task.updated_ms)
+    .bind(task.ttl_ms)
+    .bind(task.poll_interval_ms)
+    .execute(store.pool())
+    .await
+    .map(|_| ())
+}
+
+/// The task `id` if `owner` owns it (a foreign task is as absent as a missing one).
+pub async fn get(store: &Store, owner: &str, id: &str) -> Result<Option<Task>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE task_id = ? AND owner = ?"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row.map(from_row))
+}
+
+/// `owner`'s tasks, oldest first, from `offset`.
+pub async fn list(
+    store: &Store,
+    owner: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Task>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE owner = ? ORDER BY created_ms, task_id LIMIT ? OFFSET ?"
+    ))
+    .bind(owner)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Moves a task to `next` if the lifecycle allows it (a terminal task never changes again);
+/// returns the task as it now is, or `None` when the move was not allowed.
+pub async fn transition(
+    store: &Store,
+    id: &str,
+    next: Status,
+    message: Option<&str>,
+    outcome: Option<&Result<Box<RawValue>, ErrorObject>>,
+) -> Result<Option<Task>, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(current) = row.map(from_row) else {
+        return Ok(None);
+    };
+    if !current.status.may_become(next) {
+        return Ok(None);
+    }
+    let (text, is_error) = match outcome {
+        Some(Ok(v)) => (Some(v.get().to_string()), false),
+        Some(Err(e)) => (serde_json::to_string(e).ok(), true),
+        None => (None, false),
+    };
+    sqlx::query(
+        "UPDATE tasks SET status = ?, status_message = ?, updated_ms = ?, outcome = COALESCE(?, outcome),
+         outcome_is_error = CASE WHEN ? IS NULL THEN outcome_is_error ELSE ? END WHERE task_id = ?",
+    )
+    .bind(next.as_str())
+    .bind(message)
+    .bind(crate::analytics::now_ms())
+    .bind(&text)
+    .bind(&text)
+    .bind(is_error)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?"))
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(Some(from_row(row)))
+}
+
+/// At start-up: tasks whose work was lost with the previous process fail, with that reason.
+pub async fn fail_orphans(store: &Store) -> Result<u64, sqlx::Error> {
+    let lost = ErrorObject::internal("the director restarted while this task was running");
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'failed', status_message = ?, updated_ms = ?, outcome = ?, outcome_is_error = 1
+         WHERE status IN ('working', 'input_required')",
+    )
+    .bind(&lost.message)
+    .bind(crate::analytics::now_ms())
+    .bind(serde_json::to_string(&lost).unwrap_or_default())
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes tasks whose ttl has passed.
+pub async fn purge_expired(store: &Store) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM tasks WHERE ttl_ms IS NOT NULL AND created_ms + ttl_ms < ?")
+            .bind(crate::analytics::now_ms())
+            .execute(store.pool())
+            .await?;
+    Ok(done.rows_affected())
+}
+
+/// RFC 3339 UTC timestamp of milliseconds since the epoch.
+pub fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_764_067_800_123), "2025-11-25T10:50:00.123Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn lifecycle() {
+        use Status::*;
+        assert!(Working.may_become(InputRequired) && InputRequired.may_become(Working));
+        assert!(Working.may_become(Completed) && InputRequired.may_become(Cancelled));
+        for terminal in [Completed, Failed, Cancelled] {
+            for next in [Working, InputRequired, Completed, Failed, Cancelled] {
+                assert!(!terminal.may_become(next), "{terminal:?} → {next:?}");
+            }
+        }
+        assert!(!Working.may_become(Working));
+    }
+}

@@ -1,0 +1,286 @@
+//! Async tasks through the director: create, poll, result, list, cancel; upstreams with and
+//! without task support; owners; timeouts; a restart in between.
+
+mod common;
+
+use common::{Director, McpHttp};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "task-owner-token-0123456789abcdefghijklmnop";
+
+fn config(extra: &str) -> String {
+    format!(
+        "[servers.a]\ncommand = \"{}\"\n[profiles.owner]\nrequire_token = true\ntoken_sha256 = \"{}\"\n{extra}",
+        env!("CARGO_BIN_EXE_mcp-fixture-server"),
+        mcp_director::secrets::sha256_hex(TOKEN)
+    )
+}
+
+fn rpc(id: i64, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+async fn owner_session(d: &Director) -> McpHttp {
+    let mut c = McpHttp::new(&d.url);
+    c.url = format!("{}/mcp?token={TOKEN}", d.url);
+    c.initialize(json!({})).await;
+    c
+}
+
+async fn answer(c: &McpHttp, body: Value) -> Value {
+    c.post(body).await.pop().expect("an answer")
+}
+
+fn task_of(created: &Value) -> (String, Value) {
+    let task = created["result"]["task"].clone();
+    (
+        task["taskId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no task in {created}"))
+            .to_string(),
+        task,
+    )
+}
+
+/// Task objects with volatile fields replaced, for snapshots.
+fn stable(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if ["taskId", "createdAt", "lastUpdatedAt"].contains(&k.as_str()) {
+                        *x = json!(format!("[{k}]"));
+                    } else {
+                        walk(x);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_poll_result_list_cancel_on_a_plain_upstream() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let c = owner_session(&d).await;
+    let mut stream = c.open_stream(None).await;
+    let mut log = Vec::new();
+
+    let created = answer(
+        &c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 400}, "task": {"ttl": 60000}}),
+        ),
+    )
+    .await;
+    let (id, task) = task_of(&created);
+    assert_eq!(task["status"], "working");
+    assert_eq!(task["ttl"], 60000);
+    assert!(task["createdAt"].as_str().unwrap().ends_with('Z'));
+    log.push(stable(created));
+    let polled = answer(&c, rpc(2, "tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(polled["result"]["status"], "working");
+    // tasks/result blocks until the work is done, then answers what tools/call would have.
+    let result = answer(&c, rpc(3, "tasks/result", json!({"taskId": id}))).await;
+    assert_eq!(result["result"]["content"][0]["text"], "slept 400 ms");
+    assert_eq!(
+        result["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        id.as_str()
+    );
+    log.push(stable(result));
+    let done = answer(&c, rpc(4, "tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(done["result"]["status"], "completed");
+    log.push(stable(done));
+    // The status change was announced on the session's stream.
+    let note = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let (_, m) = stream.recv().await.expect("stream");
+            if m["method"] == "notifications/tasks/status" {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("a status notification");
+    assert_eq!(note["params"]["status"], "completed");
+
+    // Cancel a long one: cancelled before the answer, and for good.
+    let long = answer(
+        &c,
+        rpc(
+            5,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+        ),
+    )
+    .await;
+    let (long_id, _) = task_of(&long);
+    let cancelled = answer(&c, rpc(6, "tasks/cancel", json!({"taskId": long_id}))).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled");
+    log.push(stable(cancelled));
+    let again = answer(&c, rpc(7, "tasks/cancel", json!({"taskId": long_id}))).await;
+    assert_eq!(again["error"]["code"], -32602);
+    log.push(stable(again));
+    let after = answer(&c, rpc(8, "tasks/get", json!({"taskId": long_id}))).await;
+    assert_eq!(after["result"]["status"], "cancelled");
+
+    let listed = answer(&c, rpc(9, "tasks/list", json!({}))).await;
+    let ids: Vec<&str> = listed["result"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str(), long_id.as_str()]);
+    let unknown = answer(&c, rpc(10, "tasks/get", json!({"taskId": "nope"}))).await;
+    assert_eq!(unknown["error"]["code"], -32602);
+    log.push(stable(unknown));
+    insta::assert_json_snapshot!("task_exchange", log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_identity_cannot_see_or_cancel_a_task() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let owner = owner_session(&d).await;
+    let created = answer(
+        &owner,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+        ),
+    )
+    .await;
+    let (id, _) = task_of(&created);
+    let mut stranger = McpHttp::new(&d.url);
+    stranger.initialize(json!({})).await;
+    for method in ["tasks/get", "tasks/result", "tasks/cancel"] {
+        let a = answer(&stranger, rpc(2, method, json!({"taskId": id}))).await;
+        assert_eq!(a["error"]["code"], -32602, "{method}: {a}");
+    }
+    let listed = answer(&stranger, rpc(3, "tasks/list", json!({}))).await;
+    assert_eq!(listed["result"]["tasks"], json!([]));
+    // The owner, in a new session with the same token, still has it.
+    let again = owner_session(&d).await;
+    let polled = answer(&again, rpc(4, "tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(polled["result"]["status"], "working");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_fails_the_task_and_stops_the_call() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let c = owner_session(&d).await;
+    let created = answer(
+        &c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {"timeoutMs": 300}}),
+        ),
+    )
+    .await;
+    let (id, _) = task_of(&created);
+    let result = answer(&c, rpc(2, "tasks/result", json!({"taskId": id}))).await;
+    assert_eq!(
+        result["error"]["message"],
+        "the task timed out after 300 ms"
+    );
+    let task = answer(&c, rpc(3, "tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(task["result"]["status"], "failed");
+    assert_eq!(
+        task["result"]["statusMessage"],
+        "the task timed out after 300 ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_survive_a_restart_and_lost_work_fails_with_a_reason() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let c = owner_session(&d).await;
+    let quick = answer(
+        &c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/echo", "arguments": {"text": "kept"}, "task": {}}),
+        ),
+    )
+    .await;
+    let (quick_id, _) = task_of(&quick);
+    let done = answer(&c, rpc(2, "tasks/result", json!({"taskId": quick_id}))).await;
+    assert_eq!(done["result"]["content"][0]["text"], "fixture: kept");
+    let long = answer(
+        &c,
+        rpc(
+            3,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+        ),
+    )
+    .await;
+    let (long_id, _) = task_of(&long);
+
+    let (dir, temp) = d.stop();
+    let d = Director::start_in(&dir);
+    d.wait_running(&["a"]).await;
+    let c = owner_session(&d).await;
+    let kept = answer(&c, rpc(4, "tasks/result", json!({"taskId": quick_id}))).await;
+    assert_eq!(kept["result"]["content"][0]["text"], "fixture: kept");
+    let lost = common::wait_for(|| async {
+        let t = answer(&c, rpc(5, "tasks/get", json!({"taskId": long_id}))).await;
+        (t["result"]["status"] == "failed").then_some(t)
+    })
+    .await;
+    assert_eq!(
+        lost["result"]["statusMessage"],
+        "the director restarted while this task was running"
+    );
+    drop(temp);
+}
+
+/// server-everything's `simulate-research-query` requires a task: the director passes the task
+/// through to it and returns its result.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_that_requires_tasks_runs_its_own() {
+    let js = common::peers()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let d = Director::start(&config(&format!(
+        "[servers.ev]\ncommand = \"node\"\nargs = [\"{}\", \"stdio\"]\n",
+        js.display()
+    )));
+    d.wait_running(&["a", "ev"]).await;
+    let c = owner_session(&d).await;
+    let plain = answer(
+        &c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "ev/simulate-research-query", "arguments": {"topic": "rust"}}),
+        ),
+    )
+    .await;
+    assert_eq!(plain["error"]["code"], -32601, "{plain}");
+    let created = answer(&c, rpc(2, "tools/call", json!({"name": "ev/simulate-research-query", "arguments": {"topic": "rust"}, "task": {"ttl": 60000}}))).await;
+    let (id, _) = task_of(&created);
+    let result = answer(&c, rpc(3, "tasks/result", json!({"taskId": id}))).await;
+    let text = result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{result}"));
+    assert!(text.to_lowercase().contains("rust"), "{text}");
+    assert_eq!(
+        result["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        id.as_str()
+    );
+    let task = answer(&c, rpc(4, "tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(task["result"]["status"], "completed");
+}
