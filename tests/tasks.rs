@@ -200,6 +200,49 @@ async fn a_timeout_fails_the_task_and_stops_the_call() {
         task["result"]["statusMessage"],
         "the task timed out after 300 ms"
     );
+    // The upstream heard the cancellation (the fixture logs it to stderr, which the director
+    // copies into its log).
+    common::wait_for(|| async { d.log().contains("fixture: request").then_some(()) }).await;
+    assert!(d.log().contains("cancelled"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_that_forbids_tasks_refuses_one() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let c = owner_session(&d).await;
+    // The fixture's `echo` declares nothing: the director runs it as its own task.
+    let created = answer(
+        &c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/echo", "arguments": {"text": "t"}, "task": {}}),
+        ),
+    )
+    .await;
+    assert!(created["result"]["task"]["taskId"].is_string(), "{created}");
+    // `forbid` says taskSupport = forbidden: -32601, as the spec says.
+    let refused = answer(
+        &c,
+        rpc(
+            2,
+            "tools/call",
+            json!({"name": "a/forbid", "arguments": {}, "task": {}}),
+        ),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32601, "{refused}");
+    let plain = answer(
+        &c,
+        rpc(
+            3,
+            "tools/call",
+            json!({"name": "a/forbid", "arguments": {}}),
+        ),
+    )
+    .await;
+    assert_eq!(plain["result"]["content"][0]["text"], "forbid ran");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -398,14 +398,21 @@ impl Gateway {
                     s == server && t.get("name").and_then(Value::as_str) == Some(name.as_str())
                 })
                 .and_then(|(_, t)| t.pointer("/execution/taskSupport"))
-                .and_then(Value::as_str)
-                .unwrap_or("forbidden");
+                .and_then(Value::as_str);
             match params.get("task") {
+                // A tool that forbids tasks refuses one (-32601, as the spec says); a tool that
+                // says nothing is run as a task by the director itself.
+                Some(_) if support == Some("forbidden") => {
+                    return Err(ErrorObject::new(
+                        crate::jsonrpc::METHOD_NOT_FOUND,
+                        format!("Tool {name} cannot be called as a task"),
+                    ));
+                }
                 Some(task) if self.store.is_some() => {
                     let task = serde_json::from_str(task.get()).map_err(|e| {
                         ErrorObject::invalid_params(format!("Invalid params.task: {e}"))
                     })?;
-                    let upstream_tasks = support != "forbidden"
+                    let upstream_tasks = support.is_some()
                         && self
                             .pool
                             .instance(server, session.project.as_deref())
@@ -427,7 +434,7 @@ impl Gateway {
                     )
                     .await;
                 }
-                None if support == "required" => {
+                None if support == Some("required") => {
                     return Err(ErrorObject::new(
                         crate::jsonrpc::METHOD_NOT_FOUND,
                         format!("Tool {name} must be called as a task (params.task)"),

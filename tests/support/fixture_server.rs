@@ -80,6 +80,8 @@ impl Server {
             json!({"name": "slow", "description": "Answers after ms", "inputSchema": object(json!({"ms": {"type": "integer"}}))}),
             json!({"name": "crash", "description": "Exits mid-call", "inputSchema": object(json!({}))}),
             json!({"name": "add_tool", "description": "Adds a tool", "inputSchema": object(json!({"name": {"type": "string"}}))}),
+            json!({"name": "forbid", "description": "Never runs as a task", "inputSchema": object(json!({})),
+                "execution": {"taskSupport": "forbidden"}}),
         ];
         for t in self.extra_tools.lock().unwrap().iter() {
             tools.push(json!({"name": t, "description": "added at run time", "inputSchema": object(json!({}))}));
@@ -176,6 +178,7 @@ impl Server {
                 self.notify("notifications/tools/list_changed", json!({}));
                 Ok(text(format!("added {name}")))
             }
+            "forbid" => Ok(text("forbid ran".into())),
             other if self.extra_tools.lock().unwrap().iter().any(|t| t == other) => {
                 Ok(text(format!("{other} ran")))
             }
@@ -344,6 +347,7 @@ async fn main() {
                     .as_ref()
                     .and_then(|p| serde_json::from_str(p.get()).ok())
                     .unwrap_or_default();
+                eprintln!("fixture: request {} cancelled", params["requestId"]);
                 server
                     .cancelled
                     .lock()
