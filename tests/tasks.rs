@@ -327,3 +327,31 @@ async fn an_upstream_that_requires_tasks_runs_its_own() {
     let task = answer(&c, rpc(4, "tasks/get", json!({"taskId": id}))).await;
     assert_eq!(task["result"]["status"], "completed");
 }
+
+/// A task runs where its session does: in the session's project, on that project's instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_runs_in_its_sessions_project() {
+    let d = Director::start(&config("[projects.web]\nenv = { ROOT = \"/code/web\" }\n"));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.url = format!("{}/mcp?token={TOKEN}&project=web", d.url);
+    c.initialize(json!({})).await;
+    let created = common::wait_for(|| async {
+        let a = answer(
+            &c,
+            rpc(
+                1,
+                "tools/call",
+                json!({"name": "a/env", "arguments": {"name": "ROOT"}, "task": {}}),
+            ),
+        )
+        .await;
+        a["result"]["task"]["taskId"].as_str().map(str::to_string)
+    })
+    .await;
+    let result = answer(&c, rpc(2, "tasks/result", json!({"taskId": created}))).await;
+    let text = result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{result}"));
+    assert!(text.starts_with("/code/web|"), "{text}");
+}

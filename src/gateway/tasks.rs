@@ -94,11 +94,13 @@ pub async fn create(
 
     // The job's upstream request lives in a session of its own, so ending the creating
     // session does not cancel it; progress and server requests still go to the creator.
-    let detached = Session::new(
-        crate::session::new_id(),
-        TransportKind::Stdio,
-        Default::default(),
-    );
+    let scope = crate::profile::Scope {
+        profile: session.profile.clone(),
+        project: session.project.clone(),
+        filter: session.filter.clone(),
+        principal: Some(session.principal.clone()),
+    };
+    let detached = Session::new(crate::session::new_id(), TransportKind::Stdio, scope);
     let request_id = json!(format!("task:{}", record.id));
     let upstream_task = Arc::new(Mutex::new(None));
     let job = {
@@ -175,6 +177,10 @@ pub async fn create(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
+            // Connections the job opened for itself (`isolation = "session"`) end with it.
+            for (_, c) in detached.isolated.lock().await.drain() {
+                c.close();
+            }
         }
     };
     let handle = tokio::spawn(job);
@@ -340,6 +346,9 @@ pub async fn cancel(
     if let Some(r) = running {
         stop_upstream(g, &r.detached, &r.request_id, &r.upstream_task).await;
         r.job.abort();
+        for (_, c) in r.detached.isolated.lock().await.drain() {
+            c.close();
+        }
     }
     announce(g, &session.id, &cancelled);
     Ok(raw(&cancelled.to_json()))
