@@ -235,11 +235,15 @@ pub async fn get(
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let TaskId { task_id } = crate::jsonrpc::params(params)?;
-    let task = tasks::get(store(g)?, &session.principal, &task_id)
+    Ok(raw(&owned(g, session, &task_id).await?.to_json()))
+}
+
+/// The session's principal's task `task_id` (anyone else's is "not found", like a missing one).
+async fn owned(g: &Gateway, session: &Session, task_id: &str) -> Result<Task, ErrorObject> {
+    tasks::get(store(g)?, &session.principal, task_id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| not_found(&task_id))?;
-    Ok(raw(&task.to_json()))
+        .ok_or_else(|| not_found(task_id))
 }
 
 /// Blocks until the task is terminal, then answers exactly what the underlying request would
@@ -250,12 +254,8 @@ pub async fn result(
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let TaskId { task_id } = crate::jsonrpc::params(params)?;
-    let store = store(g)?;
     loop {
-        let task = tasks::get(store, &session.principal, &task_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| not_found(&task_id))?;
+        let task = owned(g, session, &task_id).await?;
         if task.status.is_terminal() {
             let related = json!({ "taskId": task.id });
             return match task.outcome {
@@ -318,10 +318,7 @@ pub async fn cancel(
 ) -> Result<Box<RawValue>, ErrorObject> {
     let TaskId { task_id } = crate::jsonrpc::params(params)?;
     let store = store(g)?;
-    let task = tasks::get(store, &session.principal, &task_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(&task_id))?;
+    let task = owned(g, session, &task_id).await?;
     if task.status.is_terminal() {
         return Err(ErrorObject::invalid_params(format!(
             "Cannot cancel the task: it is already {}",

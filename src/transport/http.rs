@@ -70,6 +70,12 @@ pub enum Rejection {
     RateLimited(Duration),
 }
 
+impl Rejection {
+    fn token_required(profile: &str) -> Self {
+        Rejection::Unauthorized(format!("profile `{profile}` requires its token"))
+    }
+}
+
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         match self {
@@ -302,11 +308,7 @@ pub async fn post(
     let (session, new_session) = if is_initialize && !headers.contains_key(SESSION_HEADER) {
         let scope = match choose_scope(&state, &q, &headers) {
             Ok(scope) => scope,
-            Err(Refusal::TokenRequired(p)) => {
-                return Err(Rejection::Unauthorized(format!(
-                    "profile `{p}` requires its token"
-                )));
-            }
+            Err(Refusal::TokenRequired(p)) => return Err(Rejection::token_required(&p)),
             Err(unknown) => {
                 let id = match &message {
                     Message::Request(r) => r.id.clone(),
@@ -501,11 +503,7 @@ pub async fn sse(
     check_rate(&state, &q, &headers, peer)?;
     let scope = match choose_scope(&state, &q, &headers) {
         Ok(scope) => scope,
-        Err(Refusal::TokenRequired(p)) => {
-            return Err(Rejection::Unauthorized(format!(
-                "profile `{p}` requires its token"
-            )));
-        }
+        Err(Refusal::TokenRequired(p)) => return Err(Rejection::token_required(&p)),
         Err(_) => {
             return Err(plain_error(
                 StatusCode::NOT_FOUND,
