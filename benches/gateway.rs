@@ -152,45 +152,55 @@ fn main() {
     let (_upstream, upstream_url) = start(Command::new(fixture).args(["--http", "127.0.0.1:0"]));
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
-        &config,
+    let start_director = |name: &str, observability: &str| {
+        let config = dir.path().join(format!("{name}.toml"));
         // No rate limit: the benchmark is one principal sending as fast as it can.
-        format!(
-            "[settings.rate_limit]\nper_minute = 0\n\
-             [servers.up]\ntransport = \"streamable-http\"\nurl = \"{upstream_url}\"\n"
-        ),
-    )
-    .expect("config");
-    let (_director, director_base) = start(
-        Command::new(env!("CARGO_BIN_EXE_mcp-director"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("MCP_DIRECTOR_LOG", "warn"),
+        std::fs::write(
+            &config,
+            format!(
+                "[settings.rate_limit]\nper_minute = 0\n{observability}\
+                 [servers.up]\ntransport = \"streamable-http\"\nurl = \"{upstream_url}\"\n"
+            ),
+        )
+        .expect("config");
+        start(
+            Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+                .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(dir.path().join(name))
+                .env("MCP_DIRECTOR_LOG", "warn"),
+        )
+    };
+    let (_director, director_base) = start_director("observed", "");
+    let (_quiet, quiet_base) = start_director(
+        "quiet",
+        "[settings.observability]\ntool_metrics = false\nanalytics = false\n",
     );
     let director_url = format!("{director_base}/mcp");
+    let quiet_url = format!("{quiet_base}/mcp");
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        // Wait until the upstream's tools are exposed.
+        // Wait until the upstream's tools are exposed by both directors.
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let tools: Value = http
-                .get(format!("{director_base}/api/tools"))
-                .send()
-                .await
-                .expect("admin")
-                .json()
-                .await
-                .expect("json");
-            if tools.as_array().is_some_and(|t| !t.is_empty()) {
-                break;
+        for base in [&director_base, &quiet_base] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let tools: Value = http
+                    .get(format!("{base}/api/tools"))
+                    .send()
+                    .await
+                    .expect("admin")
+                    .json()
+                    .await
+                    .expect("json");
+                if tools.as_array().is_some_and(|t| !t.is_empty()) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "upstream never came up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert!(Instant::now() < deadline, "upstream never came up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Warm both paths, then measure direct and through the director back to back.
         measure(&upstream_url, "echo", clients, 1, 0).await;
@@ -217,5 +227,19 @@ fn main() {
                 via.p99.as_secs_f64() / direct.p99.as_secs_f64()
             );
         }
+
+        // The cost of metrics and analytics: the same director with both off, alternating
+        // runs so drift hits both sides alike.
+        measure(&quiet_url, "up/echo", clients, 1, 0).await;
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            on.push(measure(&director_url, "up/echo", clients, secs, 0).await.throughput());
+            off.push(measure(&quiet_url, "up/echo", clients, secs, 0).await.throughput());
+        }
+        let (on, off): (f64, f64) = (on.iter().sum::<f64>() / 3.0, off.iter().sum::<f64>() / 3.0);
+        println!(
+            "observability: {on:.0} calls/s with tool metrics + analytics, {off:.0} without: {:.1}% cost",
+            (1.0 - on / off) * 100.0
+        );
     });
 }

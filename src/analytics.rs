@@ -72,27 +72,25 @@ impl Recorder {
     }
 }
 
+/// One multi-row INSERT per batch: a statement per record would cost more than the call it
+/// records when calls are fast.
 async fn write(store: &Store, batch: &[Record]) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
-    for r in batch {
-        sqlx::query(
-            "INSERT INTO analytics (at_ms, kind, server, name, profile, project, duration_ms, ok, bytes_in, bytes_out)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(r.at_ms)
-        .bind(r.kind.to_string())
-        .bind(&r.server)
-        .bind(&r.name)
-        .bind(&r.profile)
-        .bind(&r.project)
-        .bind(r.duration.as_secs_f64() * 1e3)
-        .bind(r.ok)
-        .bind(r.bytes_in as i64)
-        .bind(r.bytes_out as i64)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await
+    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO analytics (at_ms, kind, server, name, profile, project, duration_ms, ok, bytes_in, bytes_out) ",
+    );
+    query.push_values(batch, |mut row, r| {
+        row.push_bind(r.at_ms)
+            .push_bind(r.kind.to_string())
+            .push_bind(&r.server)
+            .push_bind(&r.name)
+            .push_bind(&r.profile)
+            .push_bind(&r.project)
+            .push_bind(r.duration.as_secs_f64() * 1e3)
+            .push_bind(r.ok)
+            .push_bind(r.bytes_in as i64)
+            .push_bind(r.bytes_out as i64);
+    });
+    query.build().execute(store.pool()).await.map(|_| ())
 }
 
 /// The value below which `p` of the sorted `values` fall (nearest rank).

@@ -110,3 +110,40 @@ async fn known_calls_give_the_right_counts_and_percentiles() {
         .expect("an elicit row");
     assert!(elicit_line.contains("100.0%"), "{elicit_line}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn observability_can_be_switched_off() {
+    let d = Director::start(&format!(
+        "[settings.observability]\ntool_metrics = false\nanalytics = false\n[servers.a]\ncommand = \"{}\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    for i in 0..3 {
+        let r = c
+            .post(json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                "params": {"name": "a/echo", "arguments": {"text": "x"}}}))
+            .await;
+        assert!(r.last().unwrap().get("result").is_some());
+    }
+    // Give a batch writer time to have written anything it was given.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let report = d
+        .client(None)
+        .get_analytics(None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.rows.is_empty(), "{:?}", report.rows);
+    let metrics = reqwest::get(format!("{}/metrics", d.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("mcp_director_tool_calls_total{"),
+        "{metrics}"
+    );
+}

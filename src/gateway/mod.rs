@@ -448,7 +448,8 @@ impl Gateway {
             .forward(session, sink, &r.id, server, kind.method(), params)
             .await;
         let ok = outcome.as_ref().is_ok_and(|r| !tool_error(r));
-        if let Named::Tool = kind {
+        let record_metrics = self.config.borrow().settings.observability.tool_metrics;
+        if let (Named::Tool, true) = (kind, record_metrics) {
             let profile = session.profile.as_deref();
             self.metrics
                 .tool_call(server, original, profile, ok, started.elapsed());
@@ -486,6 +487,9 @@ impl Gateway {
         let Some(analytics) = &self.analytics else {
             return;
         };
+        if !self.config.borrow().settings.observability.analytics {
+            return;
+        }
         analytics.record(crate::analytics::Record {
             at_ms: crate::analytics::now_ms(),
             kind,

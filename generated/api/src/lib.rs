@@ -809,6 +809,25 @@ pub mod models {
             }
         }
     }
+    ///What the director records about each call (`[settings.observability]`).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ObservabilitySettings {
+        ///Usage records for GET /api/analytics.
+        #[serde(default = "defaults::default_bool::<true>")]
+        pub analytics: bool,
+        ///Per-call Prometheus metrics (tool calls by server, tool, profile, outcome; latency).
+        #[serde(default = "defaults::default_bool::<true>")]
+        pub tool_metrics: bool,
+    }
+    impl ::std::default::Default for ObservabilitySettings {
+        fn default() -> Self {
+            Self {
+                analytics: defaults::default_bool::<true>(),
+                tool_metrics: defaults::default_bool::<true>(),
+            }
+        }
+    }
     ///An OpenAPI 3.0.3 document (this one).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
@@ -1345,6 +1364,8 @@ pub mod models {
         pub naming: Naming,
         #[serde(default = "defaults::settings_oauth")]
         pub oauth: OAuthSettings,
+        #[serde(default = "defaults::settings_observability")]
+        pub observability: ObservabilitySettings,
         #[serde(default = "defaults::settings_rate_limit")]
         pub rate_limit: RateLimitSettings,
         #[serde(default)]
@@ -1364,6 +1385,7 @@ pub mod models {
                 default_protocol_version: defaults::settings_default_protocol_version(),
                 naming: defaults::settings_naming(),
                 oauth: defaults::settings_oauth(),
+                observability: defaults::settings_observability(),
                 rate_limit: defaults::settings_rate_limit(),
                 require_protocol_version_header: Default::default(),
                 session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
@@ -1711,6 +1733,9 @@ pub mod models {
             super::Naming::Prefix
         }
         pub(super) fn settings_oauth() -> super::OAuthSettings {
+            ::std::default::Default::default()
+        }
+        pub(super) fn settings_observability() -> super::ObservabilitySettings {
             ::std::default::Default::default()
         }
         pub(super) fn settings_rate_limit() -> super::RateLimitSettings {

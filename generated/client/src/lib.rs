@@ -795,6 +795,25 @@ pub mod types {
             }
         }
     }
+    ///What the director records about each call (`[settings.observability]`).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ObservabilitySettings {
+        ///Usage records for GET /api/analytics.
+        #[serde(default = "defaults::default_bool::<true>")]
+        pub analytics: bool,
+        ///Per-call Prometheus metrics (tool calls by server, tool, profile, outcome; latency).
+        #[serde(default = "defaults::default_bool::<true>")]
+        pub tool_metrics: bool,
+    }
+    impl ::std::default::Default for ObservabilitySettings {
+        fn default() -> Self {
+            Self {
+                analytics: defaults::default_bool::<true>(),
+                tool_metrics: defaults::default_bool::<true>(),
+            }
+        }
+    }
     ///An OpenAPI 3.0.3 document (this one).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
@@ -1332,6 +1351,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub oauth: ::std::option::Option<OAuthSettings>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub observability: ::std::option::Option<ObservabilitySettings>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub rate_limit: ::std::option::Option<RateLimitSettings>,
         #[serde(default)]
         pub require_protocol_version_header: bool,
@@ -1350,6 +1371,7 @@ pub mod types {
                 default_protocol_version: Default::default(),
                 naming: Default::default(),
                 oauth: Default::default(),
+                observability: Default::default(),
                 rate_limit: Default::default(),
                 require_protocol_version_header: Default::default(),
                 session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
