@@ -47,6 +47,16 @@ impl Recorder {
             let mut batch = Vec::with_capacity(BATCH);
             let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                // Gather for a moment more: fewer, larger transactions.
+                let _ = tokio::time::timeout(Duration::from_millis(50), async {
+                    loop {
+                        let room = BATCH.saturating_sub(batch.len());
+                        if room == 0 || rx.recv_many(&mut batch, room).await == 0 {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 if let Err(e) = write(&store, &batch).await {
                     tracing::warn!(error = %e, records = batch.len(), "analytics batch not written");
                 }
