@@ -237,13 +237,6 @@ async fn a_crashed_upstream_fails_calls_at_once_and_comes_back() {
     );
 }
 
-fn text_of(messages: &[Value]) -> String {
-    messages.last().unwrap()["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text result in {messages:?}"))
-        .to_string()
-}
-
 /// `isolation = "session"`: each client gets its own upstream process, gone with its session;
 /// after 200 sessions no child is left but the shared catalog instance.
 #[tokio::test(flavor = "multi_thread")]
@@ -266,12 +259,12 @@ async fn isolated_sessions_own_their_processes_and_leave_none_behind() {
     let mut b = McpHttp::new(&d.url);
     a.initialize(json!({"roots": {}})).await;
     b.initialize(json!({"roots": {}})).await;
-    let pid_a = text_of(&a.post(env_call.clone()).await)
+    let pid_a = common::result_text(&a.post(env_call.clone()).await)
         .rsplit('|')
         .next()
         .unwrap()
         .to_string();
-    let pid_b = text_of(&b.post(env_call.clone()).await)
+    let pid_b = common::result_text(&b.post(env_call.clone()).await)
         .rsplit('|')
         .next()
         .unwrap()
@@ -279,7 +272,7 @@ async fn isolated_sessions_own_their_processes_and_leave_none_behind() {
     assert_ne!(pid_a, pid_b);
     assert_ne!(pid_a, shared_pid.to_string());
     // Same session, same process.
-    let again = text_of(&a.post(env_call.clone()).await);
+    let again = common::result_text(&a.post(env_call.clone()).await);
     assert!(again.ends_with(&format!("|{pid_a}")), "{again}");
     assert_eq!(common::children_running(d.pid(), fixture_exe).len(), 3);
 
@@ -306,7 +299,7 @@ async fn isolated_sessions_own_their_processes_and_leave_none_behind() {
             async move {
                 let mut c = McpHttp::new(&url);
                 c.initialize(json!({})).await;
-                let text = text_of(&c.post(call).await);
+                let text = common::result_text(&c.post(call).await);
                 assert!(text.starts_with("iso|"), "session {i}: {text}");
                 let r = c
                     .http
@@ -346,7 +339,10 @@ async fn a_restarted_http_upstream_is_reconnected() {
     let mut client = McpHttp::new(&d.url);
     client.initialize(json!({})).await;
     let echo = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "web/echo", "arguments": {"message": "one"}}});
-    assert_eq!(text_of(&client.post(echo.clone()).await), "Echo: one");
+    assert_eq!(
+        common::result_text(&client.post(echo.clone()).await),
+        "Echo: one"
+    );
 
     drop(everything);
     let (_again, _) = common::everything_http_on(port);

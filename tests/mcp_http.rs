@@ -253,16 +253,8 @@ async fn list_changed_reaches_the_stream_which_can_resume() {
         .unwrap();
     assert_eq!(note["method"], "notifications/tools/list_changed");
     let id = id.expect("events carry ids");
-    let tools = c
-        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
-        .await;
-    let names: Vec<&str> = tools[0]["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"a/fresh"), "{names:?}");
+    let names = c.tool_names().await;
+    assert!(names.iter().any(|n| n == "a/fresh"), "{names:?}");
     let ran = c.post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "a/fresh"}})).await;
     assert_eq!(
         ran.last().unwrap()["result"]["content"][0]["text"],

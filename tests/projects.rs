@@ -7,13 +7,6 @@ use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_mcp-fixture-server");
 
-fn text(messages: &[Value]) -> String {
-    messages.last().unwrap()["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text in {messages:?}"))
-        .to_string()
-}
-
 async fn session(d: &Director, query: &str, capabilities: Value) -> McpHttp {
     let mut c = McpHttp::new(&d.url);
     c.url = format!("{}/mcp{query}", d.url);
@@ -51,9 +44,9 @@ async fn one_server_runs_in_each_projects_context() {
     }
     let parts = |s: String| s.split('|').map(str::to_string).collect::<Vec<_>>();
     let (w, a, p) = (
-        parts(text(&web.post(env.clone()).await)),
-        parts(text(&api.post(env.clone()).await)),
-        parts(text(&plain.post(env.clone()).await)),
+        parts(common::result_text(&web.post(env.clone()).await)),
+        parts(common::result_text(&api.post(env.clone()).await)),
+        parts(common::result_text(&plain.post(env.clone()).await)),
     );
     assert_eq!(w[0], "/code/web");
     assert_eq!(
@@ -72,21 +65,13 @@ async fn one_server_runs_in_each_projects_context() {
     );
 
     // The project's servers bound the view.
-    let tools = web
-        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
-        .await;
-    let names: Vec<&str> = tools[0]["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = web.tool_names().await;
     assert!(names.iter().all(|n| n.starts_with("a/")), "{names:?}");
     let b = web.post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "b/echo", "arguments": {"text": "x"}}})).await;
     assert_eq!(b.last().unwrap()["error"]["code"], -32602);
 
     // A client that offers no roots gets the project's.
-    let roots = text(&web.post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "a/roots", "arguments": {}}})).await);
+    let roots = common::result_text(&web.post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "a/roots", "arguments": {}}})).await);
     assert_eq!(roots, r#"roots: [{"name":"web","uri":"file:///code/web"}]"#);
 }
 
@@ -111,7 +96,11 @@ async fn a_config_change_keeps_sessions_and_calls_in_flight() {
         admin.remove_server("b").await.unwrap();
     };
     let (slow, ()) = tokio::join!(slow, change);
-    assert_eq!(text(&slow), "slept 1500 ms", "the call in flight completed");
+    assert_eq!(
+        common::result_text(&slow),
+        "slept 1500 ms",
+        "the call in flight completed"
+    );
 
     // The session hears of the change and can use the new server; b's process is gone.
     let note = tokio::time::timeout(std::time::Duration::from_secs(20), async {
@@ -133,17 +122,9 @@ async fn a_config_change_keeps_sessions_and_calls_in_flight() {
         r.last().unwrap().get("result").map(|_| ())
     })
     .await;
-    let tools = client
-        .post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
-        .await;
-    let names: Vec<&str> = tools[0]["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = client.tool_names().await;
     assert!(
-        names.contains(&"c/echo") && !names.iter().any(|n| n.starts_with("b/")),
+        names.iter().any(|n| n == "c/echo") && !names.iter().any(|n| n.starts_with("b/")),
         "{names:?}"
     );
     common::wait_for(|| async { (!common::process_alive(b_pid)).then_some(()) }).await;
@@ -152,5 +133,5 @@ async fn a_config_change_keeps_sessions_and_calls_in_flight() {
         .post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
         "params": {"name": "a/echo", "arguments": {"text": "still here"}}}))
         .await;
-    assert_eq!(text(&again), "fixture: still here");
+    assert_eq!(common::result_text(&again), "fixture: still here");
 }

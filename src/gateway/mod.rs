@@ -392,12 +392,8 @@ impl Gateway {
         params.insert("name".into(), raw(original));
         if let Named::Tool = kind {
             let support = view
-                .tools
-                .iter()
-                .find(|(s, t)| {
-                    s == server && t.get("name").and_then(Value::as_str) == Some(name.as_str())
-                })
-                .and_then(|(_, t)| t.pointer("/execution/taskSupport"))
+                .tool(&name)
+                .and_then(|t| t.pointer("/execution/taskSupport"))
                 .and_then(Value::as_str);
             match params.get("task") {
                 // A tool that forbids tasks refuses one (-32601, as the spec says); a tool that
@@ -447,27 +443,34 @@ impl Gateway {
         let outcome = self
             .forward(session, sink, &r.id, server, kind.method(), params)
             .await;
-        let ok = outcome.as_ref().is_ok_and(|r| !tool_error(r));
-        let record_metrics = self.config.borrow().settings.observability.tool_metrics;
-        if let (Named::Tool, true) = (kind, record_metrics) {
-            let profile = session.profile.as_deref();
-            self.metrics
-                .tool_call(server, original, profile, ok, started.elapsed());
-        }
-        let analytics_kind = match kind {
-            Named::Tool => AnalyticsRowKind::Tool,
-            Named::Prompt => AnalyticsRowKind::Prompt,
+        let (metrics_on, analytics_on) = {
+            let config = self.config.borrow();
+            let o = &config.settings.observability;
+            (o.tool_metrics, o.analytics)
         };
-        self.observe(
-            session,
-            r,
-            analytics_kind,
-            server,
-            original,
-            started,
-            &outcome,
-            ok,
-        );
+        // Reading the result for `isError` costs a parse: only when something records it.
+        if metrics_on || analytics_on {
+            let ok = outcome.as_ref().is_ok_and(|r| !tool_error(r));
+            if let (Named::Tool, true) = (kind, metrics_on) {
+                let profile = session.profile.as_deref();
+                self.metrics
+                    .tool_call(server, original, profile, ok, started.elapsed());
+            }
+            let analytics_kind = match kind {
+                Named::Tool => AnalyticsRowKind::Tool,
+                Named::Prompt => AnalyticsRowKind::Prompt,
+            };
+            self.observe(
+                session,
+                r,
+                analytics_kind,
+                server,
+                original,
+                started,
+                &outcome,
+                ok,
+            );
+        }
         outcome
     }
 

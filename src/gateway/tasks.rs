@@ -66,7 +66,6 @@ fn announce(g: &Gateway, creator: &str, task: &Task) {
 
 /// Starts a task running `tools/call` on `server` with `params` (the upstream's own tool
 /// name already in place); answers the `CreateTaskResult` at once.
-#[allow(clippy::too_many_arguments)]
 pub async fn create(
     g: &Arc<Gateway>,
     session: &Arc<Session>,

@@ -17,6 +17,8 @@ pub struct View {
     /// Tools with their exposed names.
     pub tools: Vec<Item>,
     pub tool_names: NameTable,
+    /// Exposed tool name → its index in `tools` (the definition a call is checked against).
+    tool_index: HashMap<String, usize>,
     pub prompts: Vec<Item>,
     pub prompt_names: NameTable,
     pub resources: Vec<Item>,
@@ -75,7 +77,13 @@ impl View {
         };
         let (tools, tool_names) = named(Kind::Tools);
         let (prompts, prompt_names) = named(Kind::Prompts);
+        let tool_index = tools
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, t))| Some((t.get("name")?.as_str()?.to_string(), i)))
+            .collect();
         let mut view = View {
+            tool_index,
             tools,
             tool_names,
             prompts,
@@ -106,6 +114,11 @@ impl View {
 
     /// The server owning a resource URI: a listed resource, else the template with the
     /// longest matching fixed prefix.
+    /// The definition of the tool exposed as `name`.
+    pub fn tool(&self, name: &str) -> Option<&Value> {
+        self.tool_index.get(name).map(|&i| &self.tools[i].1)
+    }
+
     pub fn resource_server(&self, uri: &str) -> Option<&str> {
         self.resource_owner
             .get(uri)

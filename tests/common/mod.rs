@@ -328,6 +328,29 @@ impl McpHttp {
     }
 }
 
+/// The text of the first content item of the last message's result (a tool's answer).
+pub fn result_text(messages: &[serde_json::Value]) -> String {
+    messages.last().expect("an answer")["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text result in {messages:?}"))
+        .to_string()
+}
+
+impl McpHttp {
+    /// The names `tools/list` answers.
+    pub async fn tool_names(&self) -> Vec<String> {
+        let answer = self
+            .post(serde_json::json!({"jsonrpc": "2.0", "id": "names", "method": "tools/list"}))
+            .await;
+        answer[0]["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tools in {answer:?}"))
+            .iter()
+            .map(|t| t["name"].as_str().expect("a name").to_string())
+            .collect()
+    }
+}
+
 /// The JSON-RPC messages of a `/mcp` answer.
 pub async fn messages(response: reqwest::Response) -> Vec<serde_json::Value> {
     let sse = response.headers().get("content-type").is_some_and(|v| {
