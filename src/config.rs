@@ -148,6 +148,49 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "enabled needs username and password_hash (use `mcp-director auth enable`)",
         ));
     }
+    validate_oauth(config)
+}
+
+fn validate_oauth(config: &Config) -> Result<(), ConfigError> {
+    let oauth = &config.settings.oauth;
+    if oauth.enabled && !config.settings.auth.enabled && oauth.oidc.is_none() {
+        return Err(ConfigError::invalid(
+            "settings.oauth",
+            "enabled needs a way for users to sign in: settings.auth (local admin) or settings.oauth.oidc",
+        ));
+    }
+    if let Some(issuer) = &oauth.issuer {
+        let ok = url::Url::parse(issuer).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
+        if !ok {
+            return Err(ConfigError::invalid(
+                "settings.oauth.issuer",
+                format!("`{issuer}` is not an http(s) URL without query or fragment"),
+            ));
+        }
+    }
+    if let Some(oidc) = &oauth.oidc
+        && url::Url::parse(&oidc.issuer).is_err()
+    {
+        return Err(ConfigError::invalid(
+            "settings.oauth.oidc.issuer",
+            format!("`{}` is not a URL", oidc.issuer),
+        ));
+    }
+    if let Some(rule) = oauth
+        .profiles
+        .iter()
+        .find(|r| !config.profiles.contains_key(&r.profile))
+    {
+        return Err(ConfigError::invalid(
+            "settings.oauth.profiles",
+            format!("no profile named `{}`", rule.profile),
+        ));
+    }
     Ok(())
 }
 
@@ -292,6 +335,16 @@ pub fn expand_with(
         for (k, v) in server.headers.iter_mut() {
             x(&format!("headers.{k}"), v)?;
         }
+    }
+    if let Some(secret) = out
+        .settings
+        .oauth
+        .oidc
+        .as_mut()
+        .and_then(|o| o.client_secret.as_mut())
+    {
+        *secret = expand_str(secret, lookup)
+            .map_err(|m| ConfigError::invalid("settings.oauth.oidc.client_secret", m))?;
     }
     for (name, project) in out.projects.iter_mut() {
         for (k, v) in project.env.iter_mut() {

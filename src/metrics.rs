@@ -31,6 +31,17 @@ struct ServerLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OAuthFailureLabels {
+    endpoint: &'static str,
+    error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabel {
+    grant_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
     transport: &'static str,
 }
@@ -46,6 +57,8 @@ pub struct Metrics {
     upstream_up: Family<ServerLabel, Gauge>,
     upstream_restarts: Family<ServerLabel, Gauge>,
     sessions: Family<TransportLabel, Gauge>,
+    oauth_grants: Family<GrantLabel, Counter>,
+    oauth_failures: Family<OAuthFailureLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -100,8 +113,22 @@ impl Default for Metrics {
             "Open client sessions by transport",
             sessions.clone(),
         );
+        let oauth_grants = Family::<GrantLabel, Counter>::default();
+        registry.register(
+            "oauth_tokens_issued",
+            "Tokens issued by the OAuth token endpoint, by grant type",
+            oauth_grants.clone(),
+        );
+        let oauth_failures = Family::<OAuthFailureLabels, Counter>::default();
+        registry.register(
+            "oauth_failures",
+            "Refused OAuth requests by endpoint (register, authorize, consent, oidc_callback, token, resource) and RFC 6749 error code",
+            oauth_failures.clone(),
+        );
         Self {
             registry,
+            oauth_grants,
+            oauth_failures,
             http_requests,
             rate_limited,
             tool_calls,
@@ -121,6 +148,18 @@ impl Metrics {
                 route: route.to_string(),
                 status,
             })
+            .inc();
+    }
+
+    pub fn oauth_grant(&self, grant_type: &'static str) {
+        self.oauth_grants
+            .get_or_create(&GrantLabel { grant_type })
+            .inc();
+    }
+
+    pub fn oauth_failure(&self, endpoint: &'static str, error: &'static str) {
+        self.oauth_failures
+            .get_or_create(&OAuthFailureLabels { endpoint, error })
             .inc();
     }
 

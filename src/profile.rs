@@ -76,6 +76,21 @@ pub enum Refusal {
     UnknownProject(String),
     /// The profile requires a token and none or a wrong one was presented.
     TokenRequired(String),
+    /// The signed-in (OAuth) subject's rules do not give it this profile.
+    NotGranted(String),
+}
+
+/// Who asks for a session, as far as choosing its profile goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credential {
+    None,
+    /// A token presented as a profile token (it may match none).
+    Token(String),
+    /// An OAuth subject: its principal, and the profile `settings.oauth.profiles` maps it to.
+    Granted {
+        principal: String,
+        profile: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -84,6 +99,7 @@ impl std::fmt::Display for Refusal {
             Refusal::UnknownProfile(p) => write!(f, "unknown profile `{p}`"),
             Refusal::UnknownProject(p) => write!(f, "unknown project `{p}`"),
             Refusal::TokenRequired(p) => write!(f, "profile `{p}` requires its token"),
+            Refusal::NotGranted(p) => write!(f, "your sign-in does not grant profile `{p}`"),
         }
     }
 }
@@ -105,16 +121,32 @@ pub fn scope(
     config: &Config,
     profile: Option<&str>,
     project: Option<&str>,
-    token: Option<&str>,
+    credential: &Credential,
 ) -> Result<Scope, Refusal> {
-    let (profile, mut filter) = select(config, profile, token)?;
-    let principal = token.map(secrets::sha256_hex).filter(|hash| {
-        profile
-            .as_ref()
-            .and_then(|name| config.profiles.get(name))
-            .and_then(|p| p.token_sha256.as_deref())
-            .is_some_and(|stored| secrets::ct_eq(stored, hash))
-    });
+    let (profile, mut filter, principal) = match credential {
+        Credential::Granted {
+            principal,
+            profile: granted,
+        } => {
+            let (p, f) = select_granted(config, profile, granted.as_deref())?;
+            (p, f, Some(principal.clone()))
+        }
+        Credential::None | Credential::Token(_) => {
+            let token = match credential {
+                Credential::Token(t) => Some(t.as_str()),
+                _ => None,
+            };
+            let (profile, filter) = select(config, profile, token)?;
+            let principal = token.map(secrets::sha256_hex).filter(|hash| {
+                profile
+                    .as_ref()
+                    .and_then(|name| config.profiles.get(name))
+                    .and_then(|p| p.token_sha256.as_deref())
+                    .is_some_and(|stored| secrets::ct_eq(stored, hash))
+            });
+            (profile, filter, principal.map(|h| format!("token:{h}")))
+        }
+    };
     if let Some(name) = project {
         let p = config
             .projects
@@ -132,8 +164,37 @@ pub fn scope(
         profile,
         project: project.map(str::to_string),
         filter,
-        principal: principal.map(|h| format!("token:{h}")),
+        principal,
     })
+}
+
+/// The profile of an OAuth subject: the one its rules grant (asking for another is refused),
+/// else the requested or default profile unless that one requires a token.
+fn select_granted(
+    config: &Config,
+    requested: Option<&str>,
+    granted: Option<&str>,
+) -> Result<(Option<String>, Filter), Refusal> {
+    if let (Some(r), Some(g)) = (requested, granted)
+        && r != g
+    {
+        return Err(Refusal::NotGranted(r.to_string()));
+    }
+    let Some(name) = requested
+        .or(granted)
+        .map(str::to_string)
+        .or_else(|| config.settings.default_profile.clone())
+    else {
+        return Ok((None, Filter::default()));
+    };
+    let profile = config
+        .profiles
+        .get(&name)
+        .ok_or_else(|| Refusal::UnknownProfile(name.clone()))?;
+    if profile.require_token && granted != Some(name.as_str()) {
+        return Err(Refusal::NotGranted(name));
+    }
+    Ok((Some(name), Filter::from_profile(profile)))
 }
 
 /// The profile (name and filter) of a new session.

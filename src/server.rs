@@ -35,6 +35,8 @@ pub struct Inner {
     /// Set when the director is stopping: long-lived streams end.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started: Instant,
+    /// Where the director listens (the default OAuth issuer is derived from it).
+    pub listen: std::net::SocketAddr,
 }
 
 impl std::ops::Deref for AppState {
@@ -46,7 +48,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state and starts the upstream pool (needs a Tokio runtime).
-    pub fn new(config: LiveConfig, store: Store) -> Self {
+    pub fn new(config: LiveConfig, store: Store, listen: std::net::SocketAddr) -> Self {
         let metrics = Arc::new(Metrics::default());
         let settings = config.subscribe();
         let analytics = crate::analytics::Recorder::start(store.clone(), move || {
@@ -59,6 +61,7 @@ impl AppState {
             Some(analytics),
             Some(store.clone()),
         );
+        crate::oauth::start_maintenance(store.clone());
         Self(Arc::new(Inner {
             config,
             store,
@@ -67,6 +70,7 @@ impl AppState {
             rate_limits: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             started: Instant::now(),
+            listen,
         }))
     }
 }
@@ -83,6 +87,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(transport::http::delete),
         )
         .route("/sse", get(transport::http::sse))
+        .merge(crate::oauth::routes())
         .with_state(state.clone());
     mcp_director_api::router(Arc::new(Admin(state.clone())))
         .merge(observability)

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_analytics.sql"),
     ),
     (3, "tasks", include_str!("../migrations/0003_tasks.sql")),
+    (4, "oauth", include_str!("../migrations/0004_oauth.sql")),
 ];
 
 #[derive(Clone, Debug)]

@@ -165,7 +165,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, config = %path.display(), data_dir = %data_dir.display(), "mcp-director listening");
     // A line on stdout for scripts and tests that start the director on port 0.
     println!("listening on http://{addr}");
-    let state = AppState::new(config, store);
+    let state = AppState::new(config, store, addr);
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("mcp-director stopped");
     Ok(())
@@ -179,7 +179,10 @@ async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
         &config.effective(),
         args.profile.as_deref(),
         args.project.as_deref(),
-        args.token.as_deref(),
+        &match args.token.clone() {
+            Some(t) => crate::profile::Credential::Token(t),
+            None => crate::profile::Credential::None,
+        },
     )
     .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
     let gateway =

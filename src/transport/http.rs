@@ -3,7 +3,8 @@
 
 use crate::gateway::{Gateway, SUPPORTED_VERSIONS};
 use crate::jsonrpc::{ErrorObject, INVALID_REQUEST, Message, Response as RpcResponse};
-use crate::profile::{self, Refusal, Scope};
+use crate::oauth;
+use crate::profile::{self, Credential, Refusal, Scope};
 use crate::server::AppState;
 use crate::session::{Session, Sink, TransportKind};
 use axum::body::Bytes;
@@ -50,14 +51,65 @@ impl McpQuery {
 }
 
 /// A new session's scope (profile, project, filter), or why it cannot have it.
-fn choose_scope(state: &AppState, q: &McpQuery, headers: &HeaderMap) -> Result<Scope, Refusal> {
+fn choose_scope(state: &AppState, q: &McpQuery, credential: &Credential) -> Result<Scope, Refusal> {
     let config = state.config.effective();
     profile::scope(
         &config,
         q.profile.as_deref(),
         q.project.as_deref(),
-        q.token(headers),
+        credential,
     )
+}
+
+/// The request's credential (see [`oauth::admit`]).
+async fn admit(
+    state: &AppState,
+    q: &McpQuery,
+    headers: &HeaderMap,
+) -> Result<Credential, Rejection> {
+    oauth::admit(state, headers, q.token.as_deref())
+        .await
+        .map_err(Rejection::OAuth)
+}
+
+/// With OAuth on, a session created by a signed-in subject or a profile token is used only
+/// with that same credential: a leaked session id alone is worth nothing.
+fn check_owner(
+    state: &AppState,
+    session: &Session,
+    credential: &Credential,
+) -> Result<(), Rejection> {
+    if !state.config.effective().settings.oauth.enabled || session.principal.starts_with("session:")
+    {
+        return Ok(());
+    }
+    let presented = match credential {
+        Credential::Granted { principal, .. } => principal.clone(),
+        Credential::Token(t) => format!("token:{}", crate::secrets::sha256_hex(t)),
+        Credential::None => String::new(),
+    };
+    if crate::secrets::ct_eq(&presented, &session.principal) {
+        Ok(())
+    } else {
+        Err(plain_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this session belongs to another principal",
+        ))
+    }
+}
+
+/// Why a session cannot be created, as an HTTP rejection.
+fn refusal(state: &AppState, refusal: &Refusal) -> Option<Rejection> {
+    match refusal {
+        Refusal::TokenRequired(p) => Some(Rejection::token_required(state, p)),
+        Refusal::NotGranted(_) => Some(Rejection::OAuth(oauth::OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            refusal.to_string(),
+        ))),
+        Refusal::UnknownProfile(_) | Refusal::UnknownProject(_) => None,
+    }
 }
 
 /// Why an MCP HTTP request is refused: a JSON-RPC error body (the spec's
@@ -65,14 +117,21 @@ fn choose_scope(state: &AppState, q: &McpQuery, headers: &HeaderMap) -> Result<S
 pub enum Rejection {
     Rpc(StatusCode, Box<(serde_json::Value, ErrorObject)>),
     Plain(StatusCode, &'static str, &'static str),
-    Unauthorized(String),
+    /// 401/403 with a `WWW-Authenticate` challenge, or another OAuth-shaped refusal.
+    OAuth(oauth::OAuthError),
     /// Over `settings.rate_limit`: 429 with `Retry-After` (whole seconds, at least 1).
     RateLimited(Duration),
 }
 
 impl Rejection {
-    fn token_required(profile: &str) -> Self {
-        Rejection::Unauthorized(format!("profile `{profile}` requires its token"))
+    fn token_required(state: &AppState, profile: &str) -> Self {
+        let mut e = oauth::OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("profile `{profile}` requires its token"),
+        );
+        e.www_authenticate = Some(oauth::challenge(state, None));
+        Rejection::OAuth(e)
     }
 }
 
@@ -99,19 +158,7 @@ impl IntoResponse for Rejection {
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 r
             }
-            Rejection::Unauthorized(description) => {
-                let mut r = mcp_director_api::ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    description,
-                )
-                .into_response();
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"mcp-director\""),
-                );
-                r
-            }
+            Rejection::OAuth(e) => e.into_response(),
         }
     }
 }
@@ -263,6 +310,7 @@ pub async fn post(
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
     check_rate(&state, &q, &headers, peer)?;
+    let credential = admit(&state, &q, &headers).await?;
     let g = state.gateway.clone();
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -281,6 +329,7 @@ pub async fn post(
                 ErrorObject::new(-32001, "Session not found"),
             ));
         };
+        check_owner(&state, &session, &credential)?;
         let sink = Sink {
             request_stream: None,
             session: session.clone(),
@@ -306,17 +355,19 @@ pub async fn post(
     check_version(&state, &headers, is_initialize)?;
 
     let (session, new_session) = if is_initialize && !headers.contains_key(SESSION_HEADER) {
-        let scope = match choose_scope(&state, &q, &headers) {
+        let scope = match choose_scope(&state, &q, &credential) {
             Ok(scope) => scope,
-            Err(Refusal::TokenRequired(p)) => return Err(Rejection::token_required(&p)),
-            Err(unknown) => {
+            Err(r) => {
+                if let Some(rejection) = refusal(&state, &r) {
+                    return Err(rejection);
+                }
                 let id = match &message {
-                    Message::Request(r) => r.id.clone(),
+                    Message::Request(req) => req.id.clone(),
                     _ => serde_json::Value::Null,
                 };
                 let body = Message::Response(RpcResponse::err(
                     id,
-                    ErrorObject::invalid_params(unknown.to_string()),
+                    ErrorObject::invalid_params(r.to_string()),
                 ))
                 .to_json();
                 return Ok((
@@ -335,7 +386,9 @@ pub async fn post(
         g.add_session(session.clone());
         (session, true)
     } else {
-        (session_from_header(&g, &headers)?, false)
+        let session = session_from_header(&g, &headers)?;
+        check_owner(&state, &session, &credential)?;
+        (session, false)
     };
 
     let Message::Request(request) = message else {
@@ -439,7 +492,9 @@ pub async fn get(
         ));
     }
     check_version(&state, &headers, false)?;
+    let credential = admit(&state, &q, &headers).await?;
     let session = session_from_header(&state.gateway, &headers)?;
+    check_owner(&state, &session, &credential)?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -484,10 +539,13 @@ fn tokio_stream_unbounded<T: Send + 'static>(
 
 pub async fn delete(
     State(state): State<AppState>,
+    Query(q): Query<McpQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
+    let credential = admit(&state, &q, &headers).await?;
     let session = session_from_header(&state.gateway, &headers)?;
+    check_owner(&state, &session, &credential)?;
     state.gateway.remove_session(&session.id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -501,15 +559,17 @@ pub async fn sse(
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
     check_rate(&state, &q, &headers, peer)?;
-    let scope = match choose_scope(&state, &q, &headers) {
+    let credential = admit(&state, &q, &headers).await?;
+    let scope = match choose_scope(&state, &q, &credential) {
         Ok(scope) => scope,
-        Err(Refusal::TokenRequired(p)) => return Err(Rejection::token_required(&p)),
-        Err(_) => {
-            return Err(plain_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "unknown profile or project",
-            ));
+        Err(r) => {
+            return Err(refusal(&state, &r).unwrap_or_else(|| {
+                plain_error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "unknown profile or project",
+                )
+            }));
         }
     };
     let session = Session::new(crate::session::new_id(), TransportKind::LegacySse, scope);

@@ -89,7 +89,16 @@ impl Director {
     /// Waits until each server is running (through the admin API); returns their pids (0 for
     /// servers that have none).
     pub async fn wait_running(&self, servers: &[&str]) -> Vec<u32> {
-        let c = self.client(None);
+        self.wait_running_as(None, servers).await
+    }
+
+    /// [`Director::wait_running`] with admin credentials.
+    pub async fn wait_running_as(
+        &self,
+        credentials: Option<(&str, &str)>,
+        servers: &[&str],
+    ) -> Vec<u32> {
+        let c = self.client(credentials);
         let mut pids = Vec::new();
         for name in servers {
             let pid = wait_for(|| async {
@@ -234,6 +243,8 @@ pub struct McpHttp {
     pub url: String,
     pub session: Option<String>,
     pub http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` with every request.
+    pub bearer: Option<String>,
 }
 
 impl McpHttp {
@@ -242,6 +253,7 @@ impl McpHttp {
             url: format!("{base}/mcp"),
             session: None,
             http: reqwest::Client::new(),
+            bearer: None,
         }
     }
 
@@ -254,6 +266,9 @@ impl McpHttp {
             .body(body.to_string());
         if let Some(s) = &self.session {
             r = r.header("mcp-session-id", s);
+        }
+        if let Some(t) = &self.bearer {
+            r = r.bearer_auth(t);
         }
         r
     }

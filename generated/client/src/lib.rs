@@ -113,6 +113,9 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AuthorizationServerMetadata {
         pub authorization_endpoint: ::std::string::String,
+        ///RFC 9207 - authorization responses carry `iss`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub authorization_response_iss_parameter_supported: ::std::option::Option<bool>,
         ///Whether an HTTPS URL of a client ID metadata document is accepted as `client_id`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id_metadata_document_supported: ::std::option::Option<bool>,
@@ -771,17 +774,40 @@ pub mod types {
             value.parse()
         }
     }
+    ///Maps signed-in subjects to a profile. Every condition given must hold.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct OAuthProfileRule {
+        ///Glob over the verified email (OIDC sign-ins).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///A group the subject must be in (OIDC sign-ins).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub group: ::std::option::Option<::std::string::String>,
+        pub profile: ::std::string::String,
+        ///Glob over the subject (`local:<username>` or `oidc:<sub>`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub subject: ::std::option::Option<::std::string::String>,
+    }
     ///OAuth 2.1 authorization server for /mcp and /sse (`[settings.oauth]`).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct OAuthSettings {
         #[serde(default = "defaults::default_u64::<u64, 3600>")]
         pub access_token_ttl_secs: u64,
+        ///Lifetime of an authorization code (single-use).
+        #[serde(default = "defaults::default_u64::<u64, 60>")]
+        pub code_ttl_secs: u64,
         #[serde(default)]
         pub enabled: bool,
         ///Canonical external base URL; default derived from `bind`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub issuer: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub oidc: ::std::option::Option<OidcSettings>,
+        ///Which profile a signed-in subject's sessions use: the first rule that matches. No match: the `default_profile` (or every server when there is none).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub profiles: ::std::vec::Vec<OAuthProfileRule>,
         #[serde(default = "defaults::default_u64::<u64, 2592000>")]
         pub refresh_token_ttl_secs: u64,
     }
@@ -789,8 +815,11 @@ pub mod types {
         fn default() -> Self {
             Self {
                 access_token_ttl_secs: defaults::default_u64::<u64, 3600>(),
+                code_ttl_secs: defaults::default_u64::<u64, 60>(),
                 enabled: Default::default(),
                 issuer: Default::default(),
+                oidc: Default::default(),
+                profiles: Default::default(),
                 refresh_token_ttl_secs: defaults::default_u64::<u64, 2592000>(),
             }
         }
@@ -813,6 +842,31 @@ pub mod types {
                 tool_metrics: defaults::default_bool::<true>(),
             }
         }
+    }
+    ///Sign-in at /authorize through an external OpenID Connect provider (`[settings.oauth.oidc]`) instead of the local admin credentials. The provider redirects back to `<issuer>/oauth/callback`.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct OidcSettings {
+        ///Glob patterns over the verified `email` claim; empty = any.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_emails: ::std::vec::Vec<::std::string::String>,
+        ///The subject must be in at least one of these groups (claim `groups_claim`); empty = any.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_groups: ::std::vec::Vec<::std::string::String>,
+        ///Glob patterns over the ID token's `sub`; empty = any.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub allowed_subjects: ::std::vec::Vec<::std::string::String>,
+        pub client_id: ::std::string::String,
+        ///The director's client secret at the provider; `${VAR}` keeps it out of the file.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_secret: ::std::option::Option<::std::string::String>,
+        #[serde(default = "defaults::oidc_settings_groups_claim")]
+        pub groups_claim: ::std::string::String,
+        ///The provider's issuer URL (its discovery document is `<issuer>/.well-known/openid-configuration`).
+        pub issuer: ::std::string::String,
+        ///Scopes asked of the provider besides `openid`.
+        #[serde(default = "defaults::oidc_settings_scopes")]
+        pub scopes: ::std::vec::Vec<::std::string::String>,
     }
     ///An OpenAPI 3.0.3 document (this one).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -842,6 +896,8 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct OpenIdConfiguration {
         pub authorization_endpoint: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub authorization_response_iss_parameter_supported: ::std::option::Option<bool>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id_metadata_document_supported: ::std::option::Option<bool>,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1689,6 +1745,12 @@ pub mod types {
             <T as ::std::convert::TryFrom<::std::num::NonZeroU64>>::Error: ::std::fmt::Debug,
         {
             T::try_from(::std::num::NonZeroU64::try_from(V).unwrap()).unwrap()
+        }
+        pub(super) fn oidc_settings_groups_claim() -> ::std::string::String {
+            "groups".to_string()
+        }
+        pub(super) fn oidc_settings_scopes() -> ::std::vec::Vec<::std::string::String> {
+            vec!["email".to_string(), "profile".to_string()]
         }
         pub(super) fn settings_allowed_origins() -> ::std::vec::Vec<::std::string::String> {
             vec![

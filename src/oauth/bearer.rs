@@ -1,0 +1,131 @@
+//! The resource-server side: what /mcp and /sse accept as a credential, and the
+//! `WWW-Authenticate` challenge that sends a client to discovery (RFC 6750 §3, RFC 9728 §5.1).
+
+use super::{MCP_SCOPE, OAuthError, grants, issuer, principal, profile_for, resources};
+use crate::secrets::{ct_eq, sha256_hex};
+use crate::server::AppState;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+pub use crate::profile::Credential;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The challenge of a 401/403 from /mcp or /sse. With OAuth on it names the protected resource
+/// metadata and the scope to ask for, so a client can start discovery from the response alone.
+pub fn challenge(state: &AppState, error: Option<(&str, &str)>) -> HeaderValue {
+    let mut value = if state.config.effective().settings.oauth.enabled {
+        format!(
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"{MCP_SCOPE}\"",
+            issuer(state)
+        )
+    } else {
+        "Bearer realm=\"mcp-director\"".to_string()
+    };
+    if let Some((code, description)) = error {
+        let clean: String = description
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect();
+        value.push_str(&format!(
+            ", error=\"{code}\", error_description=\"{clean}\""
+        ));
+    }
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+fn refused(
+    state: &AppState,
+    status: StatusCode,
+    code: &'static str,
+    description: &str,
+) -> OAuthError {
+    state.metrics.oauth_failure("resource", code);
+    let mut e = OAuthError::new(status, code, description);
+    e.www_authenticate = Some(challenge(state, Some((code, description))));
+    e
+}
+
+/// The credential of a request to /mcp or /sse.
+///
+/// OAuth off: the profile token from `Authorization: Bearer`, else `?token=`.
+/// OAuth on: a bearer token in the header is required. It is a profile token, or an access
+/// token this director issued for one of its own URIs with the `mcp` scope. Tokens in the URL
+/// are refused: URLs end up in logs and histories.
+pub async fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Credential, OAuthError> {
+    let config = state.config.effective();
+    if !config.settings.oauth.enabled {
+        return Ok(match bearer(headers).or(query_token) {
+            Some(t) => Credential::Token(t.to_string()),
+            None => Credential::None,
+        });
+    }
+    if query_token.is_some() {
+        return Err(refused(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "access tokens are not accepted in the URL; send Authorization: Bearer",
+        ));
+    }
+    let Some(token) = bearer(headers) else {
+        let mut e = OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required",
+        );
+        e.www_authenticate = Some(challenge(state, None));
+        return Err(e);
+    };
+    let hash = sha256_hex(token);
+    let is_profile_token = config
+        .profiles
+        .values()
+        .any(|p| p.token_sha256.as_deref().is_some_and(|h| ct_eq(h, &hash)));
+    if is_profile_token {
+        return Ok(Credential::Token(token.to_string()));
+    }
+    let grant = grants::access(&state.store, token)
+        .await
+        .map_err(OAuthError::store)?
+        .ok_or_else(|| {
+            refused(
+                state,
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is unknown, expired or revoked",
+            )
+        })?;
+    if !resources(&issuer(state)).contains(&grant.resource) {
+        return Err(refused(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token was issued for another resource",
+        ));
+    }
+    if !grant.scope.split_whitespace().any(|s| s == MCP_SCOPE) {
+        return Err(refused(
+            state,
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the access token lacks the mcp scope",
+        ));
+    }
+    Ok(Credential::Granted {
+        principal: principal(&grant.subject),
+        profile: profile_for(&config, &grant.subject, &grant.claims),
+    })
+}
