@@ -136,3 +136,119 @@ async fn consent_page_in_chromium_approve_and_deny() {
     assert_eq!(denied["params"]["state"], "browser-state");
     assert!(denied["params"].get("code").is_none());
 }
+
+/// The npm `oidc-provider` on `port`, knowing the director's callback.
+fn identity_provider(port: u16, director: &str) -> common::Peer {
+    let mut peer = common::Peer::spawn(
+        Command::new(common::node())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/js/oidc_provider.mjs"
+            ))
+            .arg(port.to_string())
+            .arg(format!("{director}/oauth/callback"))
+            .env("NODE_MODULES", common::peers().join("npm/node_modules"))
+            .stdout(std::process::Stdio::piped()),
+    );
+    let mut stdout = std::io::BufReader::new(peer.0.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "listening", "the identity provider started");
+    // Keep draining: the provider writes warnings, and a closed pipe would end it.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    peer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_through_an_openid_connect_provider_ends_in_a_director_token() {
+    let idp_port = common::free_port();
+    let exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    let d = Director::start(&format!(
+        "[servers.fx]\ncommand = \"{exe}\"\n[servers.other]\ncommand = \"{exe}\"\n\
+         [profiles.fx-only]\nservers = [\"fx\"]\n\
+         [settings.oauth]\nenabled = true\n\
+         [settings.oauth.oidc]\nissuer = \"http://127.0.0.1:{idp_port}\"\nclient_id = \"mcp-director\"\n\
+         client_secret = \"${{IDP_SECRET:-director-secret-at-the-idp}}\"\n\
+         allowed_groups = [\"mcp-users\"]\n\
+         [[settings.oauth.profiles]]\nemail = \"*@example.com\"\nprofile = \"fx-only\"\n"
+    ));
+    let _idp = identity_provider(idp_port, &d.url);
+    d.wait_running(&["fx", "other"]).await;
+    let redirect = format!("http://127.0.0.1:{}/callback", common::free_port());
+
+    // A member of the allowed group: provider sign-in, director consent, code.
+    let url = authorize_url(&d, &redirect).await;
+    let shot = format!("{}/consent-oidc.png", env!("CARGO_TARGET_TMPDIR"));
+    let report: Value = serde_json::from_str(
+        run(Command::new(common::node())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/js/consent_browser.cjs"
+            ))
+            .args([url.as_str(), "approve", "", "", &shot, "ok-alice"])
+            .env("NODE_PATH", common::peers().join("npm/node_modules")))
+        .trim(),
+    )
+    .expect("JSON report");
+    assert_eq!(report["idp"], format!("http://127.0.0.1:{idp_port}"));
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(report["signed_in_as"], "ok-alice@example.com");
+    assert_eq!(report["redirected_to"], redirect);
+    let code = report["code"].as_str().expect("the code").to_string();
+
+    // The client exchanges it (RFC 7636 appendix B verifier) and uses the director's token.
+    let http = reqwest::Client::new();
+    let client_id = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "client_id")
+        .unwrap()
+        .1
+        .to_string();
+    let tokens: Value = http
+        .post(format!("{}/token", d.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("client_id", &client_id),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().expect("a director token");
+    assert!(access.starts_with("mcpd_at_"));
+    let mut mcp = common::McpHttp::new(&d.url);
+    mcp.bearer = Some(access.to_string());
+    mcp.initialize(serde_json::json!({})).await;
+    let names = mcp.tool_names().await;
+    assert!(names.iter().any(|n| n == "fx/echo"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("other/")),
+        "the email rule gave profile fx-only: {names:?}"
+    );
+
+    // Outside the allowed group: refused at the callback, no consent page.
+    let url = authorize_url(&d, &redirect).await;
+    let refused: Value = serde_json::from_str(
+        run(Command::new(common::node())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/js/consent_browser.cjs"
+            ))
+            .args([url.as_str(), "none", "", "", &shot, "mallory"])
+            .env("NODE_PATH", common::peers().join("npm/node_modules")))
+        .trim(),
+    )
+    .expect("JSON report");
+    assert_eq!(refused["status"], 403, "{refused}");
+    assert!(refused["body"].as_str().unwrap().contains("not allowed"));
+    assert!(!d.log().contains(access));
+}
