@@ -6,7 +6,6 @@ mod common;
 
 use common::{Director, Peer};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Per scenario: `(passed, failed)` checks, from the suite's `✓ name: N passed, M failed`
