@@ -82,14 +82,27 @@ async fn api_docs_is_the_spec_and_lists_every_seed_endpoint() {
 }
 
 #[tokio::test]
-async fn every_admin_and_observability_operation_of_the_spec_is_routed() {
-    let d = Director::start("[servers.x]\ncommand = \"true\"\n[profiles.x]\n[projects.x]\n");
-    let http = reqwest::Client::new();
+async fn every_admin_observability_and_oauth_operation_of_the_spec_is_routed() {
+    let d = Director::start(&format!(
+        "[servers.x]\ncommand = \"true\"\n[profiles.x]\n[projects.x]\n\
+         [settings.auth]\nenabled = true\nusername = \"a\"\npassword_hash = \"{}\"\n\
+         [settings.oauth]\nenabled = true\n",
+        mcp_director::secrets::hash_password("p")
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let mut checked = 0;
+    let mut oauth = 0;
     for (method, path, tags) in operations(&spec()) {
-        if !tags.iter().any(|t| t == "admin" || t == "observability") {
+        if !tags
+            .iter()
+            .any(|t| t == "admin" || t == "observability" || t == "oauth")
+        {
             continue;
         }
+        oauth += usize::from(tags.iter().any(|t| t == "oauth"));
         let path = path.replace("{name}", "x");
         let request = http.request(method.parse().unwrap(), format!("{}{path}", d.url));
         let request = if method == "POST" {
@@ -112,7 +125,8 @@ async fn every_admin_and_observability_operation_of_the_spec_is_routed() {
         }
         checked += 1;
     }
-    assert_eq!(checked, mcp_director_api::ROUTES.len() + 3);
+    assert_eq!(oauth, 9);
+    assert_eq!(checked, mcp_director_api::ROUTES.len() + 3 + oauth);
     // And every generated route is in the spec (the generator reads nothing else).
     let ops = operations(&spec());
     for (method, path) in mcp_director_api::ROUTES {

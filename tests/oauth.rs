@@ -657,3 +657,44 @@ async fn the_subject_picks_the_profile_and_owns_its_session() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clients_token_never_reaches_an_upstream() {
+    let temp = tempfile::tempdir().unwrap();
+    let auth_log = temp.path().join("upstream-auth.log");
+    let port = common::free_port();
+    let _upstream = common::Peer::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-fixture-server"))
+            .args(["--http", &format!("127.0.0.1:{port}")])
+            .env("FIXTURE_AUTH_LOG", &auth_log)
+            .stdout(std::process::Stdio::null()),
+    );
+    common::wait_for(|| async { std::net::TcpStream::connect(("127.0.0.1", port)).ok() }).await;
+    let d = Director::start(&format!(
+        "{}[servers.up]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n\
+         headers = {{ Authorization = \"Bearer upstream-own-credential\" }}\n",
+        config("")
+    ));
+    d.wait_running_as(Some((USER, PASSWORD)), &["up"]).await;
+    let flow = Flow::register(&d, json!([])).await;
+    let tokens = flow.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut mcp = common::McpHttp::new(&d.url);
+    mcp.bearer = Some(access.to_string());
+    mcp.initialize(json!({})).await;
+    let answer = mcp
+        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "up/echo", "arguments": {"text": "hi"}}}))
+        .await;
+    assert!(common::result_text(&answer).contains("hi"), "{answer:?}");
+    let seen = std::fs::read_to_string(&auth_log).unwrap();
+    assert!(
+        seen.lines().count() >= 2,
+        "the upstream saw the calls: {seen}"
+    );
+    assert!(
+        seen.lines().all(|l| l == "Bearer upstream-own-credential"),
+        "only the upstream's own credential: {seen}"
+    );
+    assert!(!seen.contains(access));
+}

@@ -19,6 +19,7 @@
 use mcp_director::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -245,6 +246,25 @@ impl Server {
     }
 }
 
+/// With `FIXTURE_AUTH_LOG=FILE`, appends each request's `Authorization` header (or `-`) to
+/// FILE: the tests check what credentials reach an upstream.
+fn record_authorization(headers: &axum::http::HeaderMap) {
+    let Ok(path) = std::env::var("FIXTURE_AUTH_LOG") else {
+        return;
+    };
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{value}");
+    }
+}
+
 /// Streamable HTTP, stateless: one JSON answer per POSTed request, 202 for the rest.
 async fn serve_http(addr: &str) {
     use axum::http::{StatusCode, header};
@@ -260,25 +280,28 @@ async fn serve_http(addr: &str) {
     });
     let app = axum::Router::new().route(
         "/mcp",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let server = server.clone();
-            async move {
-                match Message::parse(&body) {
-                    Ok(Message::Request(r)) => {
-                        let id = r.id.clone();
-                        let outcome = server.handle(r).await.map(|v| raw(&v));
-                        let body = Message::Response(Response { id, outcome }).to_json();
-                        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let server = server.clone();
+                async move {
+                    record_authorization(&headers);
+                    match Message::parse(&body) {
+                        Ok(Message::Request(r)) => {
+                            let id = r.id.clone();
+                            let outcome = server.handle(r).await.map(|v| raw(&v));
+                            let body = Message::Response(Response { id, outcome }).to_json();
+                            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+                        }
+                        Ok(_) => StatusCode::ACCEPTED.into_response(),
+                        Err(e) => (
+                            StatusCode::BAD_REQUEST,
+                            Message::Response(Response::err(e.id, e.error)).to_json(),
+                        )
+                            .into_response(),
                     }
-                    Ok(_) => StatusCode::ACCEPTED.into_response(),
-                    Err(e) => (
-                        StatusCode::BAD_REQUEST,
-                        Message::Response(Response::err(e.id, e.error)).to_json(),
-                    )
-                        .into_response(),
                 }
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     println!(
