@@ -13,6 +13,8 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
+/// Over the rate limit (stdio; HTTP answers 429). In the implementation-defined server range.
+pub const RATE_LIMITED: i64 = -32029;
 
 /// A request id: a string or an integer (JSON-RPC also allows other numbers; MCP does not).
 pub type Id = Value;

@@ -22,5 +22,6 @@ pub mod session;
 pub mod sse;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 pub mod transport;
 pub mod upstream;

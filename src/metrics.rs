@@ -42,6 +42,18 @@ struct GrantLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    transport: &'static str,
+    method: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
     transport: &'static str,
 }
@@ -57,6 +69,9 @@ pub struct Metrics {
     upstream_up: Family<ServerLabel, Gauge>,
     upstream_restarts: Family<ServerLabel, Gauge>,
     sessions: Family<TransportLabel, Gauge>,
+    streams: Family<TransportLabel, Gauge>,
+    mcp_requests: Family<RequestLabels, Counter>,
+    tasks: Family<StatusLabel, Gauge>,
     oauth_grants: Family<GrantLabel, Counter>,
     oauth_failures: Family<OAuthFailureLabels, Counter>,
 }
@@ -113,6 +128,20 @@ impl Default for Metrics {
             "Open client sessions by transport",
             sessions.clone(),
         );
+        let streams = Family::<TransportLabel, Gauge>::default();
+        registry.register(
+            "streams",
+            "Open SSE streams of client sessions, by transport",
+            streams.clone(),
+        );
+        let mcp_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "mcp_requests",
+            "JSON-RPC requests from clients by transport, method (unknown ones as `other`) and outcome",
+            mcp_requests.clone(),
+        );
+        let tasks = Family::<StatusLabel, Gauge>::default();
+        registry.register("tasks", "Tasks in the store by status", tasks.clone());
         let oauth_grants = Family::<GrantLabel, Counter>::default();
         registry.register(
             "oauth_tokens_issued",
@@ -127,6 +156,9 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            streams,
+            mcp_requests,
+            tasks,
             oauth_grants,
             oauth_failures,
             http_requests,
@@ -163,6 +195,17 @@ impl Metrics {
             .inc();
     }
 
+    /// `method` must come from a fixed set (see `gateway::method_label`).
+    pub fn mcp_request(&self, transport: &'static str, method: &'static str, ok: bool) {
+        self.mcp_requests
+            .get_or_create(&RequestLabels {
+                transport,
+                method,
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
     }
@@ -190,9 +233,14 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Sets the state gauges, read at scrape time: `(server, up, restarts)` and open sessions
-    /// by transport.
-    pub fn set_state(&self, upstreams: &[(String, bool, u64)], sessions: &[(&'static str, usize)]) {
+    /// Sets the state gauges, read at scrape time: `(server, up, restarts)`, `(transport,
+    /// sessions, streams)` and `(task status, count)`.
+    pub fn set_state(
+        &self,
+        upstreams: &[(String, bool, u64)],
+        sessions: &[(&'static str, usize, usize)],
+        tasks: &[(String, i64)],
+    ) {
         self.upstream_up.clear();
         self.upstream_restarts.clear();
         for (server, up, restarts) in upstreams {
@@ -205,10 +253,22 @@ impl Metrics {
                 .set(*restarts as i64);
         }
         self.sessions.clear();
-        for (transport, n) in sessions {
+        self.streams.clear();
+        for (transport, n, streams) in sessions {
             self.sessions
                 .get_or_create(&TransportLabel { transport })
                 .set(*n as i64);
+            self.streams
+                .get_or_create(&TransportLabel { transport })
+                .set(*streams as i64);
+        }
+        self.tasks.clear();
+        for (status, n) in tasks {
+            self.tasks
+                .get_or_create(&StatusLabel {
+                    status: status.clone(),
+                })
+                .set(*n);
         }
     }
 

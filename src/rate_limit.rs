@@ -1,74 +1,73 @@
-//! Rate limiting of the MCP endpoints (`settings.rate_limit`): a token bucket per principal,
-//! the profile token's hash when one is presented, else the client's IP address. Over the
-//! limit a request gets 429 with `Retry-After`.
+//! Rate limiting of the MCP endpoints (`settings.rate_limit`, or the profile's own): a token
+//! bucket per principal — the signed-in subject or profile token's hash when one is presented,
+//! else the client's IP address. Over the limit: 429 with `Retry-After` on HTTP, a JSON-RPC
+//! error on stdio.
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// One keyed limiter per configured quota (the global one and each profile's own): a
+/// principal's bucket lives in the limiter of the quota that applies to it.
+#[derive(Default)]
 pub struct RateLimits {
-    current: RwLock<Arc<Limiter>>,
+    by_quota: RwLock<HashMap<(u32, u32), Arc<Limiter>>>,
 }
 
-struct Limiter {
-    settings: (u32, u32),
-    keyed: DefaultKeyedRateLimiter<String>,
-}
-
-impl Limiter {
-    fn new(per_minute: u32, burst: u32) -> Self {
-        let rate = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
-        let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
-        Self {
-            settings: (per_minute, burst.get()),
-            keyed: DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
-        }
-    }
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        Self {
-            current: RwLock::new(Arc::new(Limiter::new(600, 100))),
-        }
-    }
-}
+/// Buckets by principal under one quota.
+type Limiter = DefaultKeyedRateLimiter<String>;
 
 impl RateLimits {
-    /// Takes one request from `key`'s bucket; `Err(wait)` when it is empty. A change of the
-    /// configured rate starts fresh buckets.
+    /// Takes one request from `key`'s bucket under the quota `per_minute`/`burst`; `Err(wait)`
+    /// when it is empty. `per_minute = 0` never limits.
     pub fn check(&self, key: &str, per_minute: u32, burst: u32) -> Result<(), Duration> {
-        let limiter = {
-            let current = self
-                .current
-                .read()
+        if per_minute == 0 {
+            return Ok(());
+        }
+        let quota = (per_minute, burst.max(1));
+        let existing = self
+            .by_quota
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&quota)
+            .cloned();
+        let limiter = match existing {
+            Some(l) => l,
+            None => self
+                .by_quota
+                .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            if current.settings == (per_minute, burst) {
-                current
-            } else {
-                let fresh = Arc::new(Limiter::new(per_minute, burst));
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-                fresh
-            }
+                .entry(quota)
+                .or_insert_with(|| {
+                    let rate = NonZeroU32::new(per_minute).expect("checked above");
+                    let burst = NonZeroU32::new(quota.1).expect("at least 1");
+                    Arc::new(DefaultKeyedRateLimiter::keyed(
+                        Quota::per_minute(rate).allow_burst(burst),
+                    ))
+                })
+                .clone(),
         };
         limiter
-            .keyed
             .check_key(&key.to_string())
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Forgets buckets that are full again (bounded memory under many clients).
     pub fn shrink(&self) {
-        let limiter = self
-            .current
+        let limiters: Vec<_> = self
+            .by_quota
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        limiter.keyed.retain_recent();
-        limiter.keyed.shrink_to_fit();
+            .values()
+            .cloned()
+            .collect();
+        for l in limiters {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
     }
 }
 
@@ -91,5 +90,8 @@ mod tests {
             limits.check("b", 60, 3).is_ok(),
             "another principal is unaffected"
         );
+        // Another quota (a profile's own) is another bucket; 0 never limits.
+        assert!(limits.check("a", 60, 10).is_ok());
+        assert!((0..100).all(|_| limits.check("a", 0, 0).is_ok()));
     }
 }

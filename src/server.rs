@@ -5,6 +5,7 @@ use crate::admin::Admin;
 use crate::gateway::Gateway;
 use crate::live_config::LiveConfig;
 use crate::metrics::Metrics;
+use crate::session::TransportKind;
 use crate::store::Store;
 use crate::transport;
 use axum::extract::{MatchedPath, Request, State};
@@ -203,16 +204,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
             )
         })
         .collect();
-    let mut sessions = [("streamable-http", 0), ("sse", 0), ("stdio", 0)];
+    let mut sessions = TransportKind::ALL.map(|t| (t.label(), 0, 0));
     for s in state.gateway.sessions() {
-        let i = match s.transport {
-            crate::session::TransportKind::StreamableHttp => 0,
-            crate::session::TransportKind::LegacySse => 1,
-            crate::session::TransportKind::Stdio => 2,
-        };
-        sessions[i].1 += 1;
+        if let Some(row) = sessions
+            .iter_mut()
+            .find(|(l, _, _)| *l == s.transport.label())
+        {
+            row.1 += 1;
+            row.2 += s.streams();
+        }
     }
-    state.metrics.set_state(&upstreams, &sessions);
+    let tasks = crate::tasks::count_by_status(&state.store)
+        .await
+        .unwrap_or_default();
+    state.metrics.set_state(&upstreams, &sessions, &tasks);
     (
         [(
             header::CONTENT_TYPE,

@@ -20,6 +20,19 @@ pub enum TransportKind {
     Stdio,
 }
 
+impl TransportKind {
+    pub const ALL: [TransportKind; 3] = [Self::StreamableHttp, Self::LegacySse, Self::Stdio];
+
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "streamable-http",
+            Self::LegacySse => "sse",
+            Self::Stdio => "stdio",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Negotiated {
     pub version: String,
@@ -64,6 +77,17 @@ pub struct Session {
     pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
     closed: watch::Sender<bool>,
+    /// Open SSE streams (see [`StreamSlot`]).
+    streams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One of a session's open SSE streams, counted while it lives (`settings.limits`).
+pub struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Session {
@@ -88,7 +112,28 @@ impl Session {
             last_active: Mutex::new(std::time::Instant::now()),
             next_id: AtomicI64::new(1),
             closed: watch::Sender::new(false),
+            streams: Arc::default(),
         })
+    }
+
+    /// A slot for one more SSE stream, unless `max` are open.
+    pub fn open_stream(&self, max: u32) -> Option<StreamSlot> {
+        let counter = &self.streams;
+        let mut n = counter.load(Ordering::Relaxed);
+        loop {
+            if n >= max as usize {
+                return None;
+            }
+            match counter.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(StreamSlot(counter.clone())),
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// How many SSE streams are open (for /metrics).
+    pub fn streams(&self) -> usize {
+        self.streams.load(Ordering::Relaxed)
     }
 
     pub fn negotiated(&self) -> Negotiated {

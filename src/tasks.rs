@@ -245,6 +245,13 @@ pub async fn fail_orphans(store: &Store) -> Result<u64, sqlx::Error> {
 }
 
 /// Deletes tasks whose ttl has passed.
+/// How many tasks the store holds in each status (for /metrics).
+pub async fn count_by_status(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status")
+        .fetch_all(store.pool())
+        .await
+}
+
 pub async fn purge_expired(store: &Store) -> Result<u64, sqlx::Error> {
     let done =
         sqlx::query("DELETE FROM tasks WHERE ttl_ms IS NOT NULL AND created_ms + ttl_ms < ?")

@@ -450,3 +450,131 @@ async fn a_failed_initialize_leaves_no_session() {
     let answer = common::messages(response).await;
     assert_eq!(answer[0]["error"]["code"], -32602);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_has_its_own_rate_limit() {
+    let d = Director::start(
+        "[settings.rate_limit]\nper_minute = 6000\nburst = 1000\n\
+         [profiles.slow]\nrate_limit = { per_minute = 60, burst = 3 }\n[profiles.fast]\n",
+    );
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let mut slow = McpHttp::new(&d.url);
+    slow.url = format!("{}/mcp?profile=slow", d.url);
+    slow.initialize(json!({})).await; // 2 of its 3
+    assert_eq!(slow.request(&ping).send().await.unwrap().status(), 200);
+    let limited = slow.request(&ping).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    // The same client (same IP) in a profile without its own limit has the global one.
+    let mut fast = McpHttp::new(&d.url);
+    fast.url = format!("{}/mcp?profile=fast", d.url);
+    fast.initialize(json!({})).await;
+    for _ in 0..10 {
+        assert_eq!(fast.request(&ping).send().await.unwrap().status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_over_the_rate_limit_gets_a_json_rpc_error() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[settings.rate_limit]\nper_minute = 60\nburst = 3\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+        .args(["stdio", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for id in 1..=4 {
+        stdin
+            .write_all(
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 4 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("an answer")
+            .unwrap()
+            .expect("stdout open");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        answers.insert(v["id"].as_i64().unwrap(), v);
+    }
+    for id in 1..=3 {
+        assert!(answers[&id].get("result").is_some(), "{:?}", answers[&id]);
+    }
+    let error = &answers[&4]["error"];
+    assert_eq!(error["code"], -32029);
+    assert_eq!(error["message"], "Rate limit exceeded");
+    assert!(error["data"]["retryAfterSecs"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_body_gets_413_with_a_json_rpc_error() {
+    let d = Director::start("[settings.limits]\nmax_request_bytes = 1024\n");
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    let big = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "x", "arguments": {"text": "x".repeat(2000)}}});
+    let r = c.request(&big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("1024"),
+        "{body}"
+    );
+    // The session is unharmed.
+    let ping = json!({"jsonrpc": "2.0", "id": 8, "method": "ping"});
+    assert_eq!(c.request(&ping).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_holds_at_most_its_streams() {
+    let d = Director::start(&format!(
+        "{}[settings.limits]\nmax_streams_per_session = 3\n",
+        fixture("a")
+    ));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    // The GET stream and two answers still streaming (slow calls) fill the session's three.
+    let _get = c.open_stream(None).await;
+    let slow = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "a/slow", "arguments": {"ms": 3000}}})
+    };
+    let first = c.request(&slow(1)).send().await.unwrap();
+    let second = c.request(&slow(2)).send().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = c.request(&slow(3)).send().await.unwrap();
+    assert_eq!(third.status().as_u16(), 429);
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_streams");
+    // A finished answer frees its slot.
+    let answer = common::messages(first).await;
+    assert!(answer.last().unwrap().get("result").is_some(), "{answer:?}");
+    let ping = json!({"jsonrpc": "2.0", "id": 4, "method": "ping"});
+    common::wait_for(|| async {
+        (c.request(&ping).send().await.ok()?.status() == 200).then_some(())
+    })
+    .await;
+}

@@ -55,6 +55,26 @@ async fn counters_move_by_exactly_the_traffic_sent() {
     assert!(r.last().unwrap().get("error").is_some(), "{r:?}");
     // Unknown tools never reach an upstream and are not tool calls.
     c.post(call("a/nope")).await;
+    // An unknown method is counted as `other`, never by its name.
+    c.post(json!({"jsonrpc": "2.0", "id": 2, "method": "made/up"}))
+        .await;
+    // A task, run to completion.
+    let created = c
+        .post(
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "a/echo", "arguments": {"text": "t"}, "task": {"ttl": 60000}}}),
+        )
+        .await;
+    let task_id = created.last().unwrap()["result"]["task"]["taskId"]
+        .as_str()
+        .expect("a task")
+        .to_string();
+    let done = c
+        .post(json!({"jsonrpc": "2.0", "id": 4, "method": "tasks/result", "params": {"taskId": task_id}}))
+        .await;
+    assert!(done.last().unwrap().get("result").is_some(), "{done:?}");
+    // The session's GET stream stays open while we scrape.
+    let _stream = c.open_stream(None).await;
 
     let after = scrape(&d).await;
     let delta = |metric: &str, labels: &[(&str, &str)]| {
@@ -85,7 +105,42 @@ async fn counters_move_by_exactly_the_traffic_sent() {
             "mcp_director_http_requests_total",
             &[("route", "/mcp"), ("method", "POST"), ("status", "200")]
         ),
-        5.0
+        8.0
+    );
+    let requests = |method: &str, outcome: &str| {
+        delta(
+            "mcp_director_mcp_requests_total",
+            &[
+                ("transport", "streamable-http"),
+                ("method", method),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(
+        requests("tools/call", "ok"),
+        4.0,
+        "3 calls and 1 task created"
+    );
+    assert_eq!(requests("tools/call", "error"), 2.0);
+    assert_eq!(requests("tasks/result", "ok"), 1.0);
+    assert_eq!(requests("other", "error"), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "mcp_director_mcp_requests_total",
+            &[("method", "made/up")]
+        ),
+        0.0
+    );
+    assert_eq!(delta("mcp_director_tasks", &[("status", "completed")]), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "mcp_director_streams",
+            &[("transport", "streamable-http")]
+        ),
+        1.0
     );
     assert_eq!(
         value(&after, "mcp_director_upstream_up", &[("server", "a")]),

@@ -661,12 +661,12 @@ async fn the_subject_picks_the_profile_and_owns_its_session() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_clients_token_never_reaches_an_upstream() {
     let temp = tempfile::tempdir().unwrap();
-    let auth_log = temp.path().join("upstream-auth.log");
+    let headers_log = temp.path().join("upstream-headers.log");
     let port = common::free_port();
     let _upstream = common::Peer::spawn(
         std::process::Command::new(env!("CARGO_BIN_EXE_mcp-fixture-server"))
             .args(["--http", &format!("127.0.0.1:{port}")])
-            .env("FIXTURE_AUTH_LOG", &auth_log)
+            .env("FIXTURE_HEADERS_LOG", &headers_log)
             .stdout(std::process::Stdio::null()),
     );
     common::wait_for(|| async { std::net::TcpStream::connect(("127.0.0.1", port)).ok() }).await;
@@ -687,13 +687,16 @@ async fn the_clients_token_never_reaches_an_upstream() {
             "params": {"name": "up/echo", "arguments": {"text": "hi"}}}))
         .await;
     assert!(common::result_text(&answer).contains("hi"), "{answer:?}");
-    let seen = std::fs::read_to_string(&auth_log).unwrap();
+    let seen = std::fs::read_to_string(&headers_log).unwrap();
     assert!(
         seen.lines().count() >= 2,
         "the upstream saw the calls: {seen}"
     );
     assert!(
-        seen.lines().all(|l| l == "Bearer upstream-own-credential"),
+        seen.lines().all(
+            |l| serde_json::from_str::<Value>(l).unwrap()["authorization"]
+                == "Bearer upstream-own-credential"
+        ),
         "only the upstream's own credential: {seen}"
     );
     assert!(!seen.contains(access));

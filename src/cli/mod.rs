@@ -134,25 +134,15 @@ fn open_config(
     Ok((live, data_dir))
 }
 
-/// Logs go to stderr (stdout is the MCP stream in `stdio`). `MCP_DIRECTOR_LOG` is the filter,
-/// `MCP_DIRECTOR_LOG_FORMAT=json` switches to one JSON object per line.
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MCP_DIRECTOR_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if std::env::var("MCP_DIRECTOR_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_tracing();
     let (config, data_dir) = open_config(args.config, args.data_dir)?;
+    let observability = config.effective().settings.observability.clone();
+    let telemetry = crate::telemetry::init(
+        observability
+            .otlp_endpoint
+            .as_deref()
+            .map(|endpoint| (endpoint, observability.service_name.as_str())),
+    );
     let path = config.path().to_path_buf();
     let bind = args
         .bind
@@ -168,12 +158,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(config, store, addr);
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("mcp-director stopped");
+    telemetry.shutdown().await;
     Ok(())
 }
 
 /// One client over stdin/stdout; everything else (logs) goes to stderr.
 async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
-    init_tracing();
+    let _telemetry = crate::telemetry::init(None);
     let (config, _) = open_config(args.config, args.data_dir)?;
     let chosen = crate::profile::scope(
         &config.effective(),

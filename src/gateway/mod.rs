@@ -29,6 +29,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+/// The client methods the gateway answers: metrics and spans name these, and `other`.
+const METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/get",
+    "tasks/result",
+    "tasks/list",
+    "tasks/cancel",
+];
+
+/// A bounded label for a client-chosen method name.
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
 
 /// Request params kept raw per key: the director reads and rewrites only what it routes on.
 pub type Params = IndexMap<String, Box<RawValue>>;
@@ -321,9 +353,34 @@ impl Gateway {
         }
     }
 
+    /// One client request, in a span naming its method (and, once resolved, its server and
+    /// tool), counted by transport, method and outcome.
     async fn request(self: &Arc<Self>, session: &Arc<Session>, r: Request, sink: Sink) -> Response {
+        let method = method_label(&r.method);
+        let span = tracing::info_span!(
+            "mcp.request",
+            otel.name = method,
+            rpc.method = method,
+            mcp.transport = session.transport.label(),
+            mcp.server = tracing::field::Empty,
+            mcp.tool = tracing::field::Empty,
+        );
         let id = r.id.clone();
-        let outcome = match r.method.as_str() {
+        let carrier = crate::telemetry::trace_context(r.params.as_deref());
+        let work = self.dispatch(session, r, sink).instrument(span.clone());
+        let outcome = crate::telemetry::with_client_context(carrier, &span, work).await;
+        self.metrics
+            .mcp_request(session.transport.label(), method, outcome.is_ok());
+        Response { id, outcome }
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        r: Request,
+        sink: Sink,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObject> {
+        match r.method.as_str() {
             "initialize" => lifecycle::initialize(self, session, r.params.as_deref()),
             "ping" => Ok(raw(&json!({}))),
             "server/discover" => Err(lifecycle::discover_unsupported()),
@@ -345,8 +402,7 @@ impl Gateway {
             "tasks/list" => tasks::list(self, session, r.params.as_deref()).await,
             "tasks/cancel" => tasks::cancel(self, session, r.params.as_deref()).await,
             other => Err(ErrorObject::method_not_found(other)),
-        };
-        Response { id, outcome }
+        }
     }
 
     async fn notification(&self, session: &Arc<Session>, n: Notification) {
@@ -389,6 +445,9 @@ impl Gateway {
             .ok_or_else(|| {
                 ErrorObject::invalid_params(format!("Unknown {}: {name}", kind.noun()))
             })?;
+        let span = tracing::Span::current();
+        span.record("mcp.server", server);
+        span.record("mcp.tool", original);
         params.insert("name".into(), raw(original));
         if let Named::Tool = kind {
             let support = view

@@ -7,7 +7,7 @@ use crate::oauth;
 use crate::profile::{self, Credential, Refusal, Scope};
 use crate::server::AppState;
 use crate::session::{Session, Sink, TransportKind};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -33,21 +33,6 @@ pub struct McpQuery {
     profile: Option<String>,
     project: Option<String>,
     token: Option<String>,
-}
-
-impl McpQuery {
-    /// The profile token: `Authorization: Bearer …`, else `?token=`.
-    fn token<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .or(self.token.as_deref())
-    }
 }
 
 /// A new session's scope (profile, project, filter), or why it cannot have it.
@@ -163,6 +148,32 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// The body, unless it is larger than `max` bytes (413 with a JSON-RPC -32600 error).
+async fn read_body(body: Body, max: u64) -> Result<Bytes, Rejection> {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    axum::body::to_bytes(body, max).await.map_err(|_| {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            serde_json::Value::Null,
+            ErrorObject::new(
+                INVALID_REQUEST,
+                format!("Request body larger than {max} bytes (settings.limits.max_request_bytes)"),
+            ),
+        )
+    })
+}
+
+/// A slot for one more SSE stream of `session`; 429 when it holds `max` already.
+fn stream_slot(session: &Session, max: u32) -> Result<crate::session::StreamSlot, Rejection> {
+    session.open_stream(max).ok_or_else(|| {
+        plain_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "Too many open streams for this session (settings.limits.max_streams_per_session)",
+        )
+    })
+}
+
 fn rpc_error(status: StatusCode, id: serde_json::Value, error: ErrorObject) -> Rejection {
     Rejection::Rpc(status, Box::new((id, error)))
 }
@@ -190,22 +201,36 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
         })
 }
 
-/// One request from this principal: the profile token's hash when one is presented, else the
-/// client's IP address.
+/// One request from this principal — the signed-in subject or profile token when one is
+/// presented, else the client's IP address — under its profile's rate limit (the session's
+/// profile, or the one a new session would get), else `settings.rate_limit`.
 fn check_rate(
     state: &AppState,
     q: &McpQuery,
     headers: &HeaderMap,
     peer: SocketAddr,
+    credential: &Credential,
 ) -> Result<(), Rejection> {
-    let key = match q.token(headers) {
-        Some(token) => format!("token:{}", crate::secrets::sha256_hex(token)),
-        None => format!("ip:{}", peer.ip()),
+    let key = match credential {
+        Credential::Granted { principal, .. } => principal.clone(),
+        Credential::Token(token) => format!("token:{}", crate::secrets::sha256_hex(token)),
+        Credential::None => format!("ip:{}", peer.ip()),
     };
-    let limits = &state.config.effective().settings.rate_limit;
-    if limits.per_minute == 0 {
-        return Ok(());
-    }
+    let session_id = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(q.session_id.as_deref());
+    let profile = match session_id.and_then(|id| state.gateway.session(id)) {
+        Some(session) => session.profile.clone(),
+        None => choose_scope(state, q, credential)
+            .ok()
+            .and_then(|s| s.profile),
+    };
+    let config = state.config.effective();
+    let limits = profile
+        .and_then(|p| config.profiles.get(&p))
+        .and_then(|p| p.rate_limit.as_ref())
+        .unwrap_or(&config.settings.rate_limit);
     state
         .rate_limits
         .check(&key, limits.per_minute, limits.burst)
@@ -306,11 +331,13 @@ pub async fn post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<McpQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    check_rate(&state, &q, &headers, peer)?;
     let credential = admit(&state, &q, &headers).await?;
+    check_rate(&state, &q, &headers, peer, &credential)?;
+    let limits = state.config.effective().settings.limits.clone();
+    let body = read_body(body, limits.max_request_bytes).await?;
     let g = state.gateway.clone();
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -432,6 +459,7 @@ pub async fn post(
     // Requests are answered on an SSE stream whenever the client accepts one (it carries the
     // progress and server requests a call may cause); JSON only for JSON-only clients.
     let response = if accepts(&headers, "text/event-stream") {
+        let slot = stream_slot(&session, limits.max_streams_per_session)?;
         let (tx, rx) = mpsc::unbounded_channel::<Message>();
         let sink = Sink {
             request_stream: Some(tx.clone()),
@@ -452,6 +480,11 @@ pub async fn post(
                 Ok::<_, Infallible>(Event::default().data(m.to_json())),
                 if last { None } else { Some(rx) },
             ))
+        })
+        // The slot is freed when the stream ends or the client goes away.
+        .map(move |e| {
+            let _ = &slot;
+            e
         });
         Sse::new(stream)
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -483,7 +516,8 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    check_rate(&state, &q, &headers, peer)?;
+    let credential = admit(&state, &q, &headers).await?;
+    check_rate(&state, &q, &headers, peer, &credential)?;
     if !accepts(&headers, "text/event-stream") {
         return Err(plain_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -492,15 +526,25 @@ pub async fn get(
         ));
     }
     check_version(&state, &headers, false)?;
-    let credential = admit(&state, &q, &headers).await?;
     let session = session_from_header(&state.gateway, &headers)?;
     check_owner(&state, &session, &credential)?;
+    let max = state
+        .config
+        .effective()
+        .settings
+        .limits
+        .max_streams_per_session;
+    let slot = stream_slot(&session, max)?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let rx = session.outbound.attach(last);
-    Ok(Sse::new(session_events(rx, &state, &session, None))
+    let events = session_events(rx, &state, &session, None).map(move |e| {
+        let _ = &slot;
+        e
+    });
+    Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }
@@ -558,8 +602,8 @@ pub async fn sse(
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    check_rate(&state, &q, &headers, peer)?;
     let credential = admit(&state, &q, &headers).await?;
+    check_rate(&state, &q, &headers, peer, &credential)?;
     let scope = match choose_scope(&state, &q, &credential) {
         Ok(scope) => scope,
         Err(r) => {

@@ -2,8 +2,9 @@
 //! stderr. Each request is served concurrently, so a long tool call does not block a ping.
 
 use crate::gateway::Gateway;
-use crate::jsonrpc::{Message, Response};
+use crate::jsonrpc::{ErrorObject, Message, RATE_LIMITED, Response};
 use crate::profile::Scope;
+use crate::rate_limit::RateLimits;
 use crate::session::{Session, Sink, TransportKind};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -31,6 +32,7 @@ where
             }
         }
     });
+    let limits = RateLimits::default();
     let mut lines = BufReader::new(input).lines();
     while let Some(line) = lines.next_line().await? {
         if line.trim().is_empty() {
@@ -38,6 +40,17 @@ where
         }
         match Message::parse(line.as_bytes()) {
             Ok(message) => {
+                if let Message::Request(r) = &message
+                    && let Some(wait) = rate_limited(&gateway, &session, &limits)
+                {
+                    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                    let error = ErrorObject::new(RATE_LIMITED, "Rate limit exceeded")
+                        .with_data(serde_json::json!({ "retryAfterSecs": secs }));
+                    session
+                        .outbound
+                        .send(Response::err(r.id.clone(), error).into());
+                    continue;
+                }
                 let g = gateway.clone();
                 let s = session.clone();
                 tokio::spawn(async move {
@@ -56,4 +69,21 @@ where
     gateway.remove_session(&session.id).await;
     writer.abort();
     Ok(())
+}
+
+/// Takes one request from the client's bucket (its profile's rate limit, else
+/// `settings.rate_limit`); the wait when it is empty.
+fn rate_limited(
+    gateway: &Gateway,
+    session: &Session,
+    limits: &RateLimits,
+) -> Option<std::time::Duration> {
+    let config = gateway.settings();
+    let quota = session
+        .profile
+        .as_ref()
+        .and_then(|p| config.profiles.get(p))
+        .and_then(|p| p.rate_limit.as_ref())
+        .unwrap_or(&config.settings.rate_limit);
+    limits.check("stdio", quota.per_minute, quota.burst).err()
 }

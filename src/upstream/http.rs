@@ -158,15 +158,16 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
             }
         }
     };
-    let response = link
+    let mut request = link
         .http
         .post(link.url.clone())
         .headers(link.headers())
         .header(ACCEPT, "application/json, text/event-stream")
-        .header(CONTENT_TYPE, "application/json")
-        .body(message.to_json())
-        .send()
-        .await;
+        .header(CONTENT_TYPE, "application/json");
+    if let Some(traceparent) = crate::telemetry::outgoing_traceparent() {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = request.body(message.to_json()).send().await;
     let response = match response {
         Ok(r) => r,
         Err(e) => {

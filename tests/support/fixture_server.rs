@@ -246,22 +246,20 @@ impl Server {
     }
 }
 
-/// With `FIXTURE_AUTH_LOG=FILE`, appends each request's `Authorization` header (or `-`) to
-/// FILE: the tests check what credentials reach an upstream.
-fn record_authorization(headers: &axum::http::HeaderMap) {
-    let Ok(path) = std::env::var("FIXTURE_AUTH_LOG") else {
+/// With `FIXTURE_HEADERS_LOG=FILE`, appends a JSON line per request with its `authorization`
+/// and `traceparent` headers to FILE: the tests check what reaches an upstream.
+fn record_headers(headers: &axum::http::HeaderMap) {
+    let Ok(path) = std::env::var("FIXTURE_HEADERS_LOG") else {
         return;
     };
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let line = json!({"authorization": get("authorization"), "traceparent": get("traceparent")});
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
     {
-        let _ = writeln!(f, "{value}");
+        let _ = writeln!(f, "{line}");
     }
 }
 
@@ -284,7 +282,7 @@ async fn serve_http(addr: &str) {
             move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let server = server.clone();
                 async move {
-                    record_authorization(&headers);
+                    record_headers(&headers);
                     match Message::parse(&body) {
                         Ok(Message::Request(r)) => {
                             let id = r.id.clone();

@@ -690,6 +690,25 @@ pub mod types {
             value.parse()
         }
     }
+    ///What one client may hold (`[settings.limits]`).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct LimitSettings {
+        ///Largest accepted body of a POST to /mcp; larger ones get 413 and a JSON-RPC -32600 error.
+        #[serde(default = "defaults::default_u64::<u64, 4194304>")]
+        pub max_request_bytes: u64,
+        ///Open SSE streams (the GET stream and POST answers still streaming) one session may hold; one more gets 429.
+        #[serde(default = "defaults::default_u64::<u32, 32>")]
+        pub max_streams_per_session: u32,
+    }
+    impl ::std::default::Default for LimitSettings {
+        fn default() -> Self {
+            Self {
+                max_request_bytes: defaults::default_u64::<u64, 4194304>(),
+                max_streams_per_session: defaults::default_u64::<u32, 32>(),
+            }
+        }
+    }
     ///Prometheus text exposition format 0.0.4.
     #[derive(
         ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd,
@@ -831,6 +850,12 @@ pub mod types {
         ///Usage records for GET /api/analytics.
         #[serde(default = "defaults::default_bool::<true>")]
         pub analytics: bool,
+        ///OpenTelemetry export: spans go to this OTLP/HTTP (protobuf) collector, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended). Unset = no export. Read at start-up.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub otlp_endpoint: ::std::option::Option<::std::string::String>,
+        ///The `service.name` resource attribute of exported spans.
+        #[serde(default = "defaults::observability_settings_service_name")]
+        pub service_name: ::std::string::String,
         ///Per-call Prometheus metrics (tool calls by server, tool, profile, outcome; latency).
         #[serde(default = "defaults::default_bool::<true>")]
         pub tool_metrics: bool,
@@ -839,6 +864,8 @@ pub mod types {
         fn default() -> Self {
             Self {
                 analytics: defaults::default_bool::<true>(),
+                otlp_endpoint: Default::default(),
+                service_name: defaults::observability_settings_service_name(),
                 tool_metrics: defaults::default_bool::<true>(),
             }
         }
@@ -937,6 +964,8 @@ pub mod types {
         ///Required in POST /api/profiles; omitted in the config file, where the table key is the name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<ProfileName>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub rate_limit: ::std::option::Option<RateLimitSettings>,
         ///Clients must present the profile token (query `token` or `Authorization: Bearer`).
         #[serde(default)]
         pub require_token: bool,
@@ -1213,7 +1242,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Rate limit on the MCP endpoints (`[settings.rate_limit]`), per principal: the profile token when one is presented, else the client's IP address. Over it: 429 with Retry-After.
+    ///Rate limit on the MCP endpoints (`[settings.rate_limit]`, or a profile's own `rate_limit`), per principal: the signed-in subject or profile token when one is presented, else the client's IP address. Over it: 429 with Retry-After on HTTP, a JSON-RPC error on stdio.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct RateLimitSettings {
@@ -1403,6 +1432,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_protocol_version: ::std::option::Option<ProtocolVersion>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub limits: ::std::option::Option<LimitSettings>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub naming: ::std::option::Option<Naming>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub oauth: ::std::option::Option<OAuthSettings>,
@@ -1425,6 +1456,7 @@ pub mod types {
                 bind: defaults::settings_bind(),
                 default_profile: Default::default(),
                 default_protocol_version: Default::default(),
+                limits: Default::default(),
                 naming: Default::default(),
                 oauth: Default::default(),
                 observability: Default::default(),
@@ -1745,6 +1777,9 @@ pub mod types {
             <T as ::std::convert::TryFrom<::std::num::NonZeroU64>>::Error: ::std::fmt::Debug,
         {
             T::try_from(::std::num::NonZeroU64::try_from(V).unwrap()).unwrap()
+        }
+        pub(super) fn observability_settings_service_name() -> ::std::string::String {
+            "mcp-director".to_string()
         }
         pub(super) fn oidc_settings_groups_claim() -> ::std::string::String {
             "groups".to_string()
