@@ -62,9 +62,12 @@ pub fn init(otlp: Option<(&str, &str)>) -> Telemetry {
     };
     let (provider, traces) = match otlp.map(|(endpoint, service)| exporter(endpoint, service)) {
         Some(Ok(provider)) => {
+            // Our spans at every level, and no events: the exporter sees requests, not logs.
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("mcp-director"))
-                .with_filter(EnvFilter::new("mcp_director=info"));
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    meta.is_span() && meta.target().starts_with("mcp_director")
+                }));
             (Some(provider), Some(layer))
         }
         Some(Err(e)) => {

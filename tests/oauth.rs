@@ -701,3 +701,120 @@ async fn the_clients_token_never_reaches_an_upstream() {
     );
     assert!(!seen.contains(access));
 }
+
+/// A web server on loopback publishing client metadata documents; its base URL.
+async fn metadata_host() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let b = base.clone();
+    let doc = move |path: &str, client_id: String| {
+        let body = json!({"client_id": client_id, "client_name": "Metadata Client",
+            "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
+        (path.to_string(), body.to_string())
+    };
+    let (good_path, good) = doc("/client.json", format!("{b}/client.json"));
+    let (_, wrong) = doc("/wrong.json", format!("{b}/someone-else.json"));
+    let big = json!({"client_id": format!("{b}/big.json"), "redirect_uris": [REDIRECT],
+        "padding": "x".repeat(10_000)})
+    .to_string();
+    let app = axum::Router::new()
+        .route(&good_path, axum::routing::get(move || async move { good }))
+        .route(
+            "/wrong.json",
+            axum::routing::get(move || async move { wrong }),
+        )
+        .route("/big.json", axum::routing::get(move || async move { big }))
+        .route(
+            "/moved.json",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "/client.json")],
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_id_metadata_document_stands_in_for_registration() {
+    let d = Director::start(&config(""));
+    let base = metadata_host().await;
+    let asm: Value = http()
+        .get(format!("{}/.well-known/oauth-authorization-server", d.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asm["client_id_metadata_document_supported"], true);
+    let flow = Flow {
+        base: d.url.clone(),
+        client_id: format!("{base}/client.json"),
+    };
+    let q = flow.approve(&[]).await;
+    let (status, tokens) = flow.exchange(&q["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        mcp_initialize(&d.url, tokens["access_token"].as_str(), "")
+            .await
+            .0,
+        200
+    );
+    let page = http()
+        .get(flow.authorize_url(&[
+            ("code_challenge", &s256(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Metadata Client"),
+        "the document's name is shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_metadata_fetches_are_fenced() {
+    let d = Director::start(&config(""));
+    let base = metadata_host().await;
+    let refused = async |client_id: String| -> String {
+        let flow = Flow {
+            base: d.url.clone(),
+            client_id,
+        };
+        let r = http()
+            .get(flow.authorize_url(&[
+                ("code_challenge", &s256(VERIFIER)),
+                ("code_challenge_method", "S256"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "never redirected to an untrusted client");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        body["error_description"].as_str().unwrap().to_string()
+    };
+    let why = refused("http://example.com/client.json".into()).await;
+    assert!(
+        why.contains("private") || why.contains("https") || why.contains("resolve"),
+        "{why}"
+    );
+    let why = refused("https://10.1.2.3/client.json".into()).await;
+    assert!(why.contains("private or reserved"), "{why}");
+    let why = refused("https://169.254.169.254/latest/meta-data".into()).await;
+    assert!(why.contains("private or reserved"), "{why}");
+    let why = refused(format!("{base}/big.json")).await;
+    assert!(why.contains("larger than 5120 bytes"), "{why}");
+    let why = refused(format!("{base}/wrong.json")).await;
+    assert!(why.contains("not its own URL"), "{why}");
+    let why = refused(format!("{base}/moved.json")).await;
+    assert!(why.contains("302"), "{why}");
+}

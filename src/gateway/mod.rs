@@ -357,7 +357,8 @@ impl Gateway {
     /// tool), counted by transport, method and outcome.
     async fn request(self: &Arc<Self>, session: &Arc<Session>, r: Request, sink: Sink) -> Response {
         let method = method_label(&r.method);
-        let span = tracing::info_span!(
+        // Debug level: free when neither the log filter nor the exporter wants it.
+        let span = tracing::debug_span!(
             "mcp.request",
             otel.name = method,
             rpc.method = method,

@@ -118,10 +118,14 @@ async fn begin_request(state: &AppState, query: &[u8]) -> Result<Response, OAuth
     let client_id = p
         .get("client_id")
         .ok_or_else(|| OAuthError::bad("invalid_request", "client_id is required"))?;
-    let client = grants::client(&state.store, client_id)
-        .await
-        .map_err(OAuthError::store)?
-        .ok_or_else(|| OAuthError::bad("invalid_client", "unknown client_id"))?;
+    let client = if super::client_metadata::is_metadata_url(client_id) {
+        super::client_metadata::resolve(state, client_id).await?
+    } else {
+        grants::client(&state.store, client_id)
+            .await
+            .map_err(OAuthError::store)?
+            .ok_or_else(|| OAuthError::bad("invalid_client", "unknown client_id"))?
+    };
     let redirect_uri = p
         .get("redirect_uri")
         .ok_or_else(|| OAuthError::bad("invalid_request", "redirect_uri is required"))?;

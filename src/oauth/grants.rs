@@ -57,6 +57,24 @@ pub async fn insert_client(store: &Store, c: &Client, scope: Option<&str>) -> sq
     Ok(())
 }
 
+/// Records (or refreshes) a client described by its metadata document.
+pub async fn upsert_client(store: &Store, c: &Client) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO oauth_clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, auth_method, scope, created_ms)
+         VALUES (?, NULL, ?, ?, ?, 'none', NULL, ?)
+         ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name,
+             redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types",
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+    .bind(serde_json::to_string(&c.grant_types).unwrap_or_default())
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
 pub async fn client(store: &Store, client_id: &str) -> sqlx::Result<Option<Client>> {
     let row = sqlx::query(
         "SELECT client_id, client_secret_hash, client_name, redirect_uris, grant_types, auth_method

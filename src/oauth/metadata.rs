@@ -25,7 +25,7 @@ fn server_metadata(issuer: &str) -> AuthorizationServerMetadata {
             "client_secret_basic".into(),
         ],
         scopes_supported: vec![MCP_SCOPE.into()],
-        client_id_metadata_document_supported: Some(false),
+        client_id_metadata_document_supported: Some(true),
         authorization_response_iss_parameter_supported: Some(true),
     }
 }

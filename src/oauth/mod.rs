@@ -10,6 +10,7 @@
 
 mod authorize;
 mod bearer;
+mod client_metadata;
 mod consent;
 mod grants;
 mod metadata;
