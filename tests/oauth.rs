@@ -280,6 +280,42 @@ async fn full_flow_then_refresh_rotation() {
     let new_access = rotated["access_token"].as_str().unwrap();
     assert_eq!(mcp_initialize(&d.url, Some(new_access), "").await.0, 200);
     assert_no_secret_in_log(&d, &[access, new_access, &refresh]);
+
+    // /metrics counts what was issued and refused, by grant type and error code.
+    let (status, _) = flow.exchange(&q["code"]).await;
+    assert_eq!(status, 400);
+    let text = http()
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let sample = |name: &str, label: (&str, &str)| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    let issued = "mcp_director_oauth_tokens_issued_total";
+    assert_eq!(
+        sample(issued, ("grant_type", "authorization_code")),
+        Some(1.0)
+    );
+    assert_eq!(sample(issued, ("grant_type", "refresh_token")), Some(1.0));
+    assert_eq!(
+        sample(
+            "mcp_director_oauth_failures_total",
+            ("error", "invalid_grant")
+        ),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -647,6 +683,30 @@ async fn the_subject_picks_the_profile_and_owns_its_session() {
             .await
             .0,
         403
+    );
+    // The subject, not the session or the token, owns its tasks: a session with another token
+    // of the same subject finds the task (tests/tasks.rs shows other principals do not).
+    let created = mcp
+        .post(
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": "fx/echo", "arguments": {"text": "t"}, "task": {"ttl": 60000}}}),
+        )
+        .await;
+    let task_id = created.last().unwrap()["result"]["task"]["taskId"]
+        .as_str()
+        .expect("a task")
+        .to_string();
+    let get =
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tasks/get", "params": {"taskId": task_id}});
+    let second = flow.tokens().await;
+    let mut same_subject = common::McpHttp::new(&d.url);
+    same_subject.bearer = second["access_token"].as_str().map(str::to_string);
+    same_subject.initialize(json!({})).await;
+    let found = same_subject.post(get.clone()).await;
+    assert_eq!(
+        found.last().unwrap()["result"]["taskId"],
+        task_id.as_str(),
+        "{found:?}"
     );
     // The session cannot be used without the token.
     mcp.bearer = None;
