@@ -77,6 +77,8 @@ pub struct Session {
     pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
     closed: watch::Sender<bool>,
+    /// The least severe log level this client wants (`logging/setLevel`); None: every message.
+    pub log_level: Mutex<Option<u8>>,
     /// Open SSE streams (see [`StreamSlot`]).
     streams: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -113,6 +115,7 @@ impl Session {
             next_id: AtomicI64::new(1),
             closed: watch::Sender::new(false),
             streams: Arc::default(),
+            log_level: Mutex::new(None),
         })
     }
 

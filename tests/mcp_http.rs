@@ -578,3 +578,45 @@ async fn a_session_holds_at_most_its_streams() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_session_gets_the_log_levels_it_asked_for() {
+    let d = Director::start(&fixture("a"));
+    d.wait_running(&["a"]).await;
+    let mut verbose = McpHttp::new(&d.url);
+    verbose.initialize(json!({})).await;
+    let mut quiet = McpHttp::new(&d.url);
+    quiet.initialize(json!({})).await;
+    let mut verbose_stream = verbose.open_stream(None).await;
+    let mut quiet_stream = quiet.open_stream(None).await;
+    let set = |level: &str| json!({"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": level}});
+    verbose.post(set("debug")).await;
+    // Set after the verbose one: a shared upstream must not turn the verbose session quiet.
+    quiet.post(set("error")).await;
+    let answer = verbose
+        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "a/log", "arguments": {}}}))
+        .await;
+    assert_eq!(common::result_text(&answer), "logged from debug");
+    let levels = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(Option<String>, Value)>,
+                        n: usize| {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let (_, m) = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a log message")
+                .expect("stream open");
+            if m["method"] == "notifications/message" {
+                got.push(m["params"]["level"].as_str().unwrap().to_string());
+            }
+        }
+        got
+    };
+    assert_eq!(
+        levels(&mut verbose_stream, 4).await,
+        ["debug", "info", "warning", "error"]
+    );
+    assert_eq!(levels(&mut quiet_stream, 1).await, ["error"]);
+    // Nothing below error followed for the quiet session.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(quiet_stream.try_recv().is_err());
+}

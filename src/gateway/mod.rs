@@ -397,7 +397,7 @@ impl Gateway {
                 resources::unsubscribe(self, session, r.params.as_deref()).await
             }
             "completion/complete" => completion::complete(self, session, &r, sink).await,
-            "logging/setLevel" => logging::set_level(self, r.params.as_deref()).await,
+            "logging/setLevel" => logging::set_level(self, session, r.params.as_deref()).await,
             "tasks/get" => tasks::get(self, session, r.params.as_deref()).await,
             "tasks/result" => tasks::result(self, session, r.params.as_deref()).await,
             "tasks/list" => tasks::list(self, session, r.params.as_deref()).await,

@@ -52,8 +52,12 @@ fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Noti
             }
         }
         "notifications/message" => {
+            let level = params.get("level").and_then(Value::as_str);
             for s in g.sessions() {
-                if s.negotiated().initialized && s.filter.sees_server(server) {
+                if s.negotiated().initialized
+                    && s.filter.sees_server(server)
+                    && super::logging::wanted(&s, level)
+                {
                     s.outbound.send(n.clone().into());
                 }
             }

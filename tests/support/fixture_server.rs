@@ -6,6 +6,7 @@
 //! - `progress {steps}`: progress notifications on the request's token
 //! - `sample {prompt}` / `elicit {message}` / `roots`: a request to the client, answered back
 //! - `slow {ms}`: answers after `ms` (cancellable)
+//! - `log`: one `notifications/message` per level at or above the one `logging/setLevel` set
 //! - `crash`: exits at once, mid-call
 //! - `add_tool {name}`: registers a tool and sends `tools/list_changed`
 //! - prompt `greet {name}` (with completion), resources `fixture://static`, `fixture://items/{id}`
@@ -34,7 +35,11 @@ struct Server {
     extra_tools: Mutex<Vec<String>>,
     cancelled: Mutex<Vec<Id>>,
     name: String,
+    /// The level `logging/setLevel` asked for (index into LEVELS).
+    log_level: Mutex<usize>,
 }
+
+const LEVELS: [&str; 4] = ["debug", "info", "warning", "error"];
 
 impl Server {
     fn send(&self, m: Message) {
@@ -79,6 +84,7 @@ impl Server {
             json!({"name": "elicit", "description": "Asks the user", "inputSchema": object(json!({"message": {"type": "string"}}))}),
             json!({"name": "roots", "description": "Lists the client's roots", "inputSchema": object(json!({}))}),
             json!({"name": "slow", "description": "Answers after ms", "inputSchema": object(json!({"ms": {"type": "integer"}}))}),
+            json!({"name": "log", "description": "Logs one message per level at or above the set one", "inputSchema": object(json!({}))}),
             json!({"name": "crash", "description": "Exits mid-call", "inputSchema": object(json!({}))}),
             json!({"name": "add_tool", "description": "Adds a tool", "inputSchema": object(json!({"name": {"type": "string"}}))}),
             json!({"name": "forbid", "description": "Never runs as a task", "inputSchema": object(json!({})),
@@ -106,6 +112,17 @@ impl Server {
                     .map(|d| d.display().to_string())
                     .unwrap_or_default();
                 Ok(text(format!("{value}|{cwd}|{}", std::process::id())))
+            }
+            "log" => {
+                // One message per level the client asked for, as a real server filters.
+                let from = *self.log_level.lock().unwrap();
+                for level in &LEVELS[from..] {
+                    self.notify(
+                        "notifications/message",
+                        json!({"level": level, "logger": self.name, "data": format!("{level} message")}),
+                    );
+                }
+                Ok(text(format!("logged from {}", LEVELS[from])))
             }
             "progress" => {
                 let steps = arg("steps").as_i64().unwrap_or(3);
@@ -240,7 +257,16 @@ impl Server {
                 });
                 Ok(json!({}))
             }
-            "resources/unsubscribe" | "logging/setLevel" => Ok(json!({})),
+            "logging/setLevel" => {
+                let level = params
+                    .get("level")
+                    .and_then(Value::as_str)
+                    .unwrap_or("info");
+                *self.log_level.lock().unwrap() =
+                    LEVELS.iter().position(|l| *l == level).unwrap_or(0);
+                Ok(json!({}))
+            }
+            "resources/unsubscribe" => Ok(json!({})),
             other => Err(ErrorObject::method_not_found(other)),
         }
     }
@@ -275,6 +301,7 @@ async fn serve_http(addr: &str) {
         extra_tools: Mutex::default(),
         cancelled: Mutex::default(),
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
+        log_level: Mutex::new(0),
     });
     let app = axum::Router::new().route(
         "/mcp",
@@ -323,6 +350,7 @@ async fn main() {
         extra_tools: Mutex::default(),
         cancelled: Mutex::default(),
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
+        log_level: Mutex::new(0),
     });
     tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
