@@ -28,6 +28,7 @@ CREATE TABLE oauth_requests (
     subject        TEXT,              -- set once an external sign-in succeeded
     claims         TEXT,              -- JSON: email, groups of that sign-in
     oidc_state     TEXT,              -- JSON: state, nonce, PKCE verifier of the provider round trip
+    failures       INTEGER NOT NULL DEFAULT 0,  -- wrong passwords; the request ends after a few
     expires_ms     INTEGER NOT NULL
 );
 

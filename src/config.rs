@@ -173,13 +173,23 @@ fn validate_oauth(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(oidc) = &oauth.oidc
-        && url::Url::parse(&oidc.issuer).is_err()
-    {
-        return Err(ConfigError::invalid(
-            "settings.oauth.oidc.issuer",
-            format!("`{}` is not a URL", oidc.issuer),
-        ));
+    if let Some(oidc) = &oauth.oidc {
+        if url::Url::parse(&oidc.issuer).is_err() {
+            return Err(ConfigError::invalid(
+                "settings.oauth.oidc.issuer",
+                format!("`{}` is not a URL", oidc.issuer),
+            ));
+        }
+        // A provider may know anyone (think of a public one): who may sign in must be said.
+        if oidc.allowed_subjects.is_empty()
+            && oidc.allowed_emails.is_empty()
+            && oidc.allowed_groups.is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "settings.oauth.oidc",
+                "say who may sign in: allowed_subjects, allowed_emails or allowed_groups",
+            ));
+        }
     }
     if let Some(rule) = oauth
         .profiles
@@ -424,6 +434,21 @@ mod tests {
             err.to_string(),
             "profiles.p.servers: no server named `nope`"
         );
+    }
+
+    #[test]
+    fn oauth_needs_a_way_to_sign_in_and_oidc_needs_allow_rules() {
+        let err = parse("[settings.oauth]\nenabled = true\n", "c.toml").unwrap_err();
+        assert!(
+            err.to_string().contains("needs a way for users to sign in"),
+            "{err}"
+        );
+        let open_idp = "[settings.oauth]\nenabled = true\n\
+            [settings.oauth.oidc]\nissuer = \"https://idp.example\"\nclient_id = \"d\"\n";
+        let err = parse(open_idp, "c.toml").unwrap_err();
+        assert!(err.to_string().contains("say who may sign in"), "{err}");
+        let ruled = format!("{open_idp}allowed_emails = [\"*@example.com\"]\n");
+        assert!(parse(&ruled, "c.toml").is_ok());
     }
 
     #[test]

@@ -137,12 +137,14 @@ pub fn scope(
                 _ => None,
             };
             let (profile, filter) = select(config, profile, token)?;
+            // A token that is some profile's token is an identity, whichever profile the
+            // session then uses.
             let principal = token.map(secrets::sha256_hex).filter(|hash| {
-                profile
-                    .as_ref()
-                    .and_then(|name| config.profiles.get(name))
-                    .and_then(|p| p.token_sha256.as_deref())
-                    .is_some_and(|stored| secrets::ct_eq(stored, hash))
+                config.profiles.values().any(|p| {
+                    p.token_sha256
+                        .as_deref()
+                        .is_some_and(|stored| secrets::ct_eq(stored, hash))
+                })
             });
             (profile, filter, principal.map(|h| format!("token:{h}")))
         }

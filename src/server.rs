@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use crate::session::TransportKind;
 use crate::store::Store;
 use crate::transport;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -88,11 +88,37 @@ pub fn router(state: AppState) -> Router {
                 .delete(transport::http::delete),
         )
         .route("/sse", get(transport::http::sse))
-        .merge(crate::oauth::routes())
+        .merge(crate::oauth::routes().layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::oauth::rate_limit,
+        )))
         .with_state(state.clone());
     mcp_director_api::router(Arc::new(Admin(state.clone())))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_from_afar,
+        ))
         .merge(observability)
         .layer(middleware::from_fn_with_state(state, count_requests))
+}
+
+/// Without `[settings.auth]` the admin API (which can start processes) answers only clients on
+/// this machine; a director reachable from elsewhere needs admin credentials for it.
+async fn admin_from_afar(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.config.effective().settings.auth.enabled || peer.ip().is_loopback() {
+        return next.run(request).await;
+    }
+    mcp_director_api::ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "the admin API answers remote clients only with [settings.auth] enabled",
+    )
+    .into_response()
 }
 
 /// Counts every request by route template (never the raw path: bounded label cardinality).

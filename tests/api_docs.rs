@@ -125,7 +125,7 @@ async fn every_admin_observability_and_oauth_operation_of_the_spec_is_routed() {
         }
         checked += 1;
     }
-    assert_eq!(oauth, 9);
+    assert_eq!(oauth, 10);
     assert_eq!(checked, mcp_director_api::ROUTES.len() + 3 + oauth);
     // And every generated route is in the spec (the generator reads nothing else).
     let ops = operations(&spec());

@@ -554,7 +554,7 @@ async fn token_in_the_query_string_is_refused() {
     let tokens = flow.tokens().await;
     let access = tokens["access_token"].as_str().unwrap();
     let (status, challenge) = mcp_initialize(&d.url, None, &format!("?token={access}")).await;
-    assert_eq!(status, 401);
+    assert_eq!(status, 400, "RFC 6750 §3.1: a malformed request");
     assert!(
         challenge.contains("error=\"invalid_request\""),
         "{challenge}"
@@ -564,7 +564,12 @@ async fn token_in_the_query_string_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("/.well-known/oauth-protected-resource/sse"),
+        "the /sse challenge names its own metadata: {challenge}"
+    );
     assert_no_secret_in_log(&d, &[access]);
 }
 
@@ -860,16 +865,27 @@ async fn client_metadata_fetches_are_fenced() {
         assert_eq!(r.status(), 400, "never redirected to an untrusted client");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client");
-        body["error_description"].as_str().unwrap().to_string()
+        // The client learns nothing about what answered where; the log says why.
+        assert_eq!(
+            body["error_description"],
+            "the client_id metadata document could not be used"
+        );
+        let log = d.log();
+        log[log
+            .rfind("client metadata document refused")
+            .expect("logged")..]
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
     };
     let why = refused("http://example.com/client.json".into()).await;
-    assert!(
-        why.contains("private") || why.contains("https") || why.contains("resolve"),
-        "{why}"
-    );
+    assert!(why.contains("https") || why.contains("resolve"), "{why}");
     let why = refused("https://10.1.2.3/client.json".into()).await;
     assert!(why.contains("private or reserved"), "{why}");
     let why = refused("https://169.254.169.254/latest/meta-data".into()).await;
+    assert!(why.contains("private or reserved"), "{why}");
+    let why = refused("https://[64:ff9b::a9fe:a9fe]/latest".into()).await;
     assert!(why.contains("private or reserved"), "{why}");
     let why = refused(format!("{base}/big.json")).await;
     assert!(why.contains("larger than 5120 bytes"), "{why}");
@@ -877,4 +893,132 @@ async fn client_metadata_fetches_are_fenced() {
     assert!(why.contains("not its own URL"), "{why}");
     let why = refused(format!("{base}/moved.json")).await;
     assert!(why.contains("302"), "{why}");
+}
+
+#[tokio::test]
+async fn wrong_passwords_end_the_authorization_request() {
+    let d = Director::start(&config(""));
+    let flow = Flow::register(&d, json!([])).await;
+    let [(a, b), (c, e)] = Flow::pkce();
+    let page = http()
+        .get(flow.authorize_url(&[(a, &b), (c, &e)]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let attempt = async |password: &str| {
+        http()
+            .post(format!("{}/authorize", d.url))
+            .header("cookie", &cookie)
+            .form(&[
+                ("request_id", field(&html, "request_id")),
+                ("csrf_token", field(&html, "csrf_token")),
+                ("decision", "approve".to_string()),
+                ("username", USER.to_string()),
+                ("password", password.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("guess").await, 403);
+    }
+    // Even the right password is too late: the request is gone.
+    assert_eq!(attempt(PASSWORD).await, 400);
+}
+
+#[tokio::test]
+async fn a_removed_account_loses_its_tokens() {
+    let d = Director::start(&config(""));
+    let flow = Flow::register(&d, json!(["authorization_code", "refresh_token"])).await;
+    let tokens = flow.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(mcp_initialize(&d.url, Some(access), "").await.0, 200);
+    // The admin account is renamed: what `local:admin` was granted is worth nothing now.
+    let text = d.config_text().replace(
+        &format!("username = \"{USER}\""),
+        "username = \"someone-else\"",
+    );
+    std::fs::write(d.dir.join("mcp-director.toml"), text).unwrap();
+    let r = http()
+        .post(format!("{}/api/config/reload", d.url))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, challenge) = mcp_initialize(&d.url, Some(access), "").await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("no longer allowed"), "{challenge}");
+    let (status, body) = flow
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn a_narrower_refresh_scope_applies_to_that_access_token_only() {
+    let d = Director::start(&config(""));
+    let flow = Flow::register(&d, json!(["authorization_code", "refresh_token"])).await;
+    let q = flow.approve(&[("scope", "mcp offline_access")]).await;
+    let (_, tokens) = flow.exchange(&q["code"]).await;
+    assert_eq!(tokens["scope"], "mcp offline_access");
+    let refresh = |token: String, scope: Option<&'static str>| {
+        let flow = &flow;
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            if let Some(s) = scope {
+                form.push(("scope", s));
+            }
+            flow.token(&form).await
+        }
+    };
+    let (status, narrow) = refresh(
+        tokens["refresh_token"].as_str().unwrap().into(),
+        Some("offline_access"),
+    )
+    .await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "offline_access");
+    assert_eq!(
+        mcp_initialize(&d.url, narrow["access_token"].as_str(), "")
+            .await
+            .0,
+        403
+    );
+    // The grant kept its scope: the next refresh without `scope` has it all again.
+    let (status, full) = refresh(narrow["refresh_token"].as_str().unwrap().into(), None).await;
+    assert_eq!(status, 200, "{full}");
+    assert_eq!(full["scope"], "mcp offline_access");
+    assert_eq!(
+        mcp_initialize(&d.url, full["access_token"].as_str(), "")
+            .await
+            .0,
+        200
+    );
+    // An empty scope is not a narrowing.
+    let (status, body) = refresh(full["refresh_token"].as_str().unwrap().into(), Some("")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 }

@@ -69,7 +69,7 @@ async fn sessions_with_different_profiles_see_different_tools() {
     };
     assert_eq!(tools(&ro), ["a/echo", "a/progress"]);
     assert!(
-        tools(&all).len() == 20 && tools(&all).contains(&"b/env".to_string()),
+        tools(&all).len() == 22 && tools(&all).contains(&"b/env".to_string()),
         "{all}"
     );
     assert_eq!(all["calls"]["b/echo"], "b: x");

@@ -18,6 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 
+/// Wrong passwords a pending request survives; then the user starts again from the client.
+const MAX_SIGN_IN_FAILURES: i64 = 5;
 /// How long a user has between GET /authorize and the decision.
 const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
 /// Scopes a client may ask for; `mcp` is what /mcp and /sse require.
@@ -353,8 +355,15 @@ async fn decide_request(
             if state.config.effective().settings.oauth.oidc.is_some() {
                 return Err(forbidden("sign in at the identity provider first"));
             }
-            local_sign_in(state, p.get("username"), p.get("password"))
-                .ok_or_else(|| forbidden("wrong username or password"))?
+            match local_sign_in(state, p.get("username"), p.get("password")).await {
+                Some(subject) => subject,
+                None => {
+                    grants::sign_in_failed(&state.store, request_id, MAX_SIGN_IN_FAILURES)
+                        .await
+                        .map_err(OAuthError::store)?;
+                    return Err(forbidden("wrong username or password"));
+                }
+            }
         }
     };
     // Taken once: a second decision on the same request finds nothing.
@@ -408,20 +417,22 @@ async fn decide_request(
     ))
 }
 
-/// `local:<username>` when the admin credentials (`settings.auth`) match.
-fn local_sign_in(
+/// `local:<username>` when the admin credentials (`settings.auth`) match. argon2 runs off the
+/// async workers, and both checks always run, so timing does not tell which one failed.
+async fn local_sign_in(
     state: &AppState,
     username: Option<&String>,
     password: Option<&String>,
 ) -> Option<String> {
     let config = state.config.effective();
     let auth = &config.settings.auth;
-    let (Some(want_user), Some(hash)) = (&auth.username, &auth.password_hash) else {
+    let (Some(want_user), Some(hash)) = (auth.username.clone(), auth.password_hash.clone()) else {
         return None;
     };
-    let (user, password) = (username?, password?);
-    // Both checks always run, so timing does not tell which one failed.
-    let user_ok = ct_eq(user, want_user);
-    let password_ok = verify_password(password, hash);
+    let (user, password) = (username?.clone(), password?.clone());
+    let user_ok = ct_eq(&user, &want_user);
+    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
     (auth.enabled && user_ok && password_ok).then(|| format!("local:{user}"))
 }

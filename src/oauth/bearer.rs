@@ -19,12 +19,24 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The challenge of a 401/403 from /mcp or /sse. With OAuth on it names the protected resource
-/// metadata and the scope to ask for, so a client can start discovery from the response alone.
-pub fn challenge(state: &AppState, error: Option<(&str, &str)>) -> HeaderValue {
+/// The endpoint a request was for: its protected resource metadata is named in challenges.
+#[derive(Clone, Copy)]
+pub enum Endpoint {
+    Mcp,
+    Sse,
+}
+
+/// The challenge of a 401/403 from /mcp or /sse. With OAuth on it names the endpoint's protected
+/// resource metadata and the scope to ask for, so a client can start discovery from the
+/// response alone.
+pub fn challenge(state: &AppState, endpoint: Endpoint, error: Option<(&str, &str)>) -> HeaderValue {
+    let path = match endpoint {
+        Endpoint::Mcp => "mcp",
+        Endpoint::Sse => "sse",
+    };
     let mut value = if state.config.effective().settings.oauth.enabled {
         format!(
-            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"{MCP_SCOPE}\"",
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/{path}\", scope=\"{MCP_SCOPE}\"",
             issuer(state)
         )
     } else {
@@ -44,13 +56,14 @@ pub fn challenge(state: &AppState, error: Option<(&str, &str)>) -> HeaderValue {
 
 fn refused(
     state: &AppState,
+    endpoint: Endpoint,
     status: StatusCode,
     code: &'static str,
     description: &str,
 ) -> OAuthError {
     state.metrics.oauth_failure("resource", code);
     let mut e = OAuthError::new(status, code, description);
-    e.www_authenticate = Some(challenge(state, Some((code, description))));
+    e.www_authenticate = Some(challenge(state, endpoint, Some((code, description))));
     e
 }
 
@@ -58,10 +71,12 @@ fn refused(
 ///
 /// OAuth off: the profile token from `Authorization: Bearer`, else `?token=`.
 /// OAuth on: a bearer token in the header is required. It is a profile token, or an access
-/// token this director issued for one of its own URIs with the `mcp` scope. Tokens in the URL
-/// are refused: URLs end up in logs and histories.
+/// token this director issued for one of its own URIs with the `mcp` scope, held by a subject
+/// the configuration still admits. Tokens in the URL are refused (400, RFC 6750 §3.1): URLs end
+/// up in logs and histories.
 pub async fn admit(
     state: &AppState,
+    endpoint: Endpoint,
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Credential, OAuthError> {
@@ -72,10 +87,11 @@ pub async fn admit(
             None => Credential::None,
         });
     }
+    let refuse =
+        |status, code, description: &str| refused(state, endpoint, status, code, description);
     if query_token.is_some() {
-        return Err(refused(
-            state,
-            StatusCode::UNAUTHORIZED,
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
             "invalid_request",
             "access tokens are not accepted in the URL; send Authorization: Bearer",
         ));
@@ -86,7 +102,7 @@ pub async fn admit(
             "unauthorized",
             "a bearer token is required",
         );
-        e.www_authenticate = Some(challenge(state, None));
+        e.www_authenticate = Some(challenge(state, endpoint, None));
         return Err(e);
     };
     let hash = sha256_hex(token);
@@ -101,24 +117,28 @@ pub async fn admit(
         .await
         .map_err(OAuthError::store)?
         .ok_or_else(|| {
-            refused(
-                state,
+            refuse(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the access token is unknown, expired or revoked",
             )
         })?;
     if !resources(&issuer(state)).contains(&grant.resource) {
-        return Err(refused(
-            state,
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "invalid_token",
             "the access token was issued for another resource",
         ));
     }
+    if !super::still_allowed(&config, &grant.subject, &grant.claims) {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the signed-in account is no longer allowed",
+        ));
+    }
     if !grant.scope.split_whitespace().any(|s| s == MCP_SCOPE) {
-        return Err(refused(
-            state,
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
             "the access token lacks the mcp scope",

@@ -1,8 +1,11 @@
 //! Client ID Metadata Documents (MCP 2025-11-25): a client whose `client_id` is a URL publishes
 //! its metadata at that URL instead of registering. Fetching a URL a client chose invites
-//! server-side request forgery, so the fetch is fenced: https only (plain http only to a
-//! loopback address), no private, link-local or otherwise non-public address (the address
-//! checked is the address connected to), no redirects, a 5 s deadline and at most 5 KiB.
+//! server-side request forgery, so the fetch is fenced: https only, no private, link-local or
+//! otherwise non-public address (the address checked is the address connected to; no proxy),
+//! no redirects, a 5 s deadline and at most 5 KiB. Loopback (and plain http to it) is allowed
+//! only while the director itself is on loopback (a developer's machine). The client learns
+//! only that the document could not be used; the reason goes to the log, so the fetch cannot
+//! be used to probe what answers where.
 
 use super::grants::{self, Client};
 use super::{OAuthError, redirect_uri_allowed};
@@ -18,36 +21,58 @@ pub fn is_metadata_url(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
 }
 
-fn refuse(description: impl Into<String>) -> OAuthError {
-    OAuthError::bad("invalid_client", description)
+/// What the client is told; why goes to the log.
+fn refuse(why: impl std::fmt::Display) -> OAuthError {
+    tracing::warn!(reason = %why, "client metadata document refused");
+    OAuthError::bad(
+        "invalid_client",
+        "the client_id metadata document could not be used",
+    )
 }
 
-/// Public addresses, and loopback (a client on this machine). Everything a request forger
-/// would aim at inside a network is refused.
-pub fn address_allowed(ip: IpAddr) -> bool {
+/// Public addresses only: everything a request forger would aim at inside a network is
+/// refused, including IPv6 forms that embed an IPv4 address (mapped, compatible, NAT64, 6to4).
+/// Loopback is decided by the caller.
+pub fn address_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
             let [first, second, ..] = a.octets();
-            a.is_loopback()
-                || !(a.is_private()
-                    || a.is_link_local()
-                    || a.is_unspecified()
-                    || a.is_broadcast()
-                    || a.is_documentation()
-                    || a.is_multicast()
-                    || first == 0
-                    || (first == 100 && (second & 0xc0) == 64)) // 100.64.0.0/10, shared
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_documentation()
+                || a.is_multicast()
+                || first == 0
+                || first >= 240 // reserved
+                || (first == 100 && (second & 0xc0) == 64) // 100.64.0.0/10, shared
+                || (first == 198 && (second & 0xfe) == 18)) // 198.18.0.0/15, benchmarking
         }
         IpAddr::V6(a) => {
+            let s = a.segments();
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
             if let Some(v4) = a.to_ipv4_mapped() {
-                return address_allowed(IpAddr::V4(v4));
+                return address_public(IpAddr::V4(v4));
             }
-            let first = a.segments()[0];
-            a.is_loopback()
-                || !(a.is_unspecified()
-                    || a.is_multicast()
-                    || (first & 0xfe00) == 0xfc00 // unique local
-                    || (first & 0xffc0) == 0xfe80) // link local
+            if s[..6] == [0; 6] && !a.is_loopback() && !a.is_unspecified() {
+                return address_public(IpAddr::V4(embedded(s[6], s[7]))); // ::a.b.c.d
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return address_public(IpAddr::V4(embedded(s[6], s[7]))); // NAT64
+            }
+            if s[0] == 0x2002 {
+                return address_public(IpAddr::V4(embedded(s[1], s[2]))); // 6to4
+            }
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
 }
@@ -56,6 +81,10 @@ pub fn address_allowed(ip: IpAddr) -> bool {
 /// (so /token knows it as it knows registered clients).
 pub async fn resolve(state: &AppState, client_id: &str) -> Result<Client, OAuthError> {
     let url = url::Url::parse(client_id).map_err(|_| refuse("client_id is not a URL"))?;
+    // The exact URL it names, nothing the parser would clean up (control characters, case).
+    if url.as_str() != client_id {
+        return Err(refuse("client_id is not a normalized URL"));
+    }
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(refuse(
             "a client metadata URL has no fragment or credentials",
@@ -85,18 +114,32 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Client, OAuthE
     let Some(address) = addresses.first().copied() else {
         return Err(refuse("the client metadata host does not resolve"));
     };
-    if addresses.iter().any(|a| !address_allowed(a.ip())) {
-        return Err(refuse(
-            "the client metadata URL points at a private or reserved address",
-        ));
-    }
+    let director_on_loopback = url::Url::parse(&super::issuer(state))
+        .ok()
+        .and_then(|u| {
+            u.host().map(|h| match h {
+                url::Host::Domain(d) => d == "localhost",
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            })
+        })
+        .unwrap_or(false);
     let loopback = addresses.iter().all(|a| a.ip().is_loopback());
+    let allowed = addresses
+        .iter()
+        .all(|a| address_public(a.ip()) || (director_on_loopback && a.ip().is_loopback()));
+    if !allowed {
+        return Err(refuse(format!(
+            "{client_id} points at a private or reserved address"
+        )));
+    }
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(refuse("a client metadata URL must be https"));
+        return Err(refuse(format!("{client_id} is not https")));
     }
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .timeout(Duration::from_secs(5))
         .resolve(&host, address)
         .build()
@@ -196,11 +239,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_public_and_loopback_addresses_are_fetched() {
-        for ok in ["127.0.0.1", "::1", "93.184.216.34", "2606:2800:220:1::1"] {
-            assert!(address_allowed(ok.parse().unwrap()), "{ok}");
+    fn only_public_addresses_are_fetched() {
+        for ok in ["93.184.216.34", "2606:2800:220:1::1", "2002:5db8:d822::1"] {
+            assert!(address_public(ok.parse().unwrap()), "{ok}");
         }
         for bad in [
+            "127.0.0.1",
+            "::1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "::10.0.0.1",
+            "fec0::1",
+            "2001:db8::1",
             "10.0.0.1",
             "172.16.5.4",
             "192.168.1.1",
@@ -213,7 +265,7 @@ mod tests {
             "::ffff:10.0.0.1",
             "224.0.0.1",
         ] {
-            assert!(!address_allowed(bad.parse().unwrap()), "{bad}");
+            assert!(!address_public(bad.parse().unwrap()), "{bad}");
         }
     }
 }

@@ -186,6 +186,21 @@ pub async fn sign_in(
     Ok(done.rows_affected() == 1)
 }
 
+/// Counts a wrong password against the pending request; after `max` it is gone (the user starts
+/// again from the client), so a request cannot be used to guess passwords.
+pub async fn sign_in_failed(store: &Store, request_id: &str, max: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE oauth_requests SET failures = failures + 1 WHERE request_id = ?")
+        .bind(request_id)
+        .execute(store.pool())
+        .await?;
+    sqlx::query("DELETE FROM oauth_requests WHERE request_id = ? AND failures >= ?")
+        .bind(request_id)
+        .bind(max)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 /// Removes and returns the pending request: a consent decision is taken once.
 pub async fn take_pending(store: &Store, request_id: &str) -> sqlx::Result<Option<Pending>> {
     let row = sqlx::query(&format!(
@@ -271,11 +286,31 @@ pub async fn redeem_code(store: &Store, code: &str) -> sqlx::Result<Redeemed> {
             .await?;
     match family {
         Some(family) => {
+            // Marked, so tokens this code's first exchange is still inserting are revoked too
+            // (see `family_revoked`).
+            sqlx::query("UPDATE oauth_codes SET used = 2 WHERE code_hash = ?")
+                .bind(&hash)
+                .execute(store.pool())
+                .await?;
             revoke_family(store, &family).await?;
             Ok(Redeemed::Replayed)
         }
         None => Ok(Redeemed::Unknown),
     }
+}
+
+/// Whether the grant was revoked (a token of it, or its code replayed). Checked after new
+/// tokens are stored: a replay racing the exchange cannot leave them alive.
+pub async fn family_revoked(store: &Store, family: &str) -> sqlx::Result<bool> {
+    let revoked: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM oauth_tokens WHERE family = ? AND revoked = 1
+         UNION ALL SELECT 1 FROM oauth_codes WHERE family = ? AND used = 2 LIMIT 1",
+    )
+    .bind(family)
+    .bind(family)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(revoked.is_some())
 }
 
 pub const ACCESS: &str = "access";

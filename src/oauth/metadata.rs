@@ -24,7 +24,7 @@ fn server_metadata(issuer: &str) -> AuthorizationServerMetadata {
             "client_secret_post".into(),
             "client_secret_basic".into(),
         ],
-        scopes_supported: vec![MCP_SCOPE.into()],
+        scopes_supported: vec![MCP_SCOPE.into(), "offline_access".into()],
         client_id_metadata_document_supported: Some(true),
         authorization_response_iss_parameter_supported: Some(true),
     }
@@ -92,4 +92,15 @@ pub async fn protected_resource_mcp(
     let issuer = issuer(&state);
     let [mcp, _, _] = resources(&issuer);
     Ok(Json(resource_metadata(&issuer, mcp)))
+}
+
+/// The legacy `/sse` endpoint's own document: RFC 9728 §3.3 wants `resource` to be the URL the
+/// client asked.
+pub async fn protected_resource_sse(
+    State(state): State<AppState>,
+) -> Result<Json<ProtectedResourceMetadata>, OAuthError> {
+    enabled(&state)?;
+    let issuer = issuer(&state);
+    let [_, sse, _] = resources(&issuer);
+    Ok(Json(resource_metadata(&issuer, sse)))
 }

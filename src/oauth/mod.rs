@@ -18,12 +18,14 @@ mod oidc;
 mod register;
 mod token;
 
-pub use bearer::{admit, challenge};
+pub use bearer::{Endpoint, admit, challenge};
 
 use crate::profile::glob_match;
 use crate::server::AppState;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mcp_director_api::models::Config;
@@ -48,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/.well-known/oauth-protected-resource/mcp",
             get(metadata::protected_resource_mcp),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/sse",
+            get(metadata::protected_resource_sse),
         )
         .route("/authorize", get(authorize::begin).post(authorize::decide))
         .route("/oauth/callback", get(oidc::callback))
@@ -86,6 +92,27 @@ pub fn resources(issuer: &str) -> [String; 3] {
 fn our_resource(issuer: &str, requested: &str) -> Option<String> {
     let requested = requested.trim_end_matches('/');
     resources(issuer).into_iter().find(|r| r == requested)
+}
+
+/// Whether a signed-in subject may still use its grants under the current configuration: the
+/// admin account still exists as it was, or the provider's allow rules still admit it.
+pub fn still_allowed(config: &Config, subject: &str, claims: &grants::Claims) -> bool {
+    let oauth = &config.settings.oauth;
+    if let Some(user) = subject.strip_prefix("local:") {
+        let auth = &config.settings.auth;
+        return oauth.oidc.is_none()
+            && auth.enabled
+            && auth
+                .username
+                .as_deref()
+                .is_some_and(|u| crate::secrets::ct_eq(u, user));
+    }
+    match (subject.strip_prefix("oidc:"), &oauth.oidc) {
+        (Some(sub), Some(oidc)) => {
+            oidc::allowed(oidc, sub, claims.email.as_deref(), &claims.groups)
+        }
+        _ => false,
+    }
 }
 
 /// The session principal of a signed-in subject.
@@ -174,6 +201,50 @@ impl IntoResponse for OAuthError {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         r
+    }
+}
+
+/// Sign-in attempts (POST /authorize) per client IP and minute, with this burst: argon2 is slow
+/// on purpose, and guesses should be too.
+const SIGN_IN_PER_MINUTE: u32 = 30;
+const SIGN_IN_BURST: u32 = 10;
+
+/// The OAuth endpoints answer anyone (registration, sign-in), so each client IP has a bucket
+/// under `settings.rate_limit`, and a much smaller one for sign-in attempts.
+pub async fn rate_limit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limits = state.config.effective().settings.rate_limit.clone();
+    let ip = peer.ip();
+    let mut checked =
+        state
+            .rate_limits
+            .check(&format!("oauth-ip:{ip}"), limits.per_minute, limits.burst);
+    if checked.is_ok() && request.method() == Method::POST && request.uri().path() == "/authorize" {
+        checked = state.rate_limits.check(
+            &format!("sign-in-ip:{ip}"),
+            SIGN_IN_PER_MINUTE,
+            SIGN_IN_BURST,
+        );
+    }
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            state.metrics.rate_limited();
+            let mut r = OAuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Rate limit exceeded",
+            )
+            .into_response();
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
     }
 }
 

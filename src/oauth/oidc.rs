@@ -252,7 +252,7 @@ fn groups_from(id_token: &openidconnect::core::CoreIdToken, claim: &str) -> Vec<
 }
 
 /// The allowed-subject, email and group rules; an empty list allows any.
-fn allowed(oidc: &OidcSettings, sub: &str, email: Option<&str>, groups: &[String]) -> bool {
+pub fn allowed(oidc: &OidcSettings, sub: &str, email: Option<&str>, groups: &[String]) -> bool {
     let subject_ok = oidc.allowed_subjects.is_empty()
         || oidc.allowed_subjects.iter().any(|g| glob_match(g, sub));
     let email_ok = oidc.allowed_emails.is_empty()

@@ -104,6 +104,12 @@ async fn token_request(
                     "resource differs from the authorization request's",
                 ));
             }
+            let refresh_ttl = state
+                .config
+                .effective()
+                .settings
+                .oauth
+                .refresh_token_ttl_secs;
             let grant = Grant {
                 family: code.family,
                 client_id: code.client_id,
@@ -111,9 +117,14 @@ async fn token_request(
                 claims: code.claims,
                 scope: code.scope,
                 resource: code.resource,
-                expires_ms: 0,
+                // The grant's absolute end: rotation never extends it.
+                expires_ms: now_ms() + (refresh_ttl * 1000) as i64,
             };
-            Ok(("authorization_code", issue(state, &client, grant).await?))
+            let scope = grant.scope.clone();
+            Ok((
+                "authorization_code",
+                issue(state, &client, grant, scope).await?,
+            ))
         }
         Some("refresh_token") => {
             if !client.grant_types.iter().any(|g| g == "refresh_token") {
@@ -157,18 +168,34 @@ async fn token_request(
                     "resource differs from the original grant's",
                 ));
             }
-            let mut grant = grant;
-            if let Some(scope) = p.get("scope") {
-                let granted: Vec<&str> = grant.scope.split_whitespace().collect();
-                if scope.split_whitespace().any(|s| !granted.contains(&s)) {
-                    return Err(OAuthError::bad(
-                        "invalid_scope",
-                        "a refresh cannot widen the granted scope",
-                    ));
-                }
-                grant.scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
+            // Who signed in must still be allowed (the admin account, the provider's rules).
+            if !super::still_allowed(&state.config.effective(), &grant.subject, &grant.claims) {
+                grants::revoke_family(&state.store, &grant.family)
+                    .await
+                    .map_err(OAuthError::store)?;
+                return Err(invalid_grant("the signed-in account is no longer allowed"));
             }
-            Ok(("refresh_token", issue(state, &client, grant).await?))
+            // A narrower scope applies to this access token only; the grant keeps its own
+            // (RFC 6749 §6).
+            let access_scope = match p.get("scope") {
+                None => grant.scope.clone(),
+                Some(scope) => {
+                    let granted: Vec<&str> = grant.scope.split_whitespace().collect();
+                    if scope.split_whitespace().next().is_none()
+                        || scope.split_whitespace().any(|s| !granted.contains(&s))
+                    {
+                        return Err(OAuthError::bad(
+                            "invalid_scope",
+                            "a refresh may only narrow the granted scope",
+                        ));
+                    }
+                    scope.split_whitespace().collect::<Vec<_>>().join(" ")
+                }
+            };
+            Ok((
+                "refresh_token",
+                issue(state, &client, grant, access_scope).await?,
+            ))
         }
         Some(_) => Err(OAuthError::bad(
             "unsupported_grant_type",
@@ -178,21 +205,27 @@ async fn token_request(
     }
 }
 
-/// A new access token, and a refresh token when the client may refresh, in the grant's family.
+/// A new access token (with `access_scope`), and a refresh token (the grant's scope, until the
+/// grant's end `grant.expires_ms`) when the client may refresh, in the grant's family.
 async fn issue(
     state: &AppState,
     client: &grants::Client,
-    mut grant: Grant,
+    grant: Grant,
+    access_scope: String,
 ) -> Result<TokenResponse, OAuthError> {
     let settings = state.config.effective().settings.oauth.clone();
+    let access_ttl_ms = (settings.access_token_ttl_secs * 1000) as i64;
     let access = format!("mcpd_at_{}", random_token());
-    grant.expires_ms = now_ms() + (settings.access_token_ttl_secs * 1000) as i64;
-    grants::insert_token(&state.store, &access, ACCESS, &grant)
+    let access_grant = Grant {
+        scope: access_scope.clone(),
+        expires_ms: now_ms() + access_ttl_ms,
+        ..grant.clone()
+    };
+    grants::insert_token(&state.store, &access, ACCESS, &access_grant)
         .await
         .map_err(OAuthError::store)?;
     let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
         let refresh = format!("mcpd_rt_{}", random_token());
-        grant.expires_ms = now_ms() + (settings.refresh_token_ttl_secs * 1000) as i64;
         grants::insert_token(&state.store, &refresh, REFRESH, &grant)
             .await
             .map_err(OAuthError::store)?;
@@ -200,12 +233,21 @@ async fn issue(
     } else {
         None
     };
+    if grants::family_revoked(&state.store, &grant.family)
+        .await
+        .map_err(OAuthError::store)?
+    {
+        grants::revoke_family(&state.store, &grant.family)
+            .await
+            .map_err(OAuthError::store)?;
+        return Err(invalid_grant("this grant was revoked"));
+    }
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer".into(),
         expires_in: Some(settings.access_token_ttl_secs),
         refresh_token: refresh,
-        scope: Some(grant.scope),
+        scope: Some(access_scope),
     })
 }
 

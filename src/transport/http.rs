@@ -49,10 +49,11 @@ fn choose_scope(state: &AppState, q: &McpQuery, credential: &Credential) -> Resu
 /// The request's credential (see [`oauth::admit`]).
 async fn admit(
     state: &AppState,
+    endpoint: oauth::Endpoint,
     q: &McpQuery,
     headers: &HeaderMap,
 ) -> Result<Credential, Rejection> {
-    oauth::admit(state, headers, q.token.as_deref())
+    oauth::admit(state, endpoint, headers, q.token.as_deref())
         .await
         .map_err(Rejection::OAuth)
 }
@@ -85,9 +86,9 @@ fn check_owner(
 }
 
 /// Why a session cannot be created, as an HTTP rejection.
-fn refusal(state: &AppState, refusal: &Refusal) -> Option<Rejection> {
+fn refusal(state: &AppState, endpoint: oauth::Endpoint, refusal: &Refusal) -> Option<Rejection> {
     match refusal {
-        Refusal::TokenRequired(p) => Some(Rejection::token_required(state, p)),
+        Refusal::TokenRequired(p) => Some(Rejection::token_required(state, endpoint, p)),
         Refusal::NotGranted(_) => Some(Rejection::OAuth(oauth::OAuthError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -109,13 +110,13 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    fn token_required(state: &AppState, profile: &str) -> Self {
+    fn token_required(state: &AppState, endpoint: oauth::Endpoint, profile: &str) -> Self {
         let mut e = oauth::OAuthError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             format!("profile `{profile}` requires its token"),
         );
-        e.www_authenticate = Some(oauth::challenge(state, None));
+        e.www_authenticate = Some(oauth::challenge(state, endpoint, None));
         Rejection::OAuth(e)
     }
 }
@@ -339,7 +340,7 @@ pub async fn post(
     body: Body,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    let credential = admit(&state, &q, &headers).await?;
+    let credential = admit(&state, oauth::Endpoint::Mcp, &q, &headers).await?;
     check_rate(&state, &q, &headers, peer, &credential)?;
     let limits = state.config.effective().settings.limits.clone();
     let body = read_body(body, limits.max_request_bytes).await?;
@@ -390,7 +391,7 @@ pub async fn post(
         let scope = match choose_scope(&state, &q, &credential) {
             Ok(scope) => scope,
             Err(r) => {
-                if let Some(rejection) = refusal(&state, &r) {
+                if let Some(rejection) = refusal(&state, oauth::Endpoint::Mcp, &r) {
                     return Err(rejection);
                 }
                 let id = match &message {
@@ -521,7 +522,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    let credential = admit(&state, &q, &headers).await?;
+    let credential = admit(&state, oauth::Endpoint::Mcp, &q, &headers).await?;
     check_rate(&state, &q, &headers, peer, &credential)?;
     if !accepts(&headers, "text/event-stream") {
         return Err(plain_error(
@@ -592,7 +593,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    let credential = admit(&state, &q, &headers).await?;
+    let credential = admit(&state, oauth::Endpoint::Mcp, &q, &headers).await?;
     let session = session_from_header(&state.gateway, &headers)?;
     check_owner(&state, &session, &credential)?;
     state.gateway.remove_session(&session.id).await;
@@ -607,18 +608,20 @@ pub async fn sse(
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
-    let credential = admit(&state, &q, &headers).await?;
+    let credential = admit(&state, oauth::Endpoint::Sse, &q, &headers).await?;
     check_rate(&state, &q, &headers, peer, &credential)?;
     let scope = match choose_scope(&state, &q, &credential) {
         Ok(scope) => scope,
         Err(r) => {
-            return Err(refusal(&state, &r).unwrap_or_else(|| {
-                plain_error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "unknown profile or project",
-                )
-            }));
+            return Err(
+                refusal(&state, oauth::Endpoint::Sse, &r).unwrap_or_else(|| {
+                    plain_error(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "unknown profile or project",
+                    )
+                }),
+            );
         }
     };
     let session = Session::new(crate::session::new_id(), TransportKind::LegacySse, scope);

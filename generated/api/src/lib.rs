@@ -884,7 +884,7 @@ pub mod models {
             }
         }
     }
-    ///Sign-in at /authorize through an external OpenID Connect provider (`[settings.oauth.oidc]`) instead of the local admin credentials. The provider redirects back to `<issuer>/oauth/callback`.
+    ///Sign-in at /authorize through an external OpenID Connect provider (`[settings.oauth.oidc]`) instead of the local admin credentials. The provider redirects back to `<issuer>/oauth/callback`. At least one of `allowed_subjects`, `allowed_emails`, `allowed_groups` is required: a provider may know anyone.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct OidcSettings {
