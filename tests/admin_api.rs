@@ -61,7 +61,7 @@ async fn servers_profiles_projects_crud_validation_and_persistence() {
     .await;
     assert!(status.pid.is_some());
     assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"));
-    assert_eq!(status.tools, Some(10));
+    assert_eq!(status.tools, Some(11));
     assert_eq!(status.server_info["name"], "fixture");
     let tools = c.list_tools().await.unwrap().into_inner();
     let echo = tools

@@ -843,6 +843,10 @@ async fn a_client_id_metadata_document_stands_in_for_registration() {
         page.contains("Metadata Client"),
         "the document's name is shown"
     );
+    assert!(
+        page.contains("(as published by 127.0.0.1)"),
+        "and who published it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,6 +45,20 @@ fn redirect_origin(uri: &str) -> String {
 
 pub fn page(v: &View<'_>, set_cookie: Option<HeaderValue>) -> Response {
     let client = v.client_name.unwrap_or(v.client_id);
+    // A client that published its own metadata names itself: show where it did, since anyone
+    // can choose a name.
+    let publisher = if super::client_metadata::is_metadata_url(v.client_id) {
+        let host = url::Url::parse(v.client_id)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        format!(
+            r#" <span class="publisher" id="client-publisher">(as published by {})</span>"#,
+            escape(&host)
+        )
+    } else {
+        String::new()
+    };
     let host = url::Url::parse(v.redirect_uri)
         .ok()
         .and_then(|u| {
@@ -93,7 +107,7 @@ button[value=approve] {{ background: #1a5fb4; color: white; border-color: #1a5fb
 </head>
 <body>
 <h1>Authorize <span class="client" id="client-name">{client}</span></h1>
-<p><span class="client">{client}</span> wants to use the MCP servers behind this director on your behalf.</p>
+<p><span class="client">{client}</span>{publisher} wants to use the MCP servers behind this director on your behalf.</p>
 <p>Permissions requested:</p>
 <ul id="scopes">{scopes}</ul>
 <p>After your decision you will be sent to <span class="host" id="redirect-host">{host}</span>.</p>
