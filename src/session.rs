@@ -6,7 +6,7 @@ use crate::profile::{Filter, Scope};
 use crate::upstream::Connection;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, watch};
 
@@ -77,6 +77,9 @@ pub struct Session {
     pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
     closed: watch::Sender<bool>,
+    /// Request streams that can still be resumed, by id.
+    requests: Mutex<HashMap<u64, Arc<RequestStream>>>,
+    next_request_stream: AtomicU64,
     /// The least severe log level this client wants (`logging/setLevel`); None: every message.
     pub log_level: Mutex<Option<u8>>,
     /// Open SSE streams (see [`StreamSlot`]).
@@ -116,6 +119,8 @@ impl Session {
             closed: watch::Sender::new(false),
             streams: Arc::default(),
             log_level: Mutex::new(None),
+            requests: Mutex::new(HashMap::new()),
+            next_request_stream: AtomicU64::new(1),
         })
     }
 
@@ -132,6 +137,30 @@ impl Session {
                 Err(now) => n = now,
             }
         }
+    }
+
+    /// A new request stream (and forgets those finished long enough ago).
+    pub fn new_request_stream(&self) -> Arc<RequestStream> {
+        let id = self.next_request_stream.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(RequestStream::new(id));
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests.retain(|_, s| !s.expired());
+        requests.insert(id, stream.clone());
+        stream
+    }
+
+    /// The request stream a `Last-Event-ID` names (`r<stream>-<received>`), and the index of
+    /// the next message to send from it.
+    pub fn resume(&self, last_event_id: &str) -> Option<(Arc<RequestStream>, u64)> {
+        let (stream, received) = last_event_id.strip_prefix('r')?.split_once('-')?;
+        let (stream, received) = (stream.parse::<u64>().ok()?, received.parse::<u64>().ok()?);
+        let found = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&stream)
+            .cloned()?;
+        Some((found, received))
     }
 
     /// How many SSE streams are open (for /metrics).
@@ -251,23 +280,97 @@ impl Outbound {
     }
 }
 
-/// Where the messages related to one client request go: the SSE stream of the POST that
-/// carried it, or (stdio, legacy SSE, or when that stream is gone) the session's stream.
+/// Where the messages related to one client request go: the stream of the POST that carried
+/// it, or (stdio, legacy SSE, JSON-only clients) the session's stream.
 #[derive(Clone)]
 pub struct Sink {
-    pub request_stream: Option<mpsc::UnboundedSender<Message>>,
+    pub request_stream: Option<Arc<RequestStream>>,
     pub session: Arc<Session>,
 }
 
 impl Sink {
     pub fn send(&self, message: Message) {
-        if let Some(tx) = &self.request_stream {
-            match tx.send(message) {
-                Ok(()) => return,
-                Err(e) => return self.session.outbound.send(e.0),
-            }
+        match &self.request_stream {
+            Some(stream) => stream.push(message),
+            None => self.session.outbound.send(message),
         }
-        self.session.outbound.send(message);
+    }
+}
+
+/// Events a request stream keeps for a client that reconnects (the oldest go first).
+const REQUEST_REPLAY: usize = 256;
+/// How long a finished request stream can still be resumed.
+const RESUMABLE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The messages of one client request answered as SSE (its progress, server requests, and
+/// finally its response), numbered and kept, so a client whose connection drops can resume
+/// with `Last-Event-ID` on GET and miss nothing. The messages go here whether or not anyone
+/// is reading.
+pub struct RequestStream {
+    pub id: u64,
+    inner: Mutex<RequestEvents>,
+    /// The number of messages pushed so far: readers wait on it.
+    count: watch::Sender<u64>,
+}
+
+struct RequestEvents {
+    /// Messages `first..first + events.len()`.
+    events: VecDeque<Message>,
+    first: u64,
+    finished: Option<std::time::Instant>,
+}
+
+impl RequestStream {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            inner: Mutex::new(RequestEvents {
+                events: VecDeque::new(),
+                first: 0,
+                finished: None,
+            }),
+            count: watch::Sender::new(0),
+        }
+    }
+
+    /// The SSE event id after `received` messages: `r<stream>-<received>`, unlike the session
+    /// stream's plain numbers. `received = 0` is the priming event's.
+    pub fn event_id(&self, received: u64) -> String {
+        format!("r{}-{received}", self.id)
+    }
+
+    pub fn push(&self, message: Message) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(message, Message::Response(_)) {
+            inner.finished = Some(std::time::Instant::now());
+        }
+        if inner.events.len() == REQUEST_REPLAY {
+            inner.events.pop_front();
+            inner.first += 1;
+        }
+        inner.events.push_back(message);
+        let count = inner.first + inner.events.len() as u64;
+        drop(inner);
+        self.count.send_replace(count);
+    }
+
+    /// Message `seq` (0-based; or the oldest still kept, if it was dropped) and its number,
+    /// once there.
+    pub async fn next(&self, seq: u64) -> (u64, Message) {
+        let mut count = self.count.subscribe();
+        let _ = count.wait_for(|n| *n > seq).await;
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = seq.max(inner.first);
+        let message = inner.events[(seq - inner.first) as usize].clone();
+        (seq, message)
+    }
+
+    fn expired(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finished
+            .is_some_and(|at| at.elapsed() > RESUMABLE_FOR)
     }
 }
 

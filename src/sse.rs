@@ -31,7 +31,9 @@ impl Parser {
             }
             let line = String::from_utf8_lossy(&line);
             if line.is_empty() {
-                if self.has_data {
+                // An event with an id and no data is kept too: it moves the last event id
+                // (a priming event, which lets a client resume from the very start).
+                if self.has_data || self.current.id.is_some() {
                     let mut event = std::mem::take(&mut self.current);
                     if event.data.ends_with('\n') {
                         event.data.pop();
@@ -139,5 +141,19 @@ mod tests {
         let wire = format(Some("message"), Some("s-1"), "{\"a\":\n1}");
         let mut p = Parser::default();
         assert_eq!(p.feed(wire.as_bytes())[0].data, "{\"a\":\n1}");
+    }
+
+    #[test]
+    fn a_priming_event_has_an_id_and_no_data() {
+        let mut p = Parser::default();
+        let e = p.feed(b"id: r1-0\nretry: 1000\n\n: keep-alive\n\n");
+        assert_eq!(
+            e,
+            vec![Event {
+                event: None,
+                data: String::new(),
+                id: Some("r1-0".into())
+            }]
+        );
     }
 }

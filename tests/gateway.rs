@@ -156,7 +156,8 @@ async fn two_clients_never_see_each_others_traffic() {
     let mut parser = mcp_director::sse::Parser::default();
     let sampling = loop {
         let chunk = body.next().await.expect("stream open").unwrap();
-        if let Some(e) = parser.feed(&chunk).into_iter().next() {
+        // (The priming event carries no message.)
+        if let Some(e) = parser.feed(&chunk).into_iter().find(|e| !e.data.is_empty()) {
             break serde_json::from_str::<Value>(&e.data).unwrap();
         }
     };

@@ -620,3 +620,89 @@ async fn each_session_gets_the_log_levels_it_asked_for() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(quiet_stream.try_recv().is_err());
 }
+
+/// Reads SSE events from a response until `stop` says so; returns (id, data) pairs.
+async fn read_events(
+    response: reqwest::Response,
+    mut stop: impl FnMut(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    use futures::StreamExt;
+    let mut body = response.bytes_stream();
+    let mut parser = mcp_director::sse::Parser::default();
+    let mut events = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(20), body.next())
+        .await
+        .expect("an event in time")
+    {
+        for e in parser.feed(&chunk.unwrap()) {
+            events.push((e.id.unwrap_or_default(), e.data));
+        }
+        if stop(&events) {
+            break;
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_request_stream_is_resumed_with_last_event_id() {
+    let d = Director::start(&fixture("a"));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "a/progress", "arguments": {"steps": 12}, "_meta": {"progressToken": "p"}}});
+    let response = c.request(&call).send().await.unwrap();
+    // Priming event (an id, no data) first, then a few progress notifications; then the
+    // connection is lost.
+    let first = read_events(response, |events| events.len() >= 4).await;
+    assert_eq!(first[0].1, "", "priming event");
+    assert!(first[0].0.ends_with("-0"), "{first:?}");
+    let last_id = first.last().unwrap().0.clone();
+    let seen: Vec<Value> = first[1..]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(seen.iter().all(|m| m["method"] == "notifications/progress"));
+
+    let resumed = c
+        .http
+        .get(&c.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let rest = read_events(resumed, |events| {
+        events.last().is_some_and(|(_, d)| d.contains("\"result\""))
+    })
+    .await;
+    let rest: Vec<Value> = rest
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    // Nothing lost, nothing twice: progress 1..=12 across both connections, then the answer.
+    let progress: Vec<i64> = seen
+        .iter()
+        .chain(&rest)
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| m["params"]["progress"].as_i64().unwrap())
+        .collect();
+    assert_eq!(progress, (1..=12).collect::<Vec<_>>());
+    let answer = rest.last().unwrap();
+    assert_eq!(answer["id"], 5);
+    assert_eq!(answer["result"]["content"][0]["text"], "12 steps");
+    // An unknown stream is not silently replaced by another.
+    let unknown = c
+        .http
+        .get(&c.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .header("last-event-id", "r999-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}

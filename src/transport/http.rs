@@ -6,7 +6,7 @@ use crate::jsonrpc::{ErrorObject, INVALID_REQUEST, Message, Response as RpcRespo
 use crate::oauth;
 use crate::profile::{self, Credential, Refusal, Scope};
 use crate::server::AppState;
-use crate::session::{Session, Sink, TransportKind};
+use crate::session::{RequestStream, Session, Sink, TransportKind};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -466,35 +466,31 @@ pub async fn post(
     // progress and server requests a call may cause); JSON only for JSON-only clients.
     let response = if accepts(&headers, "text/event-stream") {
         let slot = stream_slot(&session, limits.max_streams_per_session)?;
-        let (tx, rx) = mpsc::unbounded_channel::<Message>();
+        let stream = session.new_request_stream();
         let sink = Sink {
-            request_stream: Some(tx.clone()),
+            request_stream: Some(stream.clone()),
             session: session.clone(),
         };
         let g2 = g.clone();
         let s2 = session.clone();
+        let answered = stream.clone();
         tokio::spawn(async move {
             if let Some(response) = g2.handle(&s2, Message::Request(request), sink).await {
-                let _ = tx.send(response.into());
+                answered.push(response.into());
             }
         });
-        let stream = futures::stream::unfold(Some(rx), |rx| async move {
-            let mut rx = rx?;
-            let m = rx.recv().await?;
-            let last = matches!(m, Message::Response(_));
-            Some((
-                Ok::<_, Infallible>(Event::default().data(m.to_json())),
-                if last { None } else { Some(rx) },
-            ))
-        })
-        // The slot is freed when the stream ends or the client goes away.
-        .map(move |e| {
-            let _ = &slot;
-            e
+        // 2025-11-25 clients get a priming event first (an id, no data), so even a connection
+        // lost before the first message can be resumed.
+        let priming = (session.negotiated().version.as_str() >= "2025-11-25").then(|| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .id(stream.event_id(0))
+                    .retry(Duration::from_secs(1))
+                    .data(""),
+            )
         });
-        Sse::new(stream)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response()
+        let events = futures::stream::iter(priming).chain(request_events(stream, 0));
+        streamed(events, slot)
     } else {
         let sink = Sink {
             request_stream: None,
@@ -512,6 +508,36 @@ pub async fn post(
             .into_response()
     };
     Ok(response)
+}
+
+/// A request stream's messages from index `from` on, ending after the response.
+fn request_events(
+    stream: Arc<RequestStream>,
+    from: u64,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(Some((stream, from)), |state| async move {
+        let (stream, index) = state?;
+        let (index, m) = stream.next(index).await;
+        let last = matches!(m, Message::Response(_));
+        let event = Event::default()
+            .id(stream.event_id(index + 1))
+            .data(m.to_json());
+        Some((Ok(event), (!last).then_some((stream, index + 1))))
+    })
+}
+
+/// An SSE response holding a stream slot until it ends or the client goes away.
+fn streamed(
+    events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+    slot: crate::session::StreamSlot,
+) -> Response {
+    let events = events.map(move |e| {
+        let _ = &slot;
+        e
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// The standalone stream of a session: notifications and server requests not tied to a POST.
@@ -541,18 +567,22 @@ pub async fn get(
         .limits
         .max_streams_per_session;
     let slot = stream_slot(&session, max)?;
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let rx = session.outbound.attach(last);
-    let events = session_events(rx, &state, &session, None).map(move |e| {
-        let _ = &slot;
-        e
-    });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    // A request's stream, resumed where the client lost it (its response included).
+    if let Some(last) = last.filter(|l| l.starts_with('r')) {
+        let Some((stream, next)) = session.resume(last) else {
+            return Err(plain_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Unknown or expired stream in Last-Event-ID",
+            ));
+        };
+        return Ok(streamed(request_events(stream, next), slot));
+    }
+    let rx = session
+        .outbound
+        .attach(last.and_then(|v| v.parse::<u64>().ok()));
+    Ok(streamed(session_events(rx, &state, &session, None), slot))
 }
 
 /// The events of a session's standalone stream, ending when the session or the director does.

@@ -384,6 +384,8 @@ pub async fn messages(response: reqwest::Response) -> Vec<serde_json::Value> {
         parser
             .feed(text.as_bytes())
             .into_iter()
+            // A priming event (an id, no data) carries no message.
+            .filter(|e| !e.data.is_empty())
             .map(|e| serde_json::from_str(&e.data).expect("JSON data"))
             .collect()
     } else if text.is_empty() {
