@@ -1026,3 +1026,38 @@ async fn a_narrower_refresh_scope_applies_to_that_access_token_only() {
         (400, Some("invalid_scope"))
     );
 }
+
+#[tokio::test]
+async fn errors_for_a_remote_redirect_uri_are_shown_not_redirected() {
+    let d = Director::start(&config(""));
+    let r = http()
+        .post(format!("{}/register", d.url))
+        .json(&json!({"redirect_uris": ["https://app.example.com/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    let client_id = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut url = url::Url::parse(&format!("{}/authorize", d.url)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", "https://app.example.com/cb")
+        .append_pair("state", "s<1>");
+    // No PKCE: an error, but the browser is not bounced to app.example.com by itself.
+    let r = http().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("app.example.com"), "{page}");
+    assert!(
+        page.contains("href=\"https://app.example.com/cb?error=invalid_request&amp;"),
+        "a link the user may follow: {page}"
+    );
+    assert!(
+        page.contains("state=s%3C1%3E"),
+        "the state, encoded: {page}"
+    );
+}

@@ -81,9 +81,26 @@ fn redirect(
     state: Option<&str>,
     iss: &str,
 ) -> Response {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+    let Some(url) = answer_url(redirect_uri, pairs, state, iss) else {
         return OAuthError::bad("invalid_request", "the redirect URI is not a URL").into_response();
     };
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+        r.headers_mut().insert(header::LOCATION, location);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The redirect URI with the authorization response's parameters.
+fn answer_url(
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+    iss: &str,
+) -> Option<url::Url> {
+    let mut url = url::Url::parse(redirect_uri).ok()?;
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in pairs {
@@ -94,13 +111,20 @@ fn redirect(
         }
         q.append_pair("iss", iss);
     }
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
-        r.headers_mut().insert(header::LOCATION, location);
-    }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    Some(url)
+}
+
+/// Whether the browser may be sent to this redirect URI without the user seeing anything:
+/// only back to the user's own machine (a native client's loopback listener). Any client can
+/// register any https URI, so before consent an error there is shown, not redirected
+/// (MCP 2025-11-25 "Open Redirection", OAuth 2.1 §7.12.2).
+fn trusted_without_consent(redirect_uri: &str) -> bool {
+    url::Url::parse(redirect_uri).is_ok_and(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    })
 }
 
 pub async fn begin(
@@ -140,12 +164,14 @@ async fn begin_request(state: &AppState, query: &[u8]) -> Result<Response, OAuth
     let st = p.get("state").map(String::as_str);
     let fail = |error: &'static str, description: &str| {
         state.metrics.oauth_failure("authorize", error);
-        Ok(redirect(
-            redirect_uri,
-            &[("error", error), ("error_description", description)],
-            st,
-            &iss,
-        ))
+        let pairs = [("error", error), ("error_description", description)];
+        if trusted_without_consent(redirect_uri) {
+            return Ok(redirect(redirect_uri, &pairs, st, &iss));
+        }
+        let back = answer_url(redirect_uri, &pairs, st, &iss)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        Ok(consent::error_page(error, description, &back))
     };
     if p.get("response_type").map(String::as_str) != Some("code") {
         return fail("unsupported_response_type", "response_type must be `code`");

@@ -2,7 +2,7 @@
 //! what, and where the answer goes. Every interpolated value is HTML-escaped; the page runs no
 //! script and may only be framed by nobody.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 pub struct View<'a> {
@@ -41,6 +41,51 @@ fn redirect_origin(uri: &str) -> String {
     url::Url::parse(uri)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default()
+}
+
+/// An authorization error shown instead of redirected: the user decides whether to follow the
+/// link back to the client.
+pub fn error_page(error: &str, description: &str, back: &str) -> Response {
+    let host = url::Url::parse(back)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Authorization failed - MCP Director</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem; color: #222; }}
+code {{ background: #f3f3f3; padding: 0 .2rem; }}
+</style>
+</head>
+<body>
+<h1>This authorization request cannot be completed</h1>
+<p id="error"><code>{error}</code>: {description}</p>
+<p>The application that sent you here asked to be answered at <strong id="redirect-host">{host}</strong>.
+Continue there only if you trust it: <a id="back" href="{back}" rel="noreferrer">return to {host}</a>.</p>
+</body>
+</html>
+"#,
+        error = escape(error),
+        description = escape(description),
+        host = escape(&host),
+        back = escape(back),
+    );
+    let mut r = (StatusCode::BAD_REQUEST, Html(body)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 pub fn page(v: &View<'_>, set_cookie: Option<HeaderValue>) -> Response {
