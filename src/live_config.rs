@@ -86,6 +86,41 @@ impl LiveConfig {
         Ok(self.raw())
     }
 
+    /// Applies hand edits of the file while `settings.watch_config` is on: every `every` the
+    /// file's modification time and length are compared, and a changed file that parses to
+    /// something other than what runs is reloaded. Our own writes parse to what runs, so they
+    /// never trigger a reload; an invalid edit is logged and the last good configuration stays.
+    pub async fn follow_file(&self, every: std::time::Duration) {
+        let stamp = |path: &Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()))
+        };
+        let mut last = stamp(&self.path);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamp(&self.path);
+            if now == last || !self.raw().settings.watch_config {
+                continue;
+            }
+            last = now;
+            match config::load(&self.path) {
+                Ok(on_disk) if on_disk == *self.raw() => {}
+                Ok(_) => match self.reload().await {
+                    Ok(_) => {
+                        tracing::info!(path = %self.path.display(), "configuration file changed: applied")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "configuration file changed but is not valid; keeping the running configuration")
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "configuration file changed but is not valid; keeping the running configuration")
+                }
+            }
+        }
+    }
+
     fn commit(&self, raw: &mut Config, next: Config, write: bool) -> Result<(), ConfigError> {
         config::validate(&next)?;
         let effective = config::expand(&next)?;

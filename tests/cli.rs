@@ -204,3 +204,31 @@ fn json_log_format_writes_one_object_per_line() {
         "{lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hand_edits_of_the_config_file_are_applied() {
+    let exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    let d = common::Director::start(&format!("[servers.a]\ncommand = \"{exe}\"\n"));
+    d.wait_running(&["a"]).await;
+    let file = d.dir.join("mcp-director.toml");
+    // An invalid edit changes nothing and says why in the log.
+    std::fs::write(
+        &file,
+        format!("[servers.a]\ncommand = \"{exe}\"\nbogus = 1\n"),
+    )
+    .unwrap();
+    common::wait_for(|| async {
+        d.log()
+            .contains("configuration file changed but is not valid")
+            .then_some(())
+    })
+    .await;
+    // A valid one is applied without a reload request: a new server starts.
+    std::fs::write(
+        &file,
+        format!("[servers.a]\ncommand = \"{exe}\"\n[servers.b]\ncommand = \"{exe}\"\n"),
+    )
+    .unwrap();
+    d.wait_running(&["a", "b"]).await;
+    assert!(d.log().contains("configuration file changed: applied"));
+}

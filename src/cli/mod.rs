@@ -156,6 +156,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // A line on stdout for scripts and tests that start the director on port 0.
     println!("listening on http://{addr}");
     let state = AppState::new(config, store, addr);
+    let follower = state.clone();
+    tokio::spawn(async move {
+        follower
+            .config
+            .follow_file(std::time::Duration::from_secs(2))
+            .await
+    });
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("mcp-director stopped");
     telemetry.shutdown().await;

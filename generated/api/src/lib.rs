@@ -1461,6 +1461,9 @@ pub mod models {
         ///A Streamable HTTP session with no request and no open stream for this long is ended (its isolated upstream processes stopped); the client then gets 404 and re-initializes.
         #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1800>")]
         pub session_idle_timeout_secs: ::std::num::NonZeroU64,
+        ///Follow edits of the configuration file: checked every 2 s and applied like POST /api/config/reload (only what changed restarts; an invalid edit is logged and changes nothing).
+        #[serde(default = "defaults::default_bool::<true>")]
+        pub watch_config: bool,
     }
     impl ::std::default::Default for Settings {
         fn default() -> Self {
@@ -1479,6 +1482,7 @@ pub mod models {
                 require_protocol_version_header: Default::default(),
                 session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
                 ),
+                watch_config: defaults::default_bool::<true>(),
             }
         }
     }
