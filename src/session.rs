@@ -53,6 +53,8 @@ pub struct InFlight {
 pub struct Relayed {
     pub connection: Arc<Connection>,
     pub upstream_id: Id,
+    /// The task waiting for this answer (it is `input_required` meanwhile).
+    pub task: Option<String>,
 }
 
 pub struct Session {
@@ -286,14 +288,30 @@ impl Outbound {
 pub struct Sink {
     pub request_stream: Option<Arc<RequestStream>>,
     pub session: Arc<Session>,
+    /// The task whose job this request serves: server requests for it move the task to
+    /// `input_required` and carry `io.modelcontextprotocol/related-task`.
+    pub task: Option<String>,
 }
 
 impl Sink {
-    pub fn send(&self, message: Message) {
-        match &self.request_stream {
-            Some(stream) => stream.push(message),
-            None => self.session.outbound.send(message),
+    pub fn new(session: Arc<Session>) -> Self {
+        Self {
+            request_stream: None,
+            session,
+            task: None,
         }
+    }
+
+    /// To the request's stream while it is open; after its response, to the session's.
+    pub fn send(&self, message: Message) {
+        let message = match &self.request_stream {
+            Some(stream) => match stream.push(message) {
+                Ok(()) => return,
+                Err(late) => late,
+            },
+            None => message,
+        };
+        self.session.outbound.send(message);
     }
 }
 
@@ -339,8 +357,12 @@ impl RequestStream {
         format!("r{}-{received}", self.id)
     }
 
-    pub fn push(&self, message: Message) {
+    /// Appends a message; one after the response is handed back (the stream has ended).
+    pub fn push(&self, message: Message) -> Result<(), Message> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.finished.is_some() {
+            return Err(message);
+        }
         if matches!(message, Message::Response(_)) {
             inner.finished = Some(std::time::Instant::now());
         }
@@ -352,6 +374,7 @@ impl RequestStream {
         let count = inner.first + inner.events.len() as u64;
         drop(inner);
         self.count.send_replace(count);
+        Ok(())
     }
 
     /// Message `seq` (0-based; or the oldest still kept, if it was dropped) and its number,

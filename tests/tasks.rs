@@ -355,3 +355,63 @@ async fn a_task_runs_in_its_sessions_project() {
         .unwrap_or_else(|| panic!("{result}"));
     assert!(text.starts_with("/code/web|"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_that_needs_the_client_is_input_required_until_answered() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({"elicitation": {"form": {}}})).await;
+    let mut stream = c.open_stream(None).await;
+    let created = answer(
+        &c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/elicit", "arguments": {"message": "who?"},
+            "task": {"ttl": 60000}}),
+        ),
+    )
+    .await;
+    let (task_id, _) = task_of(&created);
+    // The job's server request comes on the session's stream, marked as the task's.
+    let mut statuses = Vec::new();
+    let request = loop {
+        let (_, m) = tokio::time::timeout(std::time::Duration::from_secs(20), stream.recv())
+            .await
+            .expect("the elicitation")
+            .expect("stream open");
+        match m["method"].as_str() {
+            Some("elicitation/create") => break m,
+            Some("notifications/tasks/status") => {
+                statuses.push(m["params"]["status"].as_str().unwrap().to_string())
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(
+        request["params"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        task_id.as_str()
+    );
+    let got = answer(&c, rpc(2, "tasks/get", json!({"taskId": task_id}))).await;
+    assert_eq!(got["result"]["status"], "input_required");
+    // The client answers; the task works again and completes with what was elicited.
+    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+        "action": "accept", "content": {"name": "Ada"}}});
+    assert_eq!(c.request(&reply).send().await.unwrap().status(), 202);
+    let result = answer(&c, rpc(3, "tasks/result", json!({"taskId": task_id}))).await;
+    assert_eq!(
+        result["result"]["content"][0]["text"],
+        "elicited: accept Ada"
+    );
+    while statuses.last().map(String::as_str) != Some("completed") {
+        let (_, m) = tokio::time::timeout(std::time::Duration::from_secs(20), stream.recv())
+            .await
+            .expect("status notifications")
+            .expect("stream open");
+        if m["method"] == "notifications/tasks/status" {
+            statuses.push(m["params"]["status"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(statuses, ["input_required", "working", "completed"]);
+}

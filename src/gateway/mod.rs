@@ -267,6 +267,16 @@ impl Gateway {
             .cloned()
     }
 
+    /// The sessions running task jobs' upstream requests.
+    pub fn task_sessions(&self) -> Vec<Arc<Session>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|r| r.detached.clone())
+            .collect()
+    }
+
     pub fn sessions(&self) -> Vec<Arc<Session>> {
         self.sessions
             .read()
@@ -347,7 +357,7 @@ impl Gateway {
                 None
             }
             Message::Response(r) => {
-                relay::client_response(session, r).await;
+                relay::client_response(self, session, r).await;
                 None
             }
         }
@@ -479,16 +489,8 @@ impl Gateway {
                                     .and_then(|t| t.pointer("/requests/tools/call"))
                                     .is_some()
                             });
-                    return tasks::create(
-                        self,
-                        session,
-                        sink,
-                        server,
-                        params,
-                        task,
-                        upstream_tasks,
-                    )
-                    .await;
+                    return tasks::create(self, session, server, params, task, upstream_tasks)
+                        .await;
                 }
                 None if support == Some("required") => {
                     return Err(ErrorObject::new(

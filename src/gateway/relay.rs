@@ -12,6 +12,7 @@
 use super::Gateway;
 use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
 use crate::session::{Relayed, Session, Sink};
+use crate::tasks::Status;
 use crate::upstream::{Connection, Event};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -105,7 +106,9 @@ fn attribute(
     connection: &Arc<Connection>,
 ) -> Result<Option<(Arc<Session>, Sink)>, ()> {
     let mut found: Option<(Arc<Session>, Sink)> = None;
-    for s in g.sessions() {
+    // Client sessions, and the sessions task jobs run their requests in (whose sinks lead to
+    // the task's creator).
+    for s in g.sessions().into_iter().chain(g.task_sessions()) {
         let sink = s
             .in_flight
             .lock()
@@ -118,7 +121,7 @@ fn attribute(
             if found.is_some() {
                 return Err(());
             }
-            found = Some((s, sink));
+            found = Some((sink.session.clone(), sink));
         }
     }
     Ok(found)
@@ -199,17 +202,59 @@ async fn request(g: &Arc<Gateway>, server: &str, connection: Arc<Connection>, r:
             Relayed {
                 connection: connection.clone(),
                 upstream_id: r.id.clone(),
+                task: sink.task.clone(),
             },
         );
+    let mut params = r.params;
+    if let Some(task) = &sink.task {
+        // The task needs its requestor: it is `input_required` until the answer comes back,
+        // and the request says which task it is for.
+        params = Some(with_related_task(params.as_deref(), task));
+        set_task_status(g, &session, task, Status::InputRequired).await;
+    }
     sink.send(Message::Request(Request {
         id: Id::from(id),
         method: r.method,
-        params: r.params,
+        params,
     }));
 }
 
-/// A client's answer to a request we relayed: back to the upstream, with its id.
-pub async fn client_response(session: &Arc<Session>, r: Response) {
+/// `params` with `_meta["io.modelcontextprotocol/related-task"] = {taskId}`.
+fn with_related_task(params: Option<&RawValue>, task: &str) -> Box<RawValue> {
+    let mut map: serde_json::Map<String, Value> = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let meta = map
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Value::Object(meta) = meta {
+        meta.insert(
+            "io.modelcontextprotocol/related-task".into(),
+            json!({ "taskId": task }),
+        );
+    }
+    raw(&map)
+}
+
+/// Moves a task between `working` and `input_required` and tells its creator.
+async fn set_task_status(g: &Gateway, creator: &Session, task: &str, status: Status) {
+    let Some(store) = g.store.as_ref() else {
+        return;
+    };
+    let message = match status {
+        Status::InputRequired => "Waiting for input from the client.",
+        _ => "The operation is now in progress.",
+    };
+    match crate::tasks::transition(store, task, status, Some(message), None).await {
+        Ok(Some(t)) => super::tasks::announce(g, &creator.id, &t),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(task, error = %e, "task status not stored"),
+    }
+}
+
+/// A client's answer to a request we relayed: back to the upstream, with its id (and a task
+/// that was waiting for it is `working` again).
+pub async fn client_response(g: &Gateway, session: &Arc<Session>, r: Response) {
     let Some(id) = r.id.as_i64() else { return };
     let relayed = session
         .relayed
@@ -218,6 +263,9 @@ pub async fn client_response(session: &Arc<Session>, r: Response) {
         .remove(&id);
     match relayed {
         Some(rel) => {
+            if let Some(task) = &rel.task {
+                set_task_status(g, session, task, Status::Working).await;
+            }
             rel.connection
                 .respond(Response {
                     id: rel.upstream_id,

@@ -23,7 +23,7 @@ const LIST_PAGE: i64 = 100;
 pub struct Running {
     job: tokio::task::AbortHandle,
     /// The detached session its upstream request is tracked in, and that request's id.
-    detached: Arc<Session>,
+    pub(super) detached: Arc<Session>,
     request_id: Value,
     /// `(server, upstream task id)` when the upstream runs the task itself.
     upstream_task: Arc<Mutex<Option<(String, String)>>>,
@@ -52,7 +52,7 @@ fn not_found(id: &str) -> ErrorObject {
 }
 
 /// Tells the task's creator (if still connected) of a status change.
-fn announce(g: &Gateway, creator: &str, task: &Task) {
+pub(super) fn announce(g: &Gateway, creator: &str, task: &Task) {
     if let Some(s) = g.session(creator) {
         s.outbound.send(
             Notification {
@@ -69,7 +69,6 @@ fn announce(g: &Gateway, creator: &str, task: &Task) {
 pub async fn create(
     g: &Arc<Gateway>,
     session: &Arc<Session>,
-    sink: Sink,
     server: &str,
     mut params: Params,
     task: TaskParams,
@@ -100,6 +99,13 @@ pub async fn create(
         principal: Some(session.principal.clone()),
     };
     let detached = Session::new(crate::session::new_id(), TransportKind::Stdio, scope);
+    // The call's own stream ended with the CreateTaskResult: the job's messages (progress,
+    // server requests) go to the creator's session stream, marked as the task's.
+    let sink = Sink {
+        request_stream: None,
+        session: session.clone(),
+        task: Some(record.id.clone()),
+    };
     let request_id = json!(format!("task:{}", record.id));
     let upstream_task = Arc::new(Mutex::new(None));
     let job = {

@@ -363,10 +363,7 @@ pub async fn post(
             ));
         };
         check_owner(&state, &session, &credential)?;
-        let sink = Sink {
-            request_stream: None,
-            session: session.clone(),
-        };
+        let sink = Sink::new(session.clone());
         tokio::spawn(async move {
             if let Some(response) = g.handle(&session, message, sink).await {
                 session.outbound.send(response.into());
@@ -425,24 +422,14 @@ pub async fn post(
     };
 
     let Message::Request(request) = message else {
-        g.handle(
-            &session,
-            message,
-            Sink {
-                request_stream: None,
-                session: session.clone(),
-            },
-        )
-        .await;
+        g.handle(&session, message, Sink::new(session.clone()))
+            .await;
         return Ok(StatusCode::ACCEPTED.into_response());
     };
 
     // `initialize` is answered as JSON, so a failed one can take its new session with it.
     if new_session {
-        let sink = Sink {
-            request_stream: None,
-            session: session.clone(),
-        };
+        let sink = Sink::new(session.clone());
         let answer = g.handle(&session, Message::Request(request), sink).await;
         let failed = answer.as_ref().is_none_or(|r| r.outcome.is_err());
         let body = answer
@@ -470,13 +457,14 @@ pub async fn post(
         let sink = Sink {
             request_stream: Some(stream.clone()),
             session: session.clone(),
+            task: None,
         };
         let g2 = g.clone();
         let s2 = session.clone();
         let answered = stream.clone();
         tokio::spawn(async move {
             if let Some(response) = g2.handle(&s2, Message::Request(request), sink).await {
-                answered.push(response.into());
+                let _ = answered.push(response.into());
             }
         });
         // 2025-11-25 clients get a priming event first (an id, no data), so even a connection
@@ -492,10 +480,7 @@ pub async fn post(
         let events = futures::stream::iter(priming).chain(request_events(stream, 0));
         streamed(events, slot)
     } else {
-        let sink = Sink {
-            request_stream: None,
-            session: session.clone(),
-        };
+        let sink = Sink::new(session.clone());
         let answer = g.handle(&session, Message::Request(request), sink).await;
         let body = answer
             .map(|r| Message::Response(r).to_json())

@@ -54,10 +54,7 @@ where
                 let g = gateway.clone();
                 let s = session.clone();
                 tokio::spawn(async move {
-                    let sink = Sink {
-                        request_stream: None,
-                        session: s.clone(),
-                    };
+                    let sink = Sink::new(s.clone());
                     if let Some(response) = g.handle(&s, message, sink).await {
                         s.outbound.send(response.into());
                     }
