@@ -96,24 +96,31 @@ impl LiveConfig {
                 .ok()
                 .map(|m| (m.modified().ok(), m.len()))
         };
-        let mut last = stamp(&self.path);
+        let mut applied = stamp(&self.path);
+        let mut seen = applied;
         loop {
             tokio::time::sleep(every).await;
             let now = stamp(&self.path);
-            if now == last || !self.raw().settings.watch_config {
+            // Applied once it has stopped changing for a poll (not halfway through a write);
+            // a file that is gone changes nothing.
+            let settled = now == seen;
+            seen = now;
+            if now.is_none() || now == applied || !settled || !self.raw().settings.watch_config {
                 continue;
             }
-            last = now;
-            match config::load(&self.path) {
-                Ok(on_disk) if on_disk == *self.raw() => {}
-                Ok(_) => match self.reload().await {
-                    Ok(_) => {
-                        tracing::info!(path = %self.path.display(), "configuration file changed: applied")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "configuration file changed but is not valid; keeping the running configuration")
-                    }
-                },
+            applied = now;
+            let outcome = match config::load(&self.path) {
+                Ok(on_disk) if on_disk == *self.raw() => continue,
+                Ok(on_disk) => {
+                    let mut raw = self.raw.lock().await;
+                    self.commit(&mut raw, on_disk, false)
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(path = %self.path.display(), "configuration file changed: applied")
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "configuration file changed but is not valid; keeping the running configuration")
                 }

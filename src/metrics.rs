@@ -74,6 +74,8 @@ pub struct Metrics {
     tasks: Family<StatusLabel, Gauge>,
     oauth_grants: Family<GrantLabel, Counter>,
     oauth_failures: Family<OAuthFailureLabels, Counter>,
+    /// One scrape at a time: a scrape clears and refills the state gauges.
+    scraping: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -161,6 +163,7 @@ impl Default for Metrics {
             tasks,
             oauth_grants,
             oauth_failures,
+            scraping: std::sync::Mutex::new(()),
             http_requests,
             rate_limited,
             tool_calls,
@@ -235,7 +238,7 @@ impl Metrics {
 
     /// Sets the state gauges, read at scrape time: `(server, up, restarts)`, `(transport,
     /// sessions, streams)` and `(task status, count)`.
-    pub fn set_state(
+    fn set_state(
         &self,
         upstreams: &[(String, bool, u64)],
         sessions: &[(&'static str, usize, usize)],
@@ -270,6 +273,18 @@ impl Metrics {
                 })
                 .set(*n);
         }
+    }
+
+    /// The state gauges set from this state, then everything encoded, as one step.
+    pub fn scrape(
+        &self,
+        upstreams: &[(String, bool, u64)],
+        sessions: &[(&'static str, usize, usize)],
+        tasks: &[(String, i64)],
+    ) -> String {
+        let _one_at_a_time = self.scraping.lock().unwrap_or_else(|e| e.into_inner());
+        self.set_state(upstreams, sessions, tasks);
+        self.encode()
     }
 
     pub fn encode(&self) -> String {

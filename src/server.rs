@@ -128,7 +128,12 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = request.method().as_str().to_string();
+    // Any token is a valid HTTP method: only the standard ones are labels.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let response = next.run(request).await;
     state
         .metrics
@@ -243,13 +248,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let tasks = crate::tasks::count_by_status(&state.store)
         .await
         .unwrap_or_default();
-    state.metrics.set_state(&upstreams, &sessions, &tasks);
+    let text = state.metrics.scrape(&upstreams, &sessions, &tasks);
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        text,
     )
         .into_response()
 }

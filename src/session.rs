@@ -147,6 +147,20 @@ impl Session {
         let stream = Arc::new(RequestStream::new(id));
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         requests.retain(|_, s| !s.expired());
+        // Bounded: beyond this many, the oldest finished streams are forgotten early.
+        let finished: Vec<u64> = {
+            let mut ids: Vec<u64> = requests
+                .iter()
+                .filter(|(_, s)| s.finished())
+                .map(|(id, _)| *id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        let excess = requests.len().saturating_sub(KEPT_REQUEST_STREAMS);
+        for id in finished.into_iter().take(excess) {
+            requests.remove(&id);
+        }
         requests.insert(id, stream.clone());
         stream
     }
@@ -306,8 +320,8 @@ impl Sink {
     pub fn send(&self, message: Message) {
         let message = match &self.request_stream {
             Some(stream) => match stream.push(message) {
-                Ok(()) => return,
-                Err(late) => late,
+                None => return,
+                Some(late) => late,
             },
             None => message,
         };
@@ -317,6 +331,8 @@ impl Sink {
 
 /// Events a request stream keeps for a client that reconnects (the oldest go first).
 const REQUEST_REPLAY: usize = 256;
+/// Request streams a session keeps for resumption, at most.
+const KEPT_REQUEST_STREAMS: usize = 64;
 /// How long a finished request stream can still be resumed.
 const RESUMABLE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -327,8 +343,8 @@ const RESUMABLE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 pub struct RequestStream {
     pub id: u64,
     inner: Mutex<RequestEvents>,
-    /// The number of messages pushed so far: readers wait on it.
-    count: watch::Sender<u64>,
+    /// Messages pushed so far, and whether the response was among them: readers wait on it.
+    count: watch::Sender<(u64, bool)>,
 }
 
 struct RequestEvents {
@@ -347,7 +363,7 @@ impl RequestStream {
                 first: 0,
                 finished: None,
             }),
-            count: watch::Sender::new(0),
+            count: watch::Sender::new((0, false)),
         }
     }
 
@@ -358,10 +374,10 @@ impl RequestStream {
     }
 
     /// Appends a message; one after the response is handed back (the stream has ended).
-    pub fn push(&self, message: Message) -> Result<(), Message> {
+    pub fn push(&self, message: Message) -> Option<Message> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.finished.is_some() {
-            return Err(message);
+            return Some(message);
         }
         if matches!(message, Message::Response(_)) {
             inner.finished = Some(std::time::Instant::now());
@@ -371,21 +387,35 @@ impl RequestStream {
             inner.first += 1;
         }
         inner.events.push_back(message);
+        // Published under the lock, so the count never goes back when two push at once.
         let count = inner.first + inner.events.len() as u64;
-        drop(inner);
-        self.count.send_replace(count);
-        Ok(())
+        self.count.send_replace((count, inner.finished.is_some()));
+        None
     }
 
     /// Message `seq` (0-based; or the oldest still kept, if it was dropped) and its number,
-    /// once there.
-    pub async fn next(&self, seq: u64) -> (u64, Message) {
+    /// once there; None past the response (the stream is over).
+    pub async fn next(&self, seq: u64) -> Option<(u64, Message)> {
         let mut count = self.count.subscribe();
-        let _ = count.wait_for(|n| *n > seq).await;
+        let (n, _) = *count
+            .wait_for(|(n, finished)| *n > seq || *finished)
+            .await
+            .ok()?;
+        if n <= seq {
+            return None;
+        }
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let seq = seq.max(inner.first);
-        let message = inner.events[(seq - inner.first) as usize].clone();
-        (seq, message)
+        let message = inner.events.get((seq - inner.first) as usize)?.clone();
+        Some((seq, message))
+    }
+
+    fn finished(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finished
+            .is_some()
     }
 
     fn expired(&self) -> bool {

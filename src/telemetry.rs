@@ -93,7 +93,10 @@ fn exporter(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerProvider> 
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(Http(
-            reqwest::Client::new(),
+            // The exporter does not apply its own timeout to a custom client.
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?,
             tokio::runtime::Handle::try_current()?,
         ))
         .with_protocol(Protocol::HttpBinary)
@@ -178,8 +181,22 @@ pub async fn with_client_context<F: Future>(
             let _ = span.set_parent(parent);
         }
     }
-    let traceparent = carrier.and_then(|mut c| c.remove("traceparent"));
+    let traceparent = carrier
+        .and_then(|mut c| c.remove("traceparent"))
+        .filter(|t| well_formed(t));
     CLIENT_TRACEPARENT.scope(traceparent, work).await
+}
+
+/// `00-<32 hex>-<16 hex>-<2 hex>` (W3C Trace Context, version 00): anything else is not
+/// passed on.
+fn well_formed(traceparent: &str) -> bool {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
 }
 
 /// The `traceparent` header for a request to an upstream: the current span's context when

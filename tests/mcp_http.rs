@@ -392,7 +392,10 @@ async fn idle_sessions_expire_and_stream_holders_do_not() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_past_the_rate_limit_gets_429_and_recovers() {
-    let d = Director::start("[settings.rate_limit]\nper_minute = 60\nburst = 5\n");
+    let d = Director::start(&format!(
+        "[settings.rate_limit]\nper_minute = 60\nburst = 5\n[profiles.p]\ntoken_sha256 = \"{}\"\n",
+        mcp_director::secrets::sha256_hex("a-real-profile-token")
+    ));
     let mut c = McpHttp::new(&d.url);
     c.initialize(json!({})).await; // 2 requests
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
@@ -413,9 +416,22 @@ async fn a_burst_past_the_rate_limit_gets_429_and_recovers() {
     let body: Value = limited.json().await.unwrap();
     assert_eq!(body["error_description"], "Rate limit exceeded");
 
-    // Another principal (a token) has its own bucket.
+    // A made-up token is no way around the limit: it is not a principal.
+    let mut forged = McpHttp::new(&d.url);
+    forged.url = format!("{}/mcp?token=made-up-{}", d.url, std::process::id());
+    assert_eq!(
+        forged
+            .request(&ping)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        429
+    );
+    // Another principal (a profile's token) has its own bucket.
     let mut other = McpHttp::new(&d.url);
-    other.url = format!("{}/mcp?token=another-principal", d.url);
+    other.url = format!("{}/mcp?token=a-real-profile-token", d.url);
     other.initialize(json!({})).await;
 
     // The bucket refills at one request a second.
@@ -433,7 +449,7 @@ async fn a_burst_past_the_rate_limit_gets_429_and_recovers() {
     assert!(
         metrics
             .lines()
-            .any(|l| l == "mcp_director_rate_limited_requests_total 1"),
+            .any(|l| l == "mcp_director_rate_limited_requests_total 2"),
         "{metrics}"
     );
 }
@@ -693,6 +709,23 @@ async fn a_lost_request_stream_is_resumed_with_last_event_id() {
     assert_eq!(progress, (1..=12).collect::<Vec<_>>());
     let answer = rest.last().unwrap();
     assert_eq!(answer["id"], 5);
+    // Resuming after the response: the stream is over at once, nothing is sent twice.
+    let final_id = format!("{}-13", last_id.split('-').next().unwrap());
+    let over = c
+        .http
+        .get(&c.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .header("last-event-id", &final_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 200);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), over.text())
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    assert!(!body.contains("data:"), "{body}");
     assert_eq!(answer["result"]["content"][0]["text"], "12 steps");
     // An unknown stream is not silently replaced by another.
     let unknown = c

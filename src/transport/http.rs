@@ -218,9 +218,23 @@ fn check_rate(
     if unlimited {
         return Ok(());
     }
+    // Only a real profile token is a principal: a made-up one would be a fresh bucket each
+    // time.
     let key = match credential {
         Credential::Granted { principal, .. } => principal.clone(),
-        Credential::Token(token) => format!("token:{}", crate::secrets::sha256_hex(token)),
+        Credential::Token(token) => {
+            let hash = crate::secrets::sha256_hex(token);
+            let known = config.profiles.values().any(|p| {
+                p.token_sha256
+                    .as_deref()
+                    .is_some_and(|h| crate::secrets::ct_eq(h, &hash))
+            });
+            if known {
+                format!("token:{hash}")
+            } else {
+                format!("ip:{}", peer.ip())
+            }
+        }
         Credential::None => format!("ip:{}", peer.ip()),
     };
     let session_id = headers
@@ -467,18 +481,16 @@ pub async fn post(
                 let _ = answered.push(response.into());
             }
         });
-        // 2025-11-25 clients get a priming event first (an id, no data), so even a connection
-        // lost before the first message can be resumed.
+        // 2025-11-25 clients get a priming event first (an id and an empty data field), so even
+        // a connection lost before the first message can be resumed.
         let priming = (session.negotiated().version.as_str() >= "2025-11-25").then(|| {
-            Ok::<_, Infallible>(
-                Event::default()
-                    .id(stream.event_id(0))
-                    .retry(Duration::from_secs(1))
-                    .data(""),
+            format!(
+                "retry: 1000\n{}",
+                crate::sse::format(None, Some(&stream.event_id(0)), "")
             )
         });
         let events = futures::stream::iter(priming).chain(request_events(stream, 0));
-        streamed(events, slot)
+        request_stream_response(&state, &session, events, slot)
     } else {
         let sink = Sink::new(session.clone());
         let answer = g.handle(&session, Message::Request(request), sink).await;
@@ -495,20 +507,51 @@ pub async fn post(
     Ok(response)
 }
 
-/// A request stream's messages from index `from` on, ending after the response.
-fn request_events(
-    stream: Arc<RequestStream>,
-    from: u64,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+/// A request stream's messages from index `from` on, as SSE text, ending after the response.
+fn request_events(stream: Arc<RequestStream>, from: u64) -> impl Stream<Item = String> {
     futures::stream::unfold(Some((stream, from)), |state| async move {
         let (stream, index) = state?;
-        let (index, m) = stream.next(index).await;
+        let (index, m) = stream.next(index).await?;
         let last = matches!(m, Message::Response(_));
-        let event = Event::default()
-            .id(stream.event_id(index + 1))
-            .data(m.to_json());
-        Some((Ok(event), (!last).then_some((stream, index + 1))))
+        let text = crate::sse::format(None, Some(&stream.event_id(index + 1)), &m.to_json());
+        Some((text, (!last).then_some((stream, index + 1))))
     })
+}
+
+/// A request stream as an SSE response: written by hand, since the priming event needs an
+/// empty `data:` line (axum omits empty data), with a keep-alive comment every 15 s. It holds
+/// a stream slot, and ends with the session or the director.
+fn request_stream_response(
+    state: &AppState,
+    session: &Session,
+    events: impl Stream<Item = String> + Send + 'static,
+    slot: crate::session::StreamSlot,
+) -> Response {
+    let mut closed = session.closed();
+    let mut shutdown = state.shutdown.subscribe();
+    let ended = async move {
+        tokio::select! {
+            _ = closed.wait_for(|c| *c) => {},
+            _ = shutdown.wait_for(|s| *s) => {},
+        }
+    };
+    let events = Box::pin(events.take_until(Box::pin(ended)));
+    let body = futures::stream::unfold((events, slot), |(mut events, slot)| async move {
+        let chunk = match tokio::time::timeout(Duration::from_secs(15), events.next()).await {
+            Ok(Some(text)) => Bytes::from(text),
+            Ok(None) => return None,
+            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+        };
+        Some((Ok::<_, Infallible>(chunk), (events, slot)))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// An SSE response holding a stream slot until it ends or the client goes away.
@@ -562,7 +605,12 @@ pub async fn get(
                 "Unknown or expired stream in Last-Event-ID",
             ));
         };
-        return Ok(streamed(request_events(stream, next), slot));
+        return Ok(request_stream_response(
+            &state,
+            &session,
+            request_events(stream, next),
+            slot,
+        ));
     }
     let rx = session
         .outbound
