@@ -739,3 +739,32 @@ async fn a_lost_request_stream_is_resumed_with_last_event_id() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_isolated_upstreams_log_reaches_its_own_session_only() {
+    let d = Director::start(&format!("{}isolation = \"session\"\n", fixture("a")));
+    let mut mine = McpHttp::new(&d.url);
+    mine.initialize(json!({})).await;
+    let mut other = McpHttp::new(&d.url);
+    other.initialize(json!({})).await;
+    let mut mine_stream = mine.open_stream(None).await;
+    let mut other_stream = other.open_stream(None).await;
+    // Each session's first call starts its own instance of `a`.
+    let log = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "a/log", "arguments": {}}});
+    let answer = common::wait_for(|| async {
+        let a = mine.post(log.clone()).await;
+        a.last()?.get("result").is_some().then_some(a)
+    })
+    .await;
+    assert_eq!(common::result_text(&answer), "logged from debug");
+    let (_, m) = tokio::time::timeout(std::time::Duration::from_secs(10), mine_stream.recv())
+        .await
+        .expect("a log message")
+        .unwrap();
+    assert_eq!(m["method"], "notifications/message");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        other_stream.try_recv().is_err(),
+        "another session heard an isolated upstream"
+    );
+}

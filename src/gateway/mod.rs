@@ -174,7 +174,7 @@ impl Gateway {
                         server,
                         connection,
                         event,
-                    } => relay::from_server(&g, &server, connection, event).await,
+                    } => relay::from_server(&g, &server, connection, None, event).await,
                 }
             }
         });
@@ -653,12 +653,15 @@ impl Gateway {
         })?;
         isolated.insert(upstream.name.clone(), connection.clone());
         let weak = Arc::downgrade(self);
+        let owner = Arc::downgrade(session);
         let server = upstream.name.clone();
         let c = connection.clone();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                let Some(g) = weak.upgrade() else { break };
-                relay::from_server(&g, &server, c.clone(), event).await;
+                let (Some(g), Some(owner)) = (weak.upgrade(), owner.upgrade()) else {
+                    break;
+                };
+                relay::from_server(&g, &server, c.clone(), Some(&owner), event).await;
             }
         });
         Ok(connection)

@@ -18,19 +18,33 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// Something an upstream sent. `owner` is the session an `isolation = "session"` connection
+/// belongs to: what such a connection says concerns that session alone.
 pub async fn from_server(
     g: &Arc<Gateway>,
     server: &str,
     connection: Arc<Connection>,
+    owner: Option<&Arc<Session>>,
     event: Event,
 ) {
     match event {
-        Event::Notification(n) => notification(g, server, &connection, n),
+        Event::Notification(n) => notification(g, server, &connection, owner, n),
         Event::Request(r) => request(g, server, connection, r).await,
     }
 }
 
-fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Notification) {
+fn notification(
+    g: &Gateway,
+    server: &str,
+    connection: &Arc<Connection>,
+    owner: Option<&Arc<Session>>,
+    n: Notification,
+) {
+    // The sessions that may hear it: the owner of an isolated connection, else everyone.
+    let audience = || match owner {
+        Some(s) => vec![s.clone()],
+        None => g.sessions(),
+    };
     let params: serde_json::Map<String, Value> = n
         .params
         .as_deref()
@@ -42,7 +56,7 @@ fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Noti
                 .get("uri")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            for s in g.sessions() {
+            for s in audience() {
                 if s.subscriptions
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -54,7 +68,7 @@ fn notification(g: &Gateway, server: &str, connection: &Arc<Connection>, n: Noti
         }
         "notifications/message" => {
             let level = params.get("level").and_then(Value::as_str);
-            for s in g.sessions() {
+            for s in audience() {
                 if s.negotiated().initialized
                     && s.filter.sees_server(server)
                     && super::logging::wanted(&s, level)
