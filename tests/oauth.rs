@@ -102,8 +102,8 @@ impl Flow {
         ]
     }
 
-    /// GET /authorize, then approve with the admin credentials: the redirect's query.
-    async fn approve(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    /// GET /authorize with PKCE (and `extra`): the browser cookie and the consent page.
+    async fn consent_page(&self, extra: &[(&str, &str)]) -> (String, String) {
         let [(a, b), (c, e)] = Self::pkce();
         let mut params: Vec<(&str, &str)> = vec![(a, &b), (c, &e)];
         params.extend_from_slice(extra);
@@ -120,7 +120,12 @@ impl Flow {
             .and_then(|v| v.split(';').next())
             .expect("browser cookie")
             .to_string();
-        let html = page.text().await.unwrap();
+        (cookie, page.text().await.unwrap())
+    }
+
+    /// GET /authorize, then approve with the admin credentials: the redirect's query.
+    async fn approve(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let (cookie, html) = self.consent_page(extra).await;
         let r = http()
             .post(format!("{}/authorize", self.base))
             .header("cookie", cookie)
@@ -593,23 +598,7 @@ async fn insufficient_scope_is_403_with_the_scope_to_ask_for() {
 async fn consent_needs_the_form_token_the_cookie_and_the_password() {
     let d = Director::start(&config(""));
     let flow = Flow::register(&d, json!([])).await;
-    let [(a, b), (c, e)] = Flow::pkce();
-    let page = http()
-        .get(flow.authorize_url(&[(a, &b), (c, &e)]))
-        .send()
-        .await
-        .unwrap();
-    let cookie = page
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let html = page.text().await.unwrap();
+    let (cookie, html) = flow.consent_page(&[]).await;
     assert!(html.contains("Test &lt;Client&gt;"), "client name, escaped");
     assert!(html.contains("127.0.0.1:9"), "redirect host");
     let post = |cookie: Option<String>, csrf: String, password: &str| {
@@ -903,20 +892,7 @@ async fn client_metadata_fetches_are_fenced() {
 async fn wrong_passwords_end_the_authorization_request() {
     let d = Director::start(&config(""));
     let flow = Flow::register(&d, json!([])).await;
-    let [(a, b), (c, e)] = Flow::pkce();
-    let page = http()
-        .get(flow.authorize_url(&[(a, &b), (c, &e)]))
-        .send()
-        .await
-        .unwrap();
-    let cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let html = page.text().await.unwrap();
+    let (cookie, html) = flow.consent_page(&[]).await;
     let attempt = async |password: &str| {
         http()
             .post(format!("{}/authorize", d.url))
