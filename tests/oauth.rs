@@ -11,19 +11,9 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use std::collections::HashMap;
 
-pub const USER: &str = "admin";
-pub const PASSWORD: &str = "correct horse battery";
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+use common::{ADMIN_PASSWORD as PASSWORD, ADMIN_USER as USER, oauth_config as config};
 
-fn config(extra_oauth: &str) -> String {
-    let exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
-    format!(
-        "[servers.fx]\ncommand = \"{exe}\"\n\
-         [settings.auth]\nenabled = true\nusername = \"{USER}\"\npassword_hash = \"{}\"\n\
-         [settings.oauth]\nenabled = true\n{extra_oauth}\n",
-        mcp_director::secrets::hash_password(PASSWORD)
-    )
-}
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()

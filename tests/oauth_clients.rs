@@ -8,18 +8,7 @@ use common::Director;
 use serde_json::Value;
 use std::process::Command;
 
-const USER: &str = "admin";
-const PASSWORD: &str = "correct horse battery";
-
-fn config(extra: &str) -> String {
-    let exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
-    format!(
-        "[servers.fx]\ncommand = \"{exe}\"\n\
-         [settings.auth]\nenabled = true\nusername = \"{USER}\"\npassword_hash = \"{}\"\n\
-         [settings.oauth]\nenabled = true\n{extra}\n",
-        mcp_director::secrets::hash_password(PASSWORD)
-    )
-}
+use common::{ADMIN_PASSWORD as PASSWORD, ADMIN_USER as USER, oauth_config as config};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("start the peer");

