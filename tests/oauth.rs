@@ -15,6 +15,20 @@ use common::{ADMIN_PASSWORD as PASSWORD, ADMIN_USER as USER, oauth_config as con
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
+/// Rewrites the director's configuration file (`from` → `to`) and reloads it.
+async fn edit_config(d: &Director, from: &str, to: &str) {
+    let text = d.config_text();
+    assert!(text.contains(from), "{from} not in the configuration");
+    std::fs::write(d.dir.join("mcp-director.toml"), text.replace(from, to)).unwrap();
+    let r = http()
+        .post(format!("{}/api/config/reload", d.url))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -524,19 +538,12 @@ async fn token_for_another_audience_is_refused() {
     let tokens = flow.tokens().await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(mcp_initialize(&d.url, Some(access), "").await.0, 200);
-    let text = d.config_text().replace(
+    edit_config(
+        &d,
         "[settings.oauth]\nenabled = true\n",
         "[settings.oauth]\nenabled = true\nissuer = \"https://director.example.com\"\n",
-    );
-    assert!(text.contains("director.example.com"));
-    std::fs::write(d.dir.join("mcp-director.toml"), text).unwrap();
-    let r = http()
-        .post(format!("{}/api/config/reload", d.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    )
+    .await;
     let (status, challenge) = mcp_initialize(&d.url, Some(access), "").await;
     assert_eq!(status, 401);
     assert!(challenge.contains("another resource"), "{challenge}");
@@ -915,18 +922,12 @@ async fn a_removed_account_loses_its_tokens() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(mcp_initialize(&d.url, Some(access), "").await.0, 200);
     // The admin account is renamed: what `local:admin` was granted is worth nothing now.
-    let text = d.config_text().replace(
+    edit_config(
+        &d,
         &format!("username = \"{USER}\""),
         "username = \"someone-else\"",
-    );
-    std::fs::write(d.dir.join("mcp-director.toml"), text).unwrap();
-    let r = http()
-        .post(format!("{}/api/config/reload", d.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    )
+    .await;
     let (status, challenge) = mcp_initialize(&d.url, Some(access), "").await;
     assert_eq!(status, 401);
     assert!(challenge.contains("no longer allowed"), "{challenge}");

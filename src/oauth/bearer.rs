@@ -6,7 +6,7 @@ use crate::secrets::{ct_eq, sha256_hex};
 use crate::server::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
-pub use crate::profile::Credential;
+use crate::profile::Credential;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers

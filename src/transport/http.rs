@@ -554,20 +554,6 @@ fn request_stream_response(
         .into_response()
 }
 
-/// An SSE response holding a stream slot until it ends or the client goes away.
-fn streamed(
-    events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
-    slot: crate::session::StreamSlot,
-) -> Response {
-    let events = events.map(move |e| {
-        let _ = &slot;
-        e
-    });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
-}
-
 /// The standalone stream of a session: notifications and server requests not tied to a POST.
 pub async fn get(
     State(state): State<AppState>,
@@ -615,7 +601,14 @@ pub async fn get(
     let rx = session
         .outbound
         .attach(last.and_then(|v| v.parse::<u64>().ok()));
-    Ok(streamed(session_events(rx, &state, &session, None), slot))
+    // The slot is held until the stream ends or the client goes away.
+    let events = session_events(rx, &state, &session, None).map(move |e| {
+        let _ = &slot;
+        e
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 /// The events of a session's standalone stream, ending when the session or the director does.
