@@ -82,25 +82,37 @@ impl Recorder {
     }
 }
 
-/// One multi-row INSERT per batch: a statement per record would cost more than the call it
-/// records when calls are fast.
+/// Multi-row INSERTs in one transaction: a statement per record would cost more than the call
+/// it records when calls are fast. Rows go in chunks of a few fixed sizes, so the statements
+/// are prepared once and then reused from the connection's cache.
 async fn write(store: &Store, batch: &[Record]) -> Result<(), sqlx::Error> {
-    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO analytics (at_ms, kind, server, name, profile, project, duration_ms, ok, bytes_in, bytes_out) ",
-    );
-    query.push_values(batch, |mut row, r| {
-        row.push_bind(r.at_ms)
-            .push_bind(r.kind.to_string())
-            .push_bind(&r.server)
-            .push_bind(&r.name)
-            .push_bind(&r.profile)
-            .push_bind(&r.project)
-            .push_bind(r.duration.as_secs_f64() * 1e3)
-            .push_bind(r.ok)
-            .push_bind(r.bytes_in as i64)
-            .push_bind(r.bytes_out as i64);
-    });
-    query.build().execute(store.pool()).await.map(|_| ())
+    let mut tx = store.pool().begin().await?;
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let size = [256, 32, 4, 1]
+            .into_iter()
+            .find(|n| *n <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO analytics (at_ms, kind, server, name, profile, project, duration_ms, ok, bytes_in, bytes_out) ",
+        );
+        query.push_values(chunk, |mut row, r| {
+            row.push_bind(r.at_ms)
+                .push_bind(r.kind.to_string())
+                .push_bind(&r.server)
+                .push_bind(&r.name)
+                .push_bind(&r.profile)
+                .push_bind(&r.project)
+                .push_bind(r.duration.as_secs_f64() * 1e3)
+                .push_bind(r.ok)
+                .push_bind(r.bytes_in as i64)
+                .push_bind(r.bytes_out as i64);
+        });
+        query.build().persistent(true).execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 /// The value below which `p` of the sorted `values` fall (nearest rank).

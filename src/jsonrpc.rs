@@ -91,24 +91,42 @@ pub struct Invalid {
     pub error: ErrorObject,
 }
 
-/// The wire shape, deliberately loose: [`Message::parse`] classifies it.
-#[derive(Serialize, Deserialize)]
+/// The wire shape read, deliberately loose: [`Message::parse`] classifies it.
+#[derive(Deserialize)]
 struct Wire {
     jsonrpc: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     id: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     params: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Value>,
+}
+
+/// The wire shape written, borrowing every part of the message.
+#[derive(Serialize, Default)]
+struct Out<'a> {
+    jsonrpc: Version,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorObject>,
+}
+
+/// `"2.0"`, always.
+#[derive(Default)]
+struct Version;
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("2.0")
+    }
 }
 
 /// Distinguishes `"id": null` (Some(Null)) from a missing id (None).
@@ -126,21 +144,30 @@ impl Message {
                 error: ErrorObject::new(INVALID_REQUEST, format!("Invalid Request: {msg}")),
             })
         };
-        let value: &RawValue = serde_json::from_slice(bytes).map_err(|e| {
+        let parse_error = |e: serde_json::Error| {
             Box::new(Invalid {
                 id: Value::Null,
                 error: ErrorObject::new(PARSE_ERROR, format!("Parse error: {e}")),
             })
+        };
+        // One pass for what is an object (every message); anything else is checked for being
+        // JSON at all first, so malformed text is always a parse error.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            serde_json::from_slice::<&RawValue>(bytes).map_err(parse_error)?;
+            return Err(if first == Some(&b'[') {
+                invalid(Value::Null, "batches are not supported")
+            } else {
+                invalid(Value::Null, "a message is a JSON object")
+            });
+        }
+        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                parse_error(e)
+            } else {
+                invalid(Value::Null, &e.to_string())
+            }
         })?;
-        let text = value.get().trim_start();
-        if text.starts_with('[') {
-            return Err(invalid(Value::Null, "batches are not supported"));
-        }
-        if !text.starts_with('{') {
-            return Err(invalid(Value::Null, "a message is a JSON object"));
-        }
-        let wire: Wire =
-            serde_json::from_str(value.get()).map_err(|e| invalid(Value::Null, &e.to_string()))?;
         let id = wire.id.clone().unwrap_or(Value::Null);
         if wire.jsonrpc.as_deref() != Some("2.0") {
             return Err(invalid(id, "jsonrpc must be \"2.0\""));
@@ -194,35 +221,25 @@ impl Message {
         }
     }
 
+    /// The wire form. Payloads are borrowed, never copied: only the envelope is written.
     pub fn to_json(&self) -> String {
         let wire = match self {
-            Message::Request(r) => Wire {
-                jsonrpc: Some("2.0".into()),
-                id: Some(r.id.clone()),
-                method: Some(r.method.clone()),
-                params: r.params.clone(),
-                result: None,
-                error: None,
+            Message::Request(r) => Out {
+                id: Some(&r.id),
+                method: Some(&r.method),
+                params: r.params.as_deref(),
+                ..Out::default()
             },
-            Message::Notification(n) => Wire {
-                jsonrpc: Some("2.0".into()),
-                id: None,
-                method: Some(n.method.clone()),
-                params: n.params.clone(),
-                result: None,
-                error: None,
+            Message::Notification(n) => Out {
+                method: Some(&n.method),
+                params: n.params.as_deref(),
+                ..Out::default()
             },
-            Message::Response(r) => Wire {
-                jsonrpc: Some("2.0".into()),
-                id: Some(r.id.clone()),
-                method: None,
-                params: None,
-                result: r.outcome.as_ref().ok().cloned(),
-                error: r
-                    .outcome
-                    .as_ref()
-                    .err()
-                    .map(|e| serde_json::to_value(e).expect("error objects serialise")),
+            Message::Response(r) => Out {
+                id: Some(&r.id),
+                result: r.outcome.as_ref().ok().map(|v| &**v),
+                error: r.outcome.as_ref().err(),
+                ..Out::default()
             },
         };
         serde_json::to_string(&wire).expect("messages serialise")

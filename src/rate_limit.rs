@@ -5,6 +5,7 @@
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use mcp_director_api::models::RateLimitSettings;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
@@ -21,13 +22,14 @@ pub struct RateLimits {
 type Limiter = DefaultKeyedRateLimiter<String>;
 
 impl RateLimits {
-    /// Takes one request from `key`'s bucket under the quota `per_minute`/`burst`; `Err(wait)`
-    /// when it is empty. `per_minute = 0` never limits.
-    pub fn check(&self, key: &str, per_minute: u32, burst: u32) -> Result<(), Duration> {
+    /// Takes one request from `key`'s bucket under `limit`; `Err(wait)` when it is empty.
+    /// `per_minute = 0` never limits; an unset `burst` is `per_minute`.
+    pub fn check(&self, key: &str, limit: &RateLimitSettings) -> Result<(), Duration> {
+        let per_minute = limit.per_minute;
         if per_minute == 0 {
             return Ok(());
         }
-        let quota = (per_minute, burst.max(1));
+        let quota = (per_minute, limit.burst.unwrap_or(per_minute).max(1));
         let existing = self
             .by_quota
             .read()
@@ -75,23 +77,46 @@ impl RateLimits {
 mod tests {
     use super::*;
 
+    fn limit(per_minute: u32, burst: Option<u32>) -> RateLimitSettings {
+        RateLimitSettings { per_minute, burst }
+    }
+
     #[test]
     fn a_burst_past_the_limit_waits_and_other_keys_do_not() {
         let limits = RateLimits::default();
         for _ in 0..3 {
-            assert!(limits.check("a", 60, 3).is_ok());
+            assert!(limits.check("a", &limit(60, Some(3))).is_ok());
         }
-        let wait = limits.check("a", 60, 3).unwrap_err();
+        let wait = limits.check("a", &limit(60, Some(3))).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
         assert!(
-            limits.check("b", 60, 3).is_ok(),
+            limits.check("b", &limit(60, Some(3))).is_ok(),
             "another principal is unaffected"
         );
         // Another quota (a profile's own) is another bucket; 0 never limits.
-        assert!(limits.check("a", 60, 10).is_ok());
-        assert!((0..100).all(|_| limits.check("a", 0, 0).is_ok()));
+        assert!(limits.check("a", &limit(60, Some(10))).is_ok());
+        assert!((0..100).all(|_| limits.check("a", &limit(0, Some(0))).is_ok()));
+    }
+
+    #[test]
+    fn five_a_minute_means_five_at_once_at_most() {
+        let limits = RateLimits::default();
+        let five = limit(5, None);
+        assert_eq!(
+            (0..100)
+                .filter(|_| limits.check("a", &five).is_ok())
+                .count(),
+            5
+        );
+    }
+
+    #[test]
+    fn the_default_is_no_limit() {
+        let limits = RateLimits::default();
+        let default = RateLimitSettings::default();
+        assert!((0..10_000).all(|_| limits.check("a", &default).is_ok()));
     }
 }

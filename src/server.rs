@@ -13,6 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use mcp_director_api::models::{
     Health, HealthStatus, StoreHealth, StoreHealthStatus, UpstreamHealth, UpstreamState,
@@ -277,6 +278,13 @@ pub async fn serve(
             inner.rate_limits.shrink();
             drop(inner);
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    });
+    // Without TCP_NODELAY an answer written in two parts (an SSE event, then the end of the
+    // chunked body) waits for the client's delayed ACK: 40 ms per request on keep-alive.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
     axum::serve(

@@ -79,8 +79,8 @@ pub struct Session {
     pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
     closed: watch::Sender<bool>,
-    /// Request streams that can still be resumed, by id.
-    requests: Mutex<HashMap<u64, Arc<RequestStream>>>,
+    /// Request streams that can still be resumed, oldest first.
+    requests: Mutex<VecDeque<Arc<RequestStream>>>,
     next_request_stream: AtomicU64,
     /// The least severe log level this client wants (`logging/setLevel`); None: every message.
     pub log_level: Mutex<Option<u8>>,
@@ -121,7 +121,7 @@ impl Session {
             closed: watch::Sender::new(false),
             streams: Arc::default(),
             log_level: Mutex::new(None),
-            requests: Mutex::new(HashMap::new()),
+            requests: Mutex::new(VecDeque::new()),
             next_request_stream: AtomicU64::new(1),
         })
     }
@@ -141,28 +141,28 @@ impl Session {
         }
     }
 
-    /// A new request stream (and forgets those finished long enough ago).
-    pub fn new_request_stream(&self) -> Arc<RequestStream> {
+    /// A new request stream, not yet resumable (see [`Session::keep`]).
+    pub fn request_stream(&self) -> Arc<RequestStream> {
         let id = self.next_request_stream.fetch_add(1, Ordering::Relaxed);
-        let stream = Arc::new(RequestStream::new(id));
+        Arc::new(RequestStream::new(id))
+    }
+
+    /// Keeps a request stream that is answered as SSE, so a client that loses it can resume
+    /// it; forgets, oldest first, those finished long enough ago or beyond the most kept.
+    pub fn keep(&self, stream: &Arc<RequestStream>) {
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        requests.retain(|_, s| !s.expired());
-        // Bounded: beyond this many, the oldest finished streams are forgotten early.
-        let finished: Vec<u64> = {
-            let mut ids: Vec<u64> = requests
-                .iter()
-                .filter(|(_, s)| s.finished())
-                .map(|(id, _)| *id)
-                .collect();
-            ids.sort_unstable();
-            ids
-        };
-        let excess = requests.len().saturating_sub(KEPT_REQUEST_STREAMS);
-        for id in finished.into_iter().take(excess) {
-            requests.remove(&id);
+        let now = std::time::Instant::now();
+        while let Some(oldest) = requests.front() {
+            let forget = match oldest.finished_at() {
+                Some(at) => requests.len() >= KEPT_REQUEST_STREAMS || now - at > RESUMABLE_FOR,
+                None => false,
+            };
+            if !forget {
+                break;
+            }
+            requests.pop_front();
         }
-        requests.insert(id, stream.clone());
-        stream
+        requests.push_back(stream.clone());
     }
 
     /// The request stream a `Last-Event-ID` names (`r<stream>-<received>`), and the index of
@@ -174,7 +174,8 @@ impl Session {
             .requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&stream)
+            .iter()
+            .find(|s| s.id == stream)
             .cloned()?;
         Some((found, received))
     }
@@ -410,20 +411,29 @@ impl RequestStream {
         Some((seq, message))
     }
 
-    fn finished(&self) -> bool {
+    /// When the response was pushed.
+    fn finished_at(&self) -> Option<std::time::Instant> {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .finished
-            .is_some()
     }
 
-    fn expired(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .finished
-            .is_some_and(|at| at.elapsed() > RESUMABLE_FOR)
+    /// Waits until the stream holds a message.
+    pub async fn first(&self) {
+        let mut count = self.count.subscribe();
+        let _ = count.wait_for(|(n, _)| *n > 0).await;
+    }
+
+    /// The stream's only message, when it holds exactly one (a request answered with nothing
+    /// before its response).
+    pub fn take_single(&self) -> Option<Message> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.first == 0 && inner.events.len() == 1 {
+            inner.events.pop_front()
+        } else {
+            None
+        }
     }
 }
 

@@ -94,7 +94,7 @@ fn exporter(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerProvider> 
         .with_http()
         .with_http_client(Http(
             // The exporter does not apply its own timeout to a custom client.
-            reqwest::Client::builder()
+            crate::net::http_client()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()?,
             tokio::runtime::Handle::try_current()?,

@@ -454,6 +454,36 @@ async fn a_burst_past_the_rate_limit_gets_429_and_recovers() {
     );
 }
 
+/// No limit unless the operator sets one: everyone behind one NAT or load balancer shares an
+/// address, and the director must not throttle them by default.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_configuration_never_rate_limits() {
+    let d = Director::start("");
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let statuses = futures::future::join_all(
+        (0..1500).map(|_| async { c.request(&ping).send().await.unwrap().status().as_u16() }),
+    )
+    .await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+/// `per_minute = 5` alone means five a minute: the burst defaults to the rate, not to 1000.
+#[tokio::test(flavor = "multi_thread")]
+async fn five_a_minute_lets_five_through() {
+    let d = Director::start("[settings.rate_limit]\nper_minute = 5\n");
+    let c = McpHttp::new(&d.url);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(c.request(&init).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_initialize_leaves_no_session() {
     let d = Director::start("");

@@ -226,8 +226,8 @@ impl AdminApi for Admin {
         Ok(view
             .tools
             .iter()
-            .filter_map(|(_, t)| {
-                let name = t.get("name")?.as_str()?;
+            .filter_map(|item| {
+                let (t, name) = (&item.value, item.key.as_str());
                 let (server, original) = view.tool_names.resolve(name)?;
                 Some(ToolInfo {
                     name: name.to_string(),

@@ -47,7 +47,7 @@ fn client(url: &str, user: Option<&str>, password: Option<&str>) -> Result<Clien
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
-    let http = reqwest::Client::builder()
+    let http = crate::net::http_client()
         .default_headers(headers)
         .timeout(std::time::Duration::from_secs(30))
         .build()?;

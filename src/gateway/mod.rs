@@ -233,6 +233,9 @@ impl Gateway {
             &mut *self.views.write().unwrap_or_else(|e| e.into_inner()),
             next.clone(),
         );
+        // Sessions of one project and profile see the same thing: compared once for all.
+        let mut changes: HashMap<(Option<String>, Option<String>), Vec<&'static str>> =
+            HashMap::new();
         for s in self.sessions() {
             if !s.negotiated().initialized {
                 continue;
@@ -240,7 +243,10 @@ impl Gateway {
             let (Some(old), Some(new)) = (previous.get(&s.project), next.get(&s.project)) else {
                 continue;
             };
-            for method in old.changes(new, &s.filter) {
+            let methods = changes
+                .entry((s.project.clone(), s.profile.clone()))
+                .or_insert_with(|| old.changes(new, &s.filter));
+            for method in methods.iter() {
                 s.outbound.send(
                     Notification {
                         method: method.to_string(),
@@ -351,7 +357,8 @@ impl Gateway {
     ) -> Option<Response> {
         session.touch();
         match message {
-            Message::Request(r) => Some(self.request(session, r, sink).await),
+            // Boxed: the serving of a request is a large future, moved around less this way.
+            Message::Request(r) => Some(Box::pin(self.request(session, r, sink)).await),
             Message::Notification(n) => {
                 self.notification(session, n).await;
                 None
@@ -701,6 +708,10 @@ impl Gateway {
 
 /// Whether a tools/call result reports a tool error (`isError: true`).
 pub(super) fn tool_error(result: &RawValue) -> bool {
+    // Most results say nothing of it: no parse for those.
+    if !result.get().contains("\"isError\"") {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     struct Flag {
         #[serde(rename = "isError", default)]
@@ -744,33 +755,6 @@ pub fn string_param(params: &Params, key: &str) -> Result<String, ErrorObject> {
         .ok_or_else(|| ErrorObject::invalid_params(format!("missing params.{key}")))?;
     serde_json::from_str(raw.get())
         .map_err(|_| ErrorObject::invalid_params(format!("params.{key} must be a string")))
-}
-
-/// Pagination over a merged list: the cursor is an opaque encoding of an offset.
-pub fn page(
-    items: &[Value],
-    key: &str,
-    params: Option<&RawValue>,
-    page_size: usize,
-) -> Result<Box<RawValue>, ErrorObject> {
-    #[derive(serde::Deserialize)]
-    struct P {
-        cursor: Option<String>,
-    }
-    let p: P = crate::jsonrpc::params(params)?;
-    let start = match p.cursor {
-        None => 0,
-        Some(c) => decode_cursor(&c)
-            .filter(|o| *o <= items.len())
-            .ok_or_else(|| ErrorObject::invalid_params("Invalid cursor"))?,
-    };
-    let end = (start + page_size).min(items.len());
-    let mut result = serde_json::Map::new();
-    result.insert(key.to_string(), Value::Array(items[start..end].to_vec()));
-    if end < items.len() {
-        result.insert("nextCursor".into(), Value::String(encode_cursor(end)));
-    }
-    Ok(raw(&result))
 }
 
 pub(super) fn encode_cursor(offset: usize) -> String {

@@ -1,6 +1,7 @@
 //! `prompts/list` (merged, paginated) and `prompts/get` (routed by exposed name).
 
-use super::{Gateway, Named, View, page};
+use super::view::page;
+use super::{Gateway, Named};
 use crate::jsonrpc::{ErrorObject, Request};
 use crate::session::{Session, Sink};
 use serde_json::value::RawValue;
@@ -11,16 +12,8 @@ pub fn list(
     session: &Session,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    page(
-        &View::visible(
-            &g.view_for(session.project.as_deref()).prompts,
-            "name",
-            &session.filter,
-        ),
-        "prompts",
-        params,
-        super::tools::PAGE,
-    )
+    let view = g.view_for(session.project.as_deref());
+    page(&view.prompts, &session.filter, "prompts", params)
 }
 
 /// `prompts/get`: routed by exposed name; a prompt the session cannot see is unknown.

@@ -1,7 +1,8 @@
 //! Resources: merged lists, and read/subscribe/unsubscribe routed by URI to the owning server.
 //! URIs are not renamed: they are already global identifiers.
 
-use super::{Gateway, View, page, params_map, string_param};
+use super::view::page;
+use super::{Gateway, params_map, string_param};
 use crate::jsonrpc::{ErrorObject, Request, raw};
 use crate::session::{Session, Sink};
 use mcp_director_api::models::AnalyticsRowKind;
@@ -17,12 +18,8 @@ pub fn list(
     session: &Session,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let visible = View::visible(
-        &g.view_for(session.project.as_deref()).resources,
-        "uri",
-        &session.filter,
-    );
-    page(&visible, "resources", params, super::tools::PAGE)
+    let view = g.view_for(session.project.as_deref());
+    page(&view.resources, &session.filter, "resources", params)
 }
 
 pub fn templates(
@@ -30,12 +27,13 @@ pub fn templates(
     session: &Session,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let visible = View::visible(
-        &g.view_for(session.project.as_deref()).templates,
-        "uriTemplate",
+    let view = g.view_for(session.project.as_deref());
+    page(
+        &view.templates,
         &session.filter,
-    );
-    page(&visible, "resourceTemplates", params, super::tools::PAGE)
+        "resourceTemplates",
+        params,
+    )
 }
 
 /// The server of a URI the session may see (a hidden resource is "not found").

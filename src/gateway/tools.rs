@@ -1,28 +1,20 @@
 //! `tools/list` (merged, paginated) and `tools/call` (routed by exposed name).
 
-use super::{Gateway, Named, View, page};
+use super::Gateway;
+use super::Named;
+use super::view::page;
 use crate::jsonrpc::{ErrorObject, Request};
 use crate::session::{Session, Sink};
 use serde_json::value::RawValue;
 use std::sync::Arc;
-
-pub const PAGE: usize = 500;
 
 pub fn list(
     g: &Gateway,
     session: &Session,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    page(
-        &View::visible(
-            &g.view_for(session.project.as_deref()).tools,
-            "name",
-            &session.filter,
-        ),
-        "tools",
-        params,
-        PAGE,
-    )
+    let view = g.view_for(session.project.as_deref());
+    page(&view.tools, &session.filter, "tools", params)
 }
 
 /// `tools/call`: routed by exposed name; a tool the session cannot see is unknown.

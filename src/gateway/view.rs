@@ -1,16 +1,45 @@
 //! The merged catalog clients see: every running upstream's tools, prompts, resources and
 //! templates, with tool and prompt names mapped by [`crate::naming`]. Rebuilt (off the request
-//! path) whenever a catalog or the configuration changes.
+//! path) whenever a catalog or the configuration changes; each item is rendered to JSON once
+//! then, so a list request only filters and concatenates.
 
+use crate::jsonrpc::{ErrorObject, raw};
 use crate::naming::{NameTable, Strategy};
 use crate::profile::Filter;
 use crate::upstream::pool::{Kind, Pool};
 use mcp_director_api::models::{Config, Naming};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 
-/// One listed item and the server it comes from.
-pub type Item = (String, Value);
+/// One listed item as clients see it.
+#[derive(Debug)]
+pub struct Item {
+    /// The configured server it comes from.
+    pub server: String,
+    /// What filters match: the exposed name (tools, prompts), the URI or the URI template.
+    pub key: String,
+    pub value: Value,
+    /// `value`, rendered.
+    pub json: Box<RawValue>,
+}
+
+impl Item {
+    fn new(server: String, key: String, value: Value) -> Self {
+        Self {
+            json: raw(&value),
+            server,
+            key,
+            value,
+        }
+    }
+}
+
+impl PartialEq for Item {
+    fn eq(&self, other: &Self) -> bool {
+        self.server == other.server && self.json.get() == other.json.get()
+    }
+}
 
 #[derive(Default, Debug)]
 pub struct View {
@@ -69,8 +98,8 @@ impl View {
                 .filter_map(|(server, mut item)| {
                     let name = item.get("name")?.as_str()?.to_string();
                     let exposed = table.exposed(&server, &name)?.to_string();
-                    item["name"] = Value::String(exposed);
-                    Some((server, item))
+                    item["name"] = Value::String(exposed.clone());
+                    Some(Item::new(server, exposed, item))
                 })
                 .collect();
             (list, table)
@@ -80,7 +109,7 @@ impl View {
         let tool_index = tools
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, t))| Some((t.get("name")?.as_str()?.to_string(), i)))
+            .map(|(i, t)| (t.key.clone(), i))
             .collect();
         let mut view = View {
             tool_index,
@@ -96,14 +125,19 @@ impl View {
                     view.resource_owner
                         .entry(uri.to_string())
                         .or_insert_with(|| u.server.clone());
-                    view.resources.push((u.server.clone(), r.clone()));
+                    view.resources
+                        .push(Item::new(u.server.clone(), uri.to_string(), r.clone()));
                 }
             }
             for t in u.catalog(Kind::ResourceTemplates).iter() {
                 if let Some(template) = t.get("uriTemplate").and_then(Value::as_str) {
                     let fixed = template.split('{').next().unwrap_or_default().to_string();
                     view.template_owner.push((fixed, u.server.clone()));
-                    view.templates.push((u.server.clone(), t.clone()));
+                    view.templates.push(Item::new(
+                        u.server.clone(),
+                        template.to_string(),
+                        t.clone(),
+                    ));
                 }
             }
         }
@@ -112,13 +146,13 @@ impl View {
         view
     }
 
-    /// The server owning a resource URI: a listed resource, else the template with the
-    /// longest matching fixed prefix.
     /// The definition of the tool exposed as `name`.
     pub fn tool(&self, name: &str) -> Option<&Value> {
-        self.tool_index.get(name).map(|&i| &self.tools[i].1)
+        self.tool_index.get(name).map(|&i| &self.tools[i].value)
     }
 
+    /// The server owning a resource URI: a listed resource, else the template with the
+    /// longest matching fixed prefix.
     pub fn resource_server(&self, uri: &str) -> Option<&str> {
         self.resource_owner
             .get(uri)
@@ -131,37 +165,75 @@ impl View {
             })
     }
 
-    /// The items of a list that `filter` lets a session see. Tools and prompts are matched by
-    /// exposed name, resources by URI, templates by URI template.
-    pub fn visible(items: &[Item], key: &str, filter: &Filter) -> Vec<Value> {
-        items
-            .iter()
-            .filter(|(server, item)| {
-                let name = item.get(key).and_then(Value::as_str).unwrap_or_default();
-                filter.sees(server, name)
-            })
-            .map(|(_, item)| item.clone())
-            .collect()
+    /// The items of a list that `filter` lets a session see.
+    pub fn visible<'a>(items: &'a [Item], filter: &'a Filter) -> impl Iterator<Item = &'a Item> {
+        items.iter().filter(|i| filter.sees(&i.server, &i.key))
     }
 
     /// The list_changed notifications a move from `self` to `next` warrants for a session with
     /// `filter`: only changes it can see.
     pub fn changes(&self, next: &View, filter: &Filter) -> Vec<&'static str> {
-        let differs = |a: &[Item], b: &[Item], key: &str| {
-            Self::visible(a, key, filter) != Self::visible(b, key, filter)
-        };
+        let differs =
+            |a: &[Item], b: &[Item]| !Self::visible(a, filter).eq(Self::visible(b, filter));
         let mut out = Vec::new();
-        if differs(&self.tools, &next.tools, "name") {
+        if differs(&self.tools, &next.tools) {
             out.push("notifications/tools/list_changed");
         }
-        if differs(&self.prompts, &next.prompts, "name") {
+        if differs(&self.prompts, &next.prompts) {
             out.push("notifications/prompts/list_changed");
         }
-        if differs(&self.resources, &next.resources, "uri")
-            || differs(&self.templates, &next.templates, "uriTemplate")
-        {
+        if differs(&self.resources, &next.resources) || differs(&self.templates, &next.templates) {
             out.push("notifications/resources/list_changed");
         }
         out
     }
+}
+
+/// Items per page of a merged list.
+pub const PAGE: usize = 500;
+
+/// One page of the items `filter` lets a session see, as the result `{key: [...],
+/// nextCursor?}`: pre-rendered items concatenated, nothing parsed or cloned. The cursor is an
+/// opaque encoding of an offset into the visible items.
+pub fn page(
+    items: &[Item],
+    filter: &Filter,
+    key: &str,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    #[derive(serde::Deserialize)]
+    struct P {
+        cursor: Option<String>,
+    }
+    let p: P = crate::jsonrpc::params(params)?;
+    let start = match p.cursor {
+        None => 0,
+        Some(c) => {
+            super::decode_cursor(&c).ok_or_else(|| ErrorObject::invalid_params("Invalid cursor"))?
+        }
+    };
+    let mut visible = View::visible(items, filter).skip(start);
+    let mut out = String::with_capacity(64);
+    out.push_str("{\"");
+    out.push_str(key);
+    out.push_str("\":[");
+    let mut taken = 0;
+    for item in visible.by_ref().take(PAGE) {
+        if taken > 0 {
+            out.push(',');
+        }
+        out.push_str(item.json.get());
+        taken += 1;
+    }
+    if taken == 0 && start > 0 && View::visible(items, filter).count() < start {
+        return Err(ErrorObject::invalid_params("Invalid cursor"));
+    }
+    out.push(']');
+    if visible.next().is_some() {
+        out.push_str(",\"nextCursor\":\"");
+        out.push_str(&super::encode_cursor(start + taken));
+        out.push('"');
+    }
+    out.push('}');
+    RawValue::from_string(out).map_err(|e| ErrorObject::internal(format!("list rendering: {e}")))
 }

@@ -137,7 +137,7 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Client, OAuthE
         return Err(refuse(format!("{client_id} is not https")));
     }
 
-    let http = reqwest::Client::builder()
+    let http = crate::net::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(5))

@@ -28,7 +28,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mcp_director_api::models::Config;
+use mcp_director_api::models::{Config, RateLimitSettings};
 
 /// The scope an access token needs for /mcp and /sse.
 pub const MCP_SCOPE: &str = "mcp";
@@ -204,10 +204,12 @@ impl IntoResponse for OAuthError {
     }
 }
 
-/// Sign-in attempts (POST /authorize) per client IP and minute, with this burst: argon2 is slow
+/// Sign-in attempts (POST /authorize) per client IP: 30 a minute, 10 at once. argon2 is slow
 /// on purpose, and guesses should be too.
-const SIGN_IN_PER_MINUTE: u32 = 30;
-const SIGN_IN_BURST: u32 = 10;
+const SIGN_IN: RateLimitSettings = RateLimitSettings {
+    per_minute: 30,
+    burst: Some(10),
+};
 
 /// The OAuth endpoints answer anyone (registration, sign-in), so each client IP has a bucket
 /// under `settings.rate_limit`, and a much smaller one for sign-in attempts.
@@ -219,16 +221,11 @@ pub async fn rate_limit(
 ) -> Response {
     let limits = state.config.effective().settings.rate_limit.clone();
     let ip = peer.ip();
-    let mut checked =
-        state
-            .rate_limits
-            .check(&format!("oauth-ip:{ip}"), limits.per_minute, limits.burst);
+    let mut checked = state.rate_limits.check(&format!("oauth-ip:{ip}"), &limits);
     if checked.is_ok() && request.method() == Method::POST && request.uri().path() == "/authorize" {
-        checked = state.rate_limits.check(
-            &format!("sign-in-ip:{ip}"),
-            SIGN_IN_PER_MINUTE,
-            SIGN_IN_BURST,
-        );
+        checked = state
+            .rate_limits
+            .check(&format!("sign-in-ip:{ip}"), &SIGN_IN);
     }
     match checked {
         Ok(()) => next.run(request).await,

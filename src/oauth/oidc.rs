@@ -33,7 +33,7 @@ struct HttpError(String);
 /// The HTTP client the provider calls go through: our reqwest, no redirects followed (an ID
 /// provider's token endpoint never redirects; following one would leak the code elsewhere).
 async fn http(request: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let client = reqwest::Client::builder()
+    let client = crate::net::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))
         .build()

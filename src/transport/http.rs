@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
@@ -251,13 +251,10 @@ fn check_rate(
         .and_then(|p| config.profiles.get(&p))
         .and_then(|p| p.rate_limit.as_ref())
         .unwrap_or(&config.settings.rate_limit);
-    state
-        .rate_limits
-        .check(&key, limits.per_minute, limits.burst)
-        .map_err(|wait| {
-            state.metrics.rate_limited();
-            Rejection::RateLimited(wait)
-        })
+    state.rate_limits.check(&key, limits).map_err(|wait| {
+        state.metrics.rate_limited();
+        Rejection::RateLimited(wait)
+    })
 }
 
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Rejection> {
@@ -285,7 +282,8 @@ fn accepts(headers: &HeaderMap, mime: &str) -> bool {
         .any(|v| {
             v == mime
                 || v == "*/*"
-                || v == format!("{}/*", mime.split('/').next().unwrap_or_default())
+                || v.strip_suffix("/*")
+                    .is_some_and(|t| mime.split('/').next() == Some(t))
         })
 }
 
@@ -463,48 +461,72 @@ pub async fn post(
         return Ok(response);
     }
 
-    // Requests are answered on an SSE stream whenever the client accepts one (it carries the
-    // progress and server requests a call may cause); JSON only for JSON-only clients.
-    let response = if accepts(&headers, "text/event-stream") {
-        let slot = stream_slot(&session, limits.max_streams_per_session)?;
-        let stream = session.new_request_stream();
-        let sink = Sink {
-            request_stream: Some(stream.clone()),
-            session: session.clone(),
-            task: None,
-        };
-        let g2 = g.clone();
-        let s2 = session.clone();
-        let answered = stream.clone();
-        tokio::spawn(async move {
-            if let Some(response) = g2.handle(&s2, Message::Request(request), sink).await {
-                let _ = answered.push(response.into());
-            }
-        });
-        // 2025-11-25 clients get a priming event first (an id and an empty data field), so even
-        // a connection lost before the first message can be resumed.
-        let priming = (session.negotiated().version.as_str() >= "2025-11-25").then(|| {
-            format!(
-                "retry: 1000\n{}",
-                crate::sse::format(None, Some(&stream.event_id(0)), "")
-            )
-        });
-        let events = futures::stream::iter(priming).chain(request_events(stream, 0));
-        request_stream_response(&state, &session, events, slot)
-    } else {
+    if !accepts(&headers, "text/event-stream") {
         let sink = Sink::new(session.clone());
         let answer = g.handle(&session, Message::Request(request), sink).await;
-        let body = answer
-            .map(|r| Message::Response(r).to_json())
-            .unwrap_or_default();
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        return Ok(json_answer(answer.map(Message::Response)));
+    }
+    // The client accepts SSE: the answer is a stream that carries what the request causes
+    // (progress, server requests) before its response, and can be resumed by a client that
+    // loses it. The work starts here; one finished within QUICK is answered as one complete
+    // body (one write), anything longer goes on in a task of its own while the stream is sent.
+    let slot = stream_slot(&session, limits.max_streams_per_session)?;
+    let stream = session.request_stream();
+    let sink = Sink {
+        request_stream: Some(stream.clone()),
+        session: session.clone(),
+        task: None,
     };
-    Ok(response)
+    let answered = stream.clone();
+    let (g2, s2) = (g.clone(), session.clone());
+    let mut work = Box::pin(async move {
+        if let Some(response) = g2.handle(&s2, Message::Request(request), sink).await {
+            let _ = answered.push(response.into());
+        }
+    });
+    let done = tokio::select! {
+        biased;
+        () = &mut work => true,
+        () = tokio::time::sleep(QUICK) => false,
+    };
+    if !done {
+        tokio::spawn(work);
+    }
+    session.keep(&stream);
+    // 2025-11-25 clients get a priming event first (an id and an empty data field), so even
+    // a connection lost before the first message can be resumed.
+    let priming = (session.negotiated().version.as_str() >= "2025-11-25").then(|| {
+        format!(
+            "retry: 1000\n{}",
+            crate::sse::format(None, Some(&stream.event_id(0)), "")
+        )
+    });
+    let mut events = Box::pin(futures::stream::iter(priming).chain(request_events(stream, 0)));
+    if done && let Some(texts) = events.by_ref().collect::<Vec<_>>().now_or_never() {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            texts.concat(),
+        )
+            .into_response());
+    }
+    Ok(request_stream_response(&state, &session, events, slot))
+}
+
+/// How long a request may take to be answered in one body (see `post`).
+const QUICK: Duration = Duration::from_millis(10);
+
+/// A JSON answer (an empty body for none).
+fn json_answer(message: Option<Message>) -> Response {
+    let body = message.map(|m| m.to_json()).unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// A request stream's messages from index `from` on, as SSE text, ending after the response.
@@ -535,10 +557,12 @@ fn request_stream_response(
             _ = shutdown.wait_for(|s| *s) => {},
         }
     };
-    let events = Box::pin(events.take_until(Box::pin(ended)));
+    // Events ready together leave in one chunk (one write): the priming event with the
+    // headers, a quick answer with the end of the body.
+    let events = Box::pin(events.take_until(Box::pin(ended)).ready_chunks(64));
     let body = futures::stream::unfold((events, slot), |(mut events, slot)| async move {
         let chunk = match tokio::time::timeout(Duration::from_secs(15), events.next()).await {
-            Ok(Some(text)) => Bytes::from(text),
+            Ok(Some(texts)) => Bytes::from(texts.concat()),
             Ok(None) => return None,
             Err(_) => Bytes::from_static(b": keep-alive\n\n"),
         };

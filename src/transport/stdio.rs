@@ -82,5 +82,5 @@ fn rate_limited(
         .and_then(|p| config.profiles.get(p))
         .and_then(|p| p.rate_limit.as_ref())
         .unwrap_or(&config.settings.rate_limit);
-    limits.check("stdio", quota.per_minute, quota.burst).err()
+    limits.check("stdio", quota).err()
 }

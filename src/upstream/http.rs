@@ -3,9 +3,13 @@
 
 use super::Pipe;
 use crate::jsonrpc::{ErrorObject, Message, Response};
+use crate::net::{Body, HyperClient};
 use crate::sse;
-use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use http_body_util::BodyExt;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -21,9 +25,10 @@ pub fn connect(
     server: &str,
     url: &str,
     headers: &BTreeMap<String, String>,
-    http: reqwest::Client,
+    http: HyperClient,
+    max_message: usize,
 ) -> Result<Pipe, String> {
-    let url = reqwest::Url::parse(url).map_err(|e| format!("bad url {url}: {e}"))?;
+    let url: Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
     let base = super::header_map(headers)?;
     let (outbound, mut to_server) = mpsc::channel::<Message>(256);
     let (inbound_tx, inbound) = mpsc::channel::<Message>(256);
@@ -50,6 +55,7 @@ pub fn connect(
         url,
         base,
         session: Mutex::default(),
+        max_message,
         inbound: from_server,
         dead,
     });
@@ -78,13 +84,10 @@ pub fn connect(
             while posts.try_join_next().is_some() {}
         }
         // Best effort: tell the server the session is over.
-        let headers = link.headers();
-        if headers.contains_key("mcp-session-id") {
+        if link.session().id.is_some() {
             let _ = link
                 .http
-                .delete(link.url.clone())
-                .headers(headers)
-                .send()
+                .request(link.request(Method::DELETE, Bytes::new()))
                 .await;
         }
         posts.abort_all();
@@ -104,11 +107,13 @@ pub fn connect(
 /// One connection's shared state, used by every POST and the GET stream.
 struct Link {
     server: String,
-    http: reqwest::Client,
-    url: reqwest::Url,
+    http: HyperClient,
+    url: Uri,
     /// The server's configured headers.
     base: HeaderMap,
     session: Mutex<Session>,
+    /// The largest message the server may send.
+    max_message: usize,
     /// Into the relay (see `connect`).
     inbound: mpsc::Sender<Message>,
     /// Closes the connection.
@@ -136,6 +141,15 @@ impl Link {
         }
         h
     }
+
+    /// A request to the server's endpoint with the connection's headers.
+    fn request(&self, method: Method, body: Bytes) -> Request<Body> {
+        let mut request = Request::new(Body::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = self.url.clone();
+        *request.headers_mut() = self.headers();
+        request
+    }
 }
 
 /// POSTs one message. A JSON answer is returned to the caller; an SSE answer (and any error,
@@ -158,17 +172,19 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
             }
         }
     };
-    let mut request = link
-        .http
-        .post(link.url.clone())
-        .headers(link.headers())
-        .header(ACCEPT, "application/json, text/event-stream")
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(traceparent) = crate::telemetry::outgoing_traceparent() {
-        request = request.header("traceparent", traceparent);
+    let mut request = link.request(Method::POST, Bytes::from(message.to_json()));
+    let headers = request.headers_mut();
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(traceparent) = crate::telemetry::outgoing_traceparent()
+        && let Ok(v) = HeaderValue::from_str(&traceparent)
+    {
+        headers.insert("traceparent", v);
     }
-    let response = request.body(message.to_json()).send().await;
-    let response = match response {
+    let response = match link.http.request(request).await {
         Ok(r) => r,
         Err(e) => {
             fail(format!("upstream server '{server}' unreachable: {e}")).await;
@@ -191,10 +207,13 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         // The server forgot the session we hold (it restarted): 404 per the spec; some servers
         // (server-everything among them) answer 400 naming the session. Start over.
         let had_session = link.session().id.is_some();
-        let body = response.text().await.unwrap_or_default();
-        let lost = status == reqwest::StatusCode::NOT_FOUND
-            || (status == reqwest::StatusCode::BAD_REQUEST
-                && body.to_ascii_lowercase().contains("session"));
+        let body = http_body_util::Limited::new(response.into_body(), 64 << 10);
+        let body = match body.collect().await {
+            Ok(b) => String::from_utf8_lossy(&b.to_bytes()).to_ascii_lowercase(),
+            Err(_) => String::new(),
+        };
+        let lost = status == StatusCode::NOT_FOUND
+            || (status == StatusCode::BAD_REQUEST && body.contains("session"));
         fail(format!("upstream server '{server}' answered HTTP {status}")).await;
         if had_session && lost {
             tracing::warn!(server = %server, %status, "upstream lost our session; reconnecting");
@@ -208,8 +227,8 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let deliver = |text: &str| {
-        let parsed = Message::parse(text.as_bytes());
+    let deliver = |bytes: &[u8]| {
+        let parsed = Message::parse(bytes);
         if is_initialize
             && let Ok(Message::Response(r)) = &parsed
             && let Ok(result) = &r.outcome
@@ -221,17 +240,65 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         parsed.ok()
     };
     if content_type.starts_with("text/event-stream") {
-        let mut events = std::pin::pin!(sse::events(response.bytes_stream()));
+        let mut events = Box::pin(sse::events(
+            response.into_body().into_data_stream(),
+            link.max_message,
+        ));
+        let mut relayed = false;
+        let mut answered = false;
         while let Some(event) = events.next().await {
-            if let Some(m) = deliver(&event.data)
-                && inbound.send(m).await.is_err()
-            {
+            let event = match event {
+                Ok(event) => event,
+                Err(e) => {
+                    fail(format!("upstream server '{server}' sent too much: {e}")).await;
+                    link.dead.notify_one();
+                    return None;
+                }
+            };
+            let Some(m) = deliver(event.data.as_bytes()) else {
+                continue;
+            };
+            let ours = matches!(&m, Message::Response(r) if Some(&r.id) == request_id.as_ref());
+            // The answer, first on its stream, goes straight back to the caller: nothing came
+            // before it that it could overtake. Later on a stream it keeps its place.
+            if ours && !relayed {
+                // The stream's end usually arrived with it; read it so the connection is
+                // reused. If not, the rest is drained in the background.
+                let next = events.next().now_or_never();
+                if !matches!(next, Some(None)) {
+                    let inbound = inbound.clone();
+                    let early = next.flatten();
+                    tokio::spawn(async move {
+                        let rest = futures::stream::iter(early).chain(events);
+                        let mut rest = std::pin::pin!(rest);
+                        while let Some(Ok(event)) = rest.next().await {
+                            if let Ok(m) = Message::parse(event.data.as_bytes())
+                                && inbound.send(m).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                    });
+                }
+                return Some(m);
+            }
+            answered |= ours;
+            relayed = true;
+            if inbound.send(m).await.is_err() {
                 return None;
             }
         }
+        // A stream that ends without the answer would leave the call waiting for nothing.
+        if !answered {
+            fail(format!(
+                "upstream server '{server}' ended its answer stream without a response"
+            ))
+            .await;
+        }
     } else if content_type.starts_with("application/json") {
-        match response.bytes().await {
-            Ok(body) => match deliver(&String::from_utf8_lossy(&body)) {
+        let body = http_body_util::Limited::new(response.into_body(), link.max_message);
+        match body.collect().await {
+            Ok(body) => match deliver(&body.to_bytes()) {
                 Some(m) => return Some(m),
                 None => {
                     fail(format!(
@@ -240,7 +307,10 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
                     .await
                 }
             },
-            Err(e) => fail(format!("upstream server '{server}': {e}")).await,
+            Err(e) => {
+                fail(format!("upstream server '{server}': {e}")).await;
+                link.dead.notify_one();
+            }
         }
     }
     None
@@ -254,15 +324,16 @@ async fn get_stream(link: Arc<Link>) {
     let mut last_event_id: Option<String> = None;
     let mut pause = std::time::Duration::from_millis(500);
     loop {
-        let mut request = link
-            .http
-            .get(link.url.clone())
-            .headers(link.headers())
-            .header(ACCEPT, "text/event-stream");
-        if let Some(id) = &last_event_id {
-            request = request.header("last-event-id", id);
+        let mut request = link.request(Method::GET, Bytes::new());
+        let headers = request.headers_mut();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Some(v) = last_event_id
+            .as_deref()
+            .and_then(|id| HeaderValue::from_str(id).ok())
+        {
+            headers.insert("last-event-id", v);
         }
-        let response = match request.send().await {
+        let response = match link.http.request(request).await {
             Ok(r) if r.status().is_success() => r,
             Ok(_) => return,
             Err(_) => {
@@ -271,8 +342,16 @@ async fn get_stream(link: Arc<Link>) {
                 continue;
             }
         };
-        let mut events = std::pin::pin!(sse::events(response.bytes_stream()));
+        let mut events = std::pin::pin!(sse::events(
+            response.into_body().into_data_stream(),
+            link.max_message
+        ));
         while let Some(event) = events.next().await {
+            let Ok(event) = event else {
+                tracing::warn!(server = %link.server, "upstream stream sent too much; reconnecting");
+                link.dead.notify_one();
+                return;
+            };
             if event.id.is_some() {
                 last_event_id = event.id.clone();
             }

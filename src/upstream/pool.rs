@@ -167,7 +167,12 @@ impl Upstream {
 
 pub struct Pool {
     upstreams: RwLock<BTreeMap<String, Arc<Upstream>>>,
+    /// For legacy SSE upstreams.
     http: reqwest::Client,
+    /// For Streamable HTTP upstreams.
+    hyper: crate::net::HyperClient,
+    /// `settings.limits.max_upstream_message_bytes`, for connections opened from now on.
+    max_message: std::sync::atomic::AtomicUsize,
     events: mpsc::UnboundedSender<PoolEvent>,
     hook: Hook,
 }
@@ -175,13 +180,15 @@ pub struct Pool {
 impl Pool {
     /// `hook` sees every server notification first, in order (see [`Hook`]).
     pub fn new(events: mpsc::UnboundedSender<PoolEvent>, hook: Hook) -> Arc<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::net::http_client()
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("a default reqwest client builds");
         Arc::new(Self {
             upstreams: RwLock::new(BTreeMap::new()),
             http,
+            hyper: crate::net::hyper_client(),
+            max_message: std::sync::atomic::AtomicUsize::new(usize::MAX),
             events,
             hook,
         })
@@ -207,6 +214,11 @@ impl Pool {
     /// Starts, stops and restarts servers so the pool matches `config`; unchanged servers keep
     /// their connections.
     pub fn apply(self: &Arc<Self>, config: &Config) {
+        let max = config.settings.limits.max_upstream_message_bytes;
+        self.max_message.store(
+            usize::try_from(max).unwrap_or(usize::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut upstreams = self.upstreams.write().unwrap_or_else(|e| e.into_inner());
         let wanted = instances(config);
         let stale: Vec<String> = upstreams
@@ -289,6 +301,7 @@ impl Pool {
 
     async fn open(&self, u: &Upstream) -> Result<Pipe, String> {
         let s = &u.config;
+        let max = self.max_message.load(std::sync::atomic::Ordering::Relaxed);
         match s.transport {
             Transport::Stdio => super::stdio::spawn(super::stdio::Spawn {
                 server: &u.name,
@@ -296,6 +309,7 @@ impl Pool {
                 args: &s.args,
                 env: &s.env,
                 cwd: s.cwd.as_deref(),
+                max_line: max,
             })
             .map_err(|e| {
                 format!(
@@ -307,7 +321,8 @@ impl Pool {
                 &u.name,
                 s.url.as_deref().unwrap_or_default(),
                 &s.headers,
-                self.http.clone(),
+                self.hyper.clone(),
+                max,
             ),
             Transport::Sse => {
                 super::sse::connect(
@@ -315,6 +330,7 @@ impl Pool {
                     s.url.as_deref().unwrap_or_default(),
                     &s.headers,
                     self.http.clone(),
+                    max,
                 )
                 .await
             }

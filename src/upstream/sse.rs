@@ -14,6 +14,7 @@ pub async fn connect(
     url: &str,
     headers: &BTreeMap<String, String>,
     http: reqwest::Client,
+    max_message: usize,
 ) -> Result<Pipe, String> {
     let url = reqwest::Url::parse(url).map_err(|e| format!("bad url {url}: {e}"))?;
     let base = super::header_map(headers)?;
@@ -27,11 +28,12 @@ pub async fn connect(
     if !response.status().is_success() {
         return Err(format!("{url} answered HTTP {}", response.status()));
     }
-    let mut events = Box::pin(sse::events(response.bytes_stream()));
+    let mut events = Box::pin(sse::events(response.bytes_stream(), max_message));
     let endpoint = loop {
         match events.next().await {
-            Some(e) if e.event.as_deref() == Some("endpoint") => break e.data,
-            Some(_) => continue,
+            Some(Ok(e)) if e.event.as_deref() == Some("endpoint") => break e.data,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("{url}: {e}")),
             None => return Err(format!("{url} closed before sending its endpoint")),
         }
     };
@@ -46,6 +48,10 @@ pub async fn connect(
     let name = server.to_string();
     let reader = tokio::spawn(async move {
         while let Some(event) = events.next().await {
+            let Ok(event) = event else {
+                tracing::warn!(server = %name, "upstream stream sent too much; reconnecting");
+                break;
+            };
             if event.event.as_deref().unwrap_or("message") != "message" {
                 continue;
             }

@@ -18,6 +18,8 @@ pub struct Spawn<'a> {
     pub args: &'a [String],
     pub env: &'a BTreeMap<String, String>,
     pub cwd: Option<&'a str>,
+    /// The longest line (message) the child may write; a longer one ends the connection.
+    pub max_line: usize,
 }
 
 pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
@@ -52,20 +54,27 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
 
     let (from_child, inbound) = mpsc::channel::<Message>(256);
     let name = server.clone();
+    let max_line = s.max_line;
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match Message::parse(line.as_bytes()) {
-                Ok(m) => {
-                    if from_child.send(m).await.is_err() {
-                        break;
+        let mut lines = Lines::new(stdout, max_line);
+        loop {
+            match lines.next().await {
+                Ok(Some(line)) => match Message::parse(line) {
+                    Ok(m) => {
+                        if from_child.send(m).await.is_err() {
+                            break;
+                        }
                     }
-                }
+                    Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
+                    Err(e) => {
+                        tracing::warn!(server = %name, error = %e.error.message, "ignoring a line that is not JSON-RPC")
+                    }
+                },
+                Ok(None) => break,
+                // Closing the connection: its calls fail now, and the supervisor restarts it.
                 Err(e) => {
-                    tracing::warn!(server = %name, error = %e.error.message, "ignoring a line that is not JSON-RPC")
+                    tracing::warn!(server = %name, error = %e, "upstream connection reset");
+                    break;
                 }
             }
         }
@@ -73,8 +82,9 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
 
     let name = server.clone();
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut lines = Lines::truncating(stderr, 4096);
+        while let Ok(Some(line)) = lines.next().await {
+            let line = String::from_utf8_lossy(line);
             tracing::info!(target: "mcp_director::upstream::stderr", server = %name, "{line}");
         }
     });
@@ -115,6 +125,64 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
             let _ = kill_tx.send(());
         }),
     })
+}
+
+/// Newline-delimited messages as bytes (a stray non-UTF-8 byte spoils one message, not the
+/// connection), each at most `max` bytes.
+struct Lines<R> {
+    reader: BufReader<R>,
+    line: Vec<u8>,
+    max: usize,
+    /// Past `max`: cut the line there (log lines) rather than fail (messages).
+    truncate: bool,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> Lines<R> {
+    fn new(reader: R, max: usize) -> Self {
+        Self {
+            reader: BufReader::with_capacity(64 << 10, reader),
+            line: Vec::new(),
+            max,
+            truncate: false,
+        }
+    }
+
+    fn truncating(reader: R, max: usize) -> Self {
+        Self {
+            truncate: true,
+            ..Self::new(reader, max)
+        }
+    }
+
+    /// The next line without its end; `None` at the end of the stream.
+    async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+        self.line.clear();
+        loop {
+            let buf = self.reader.fill_buf().await?;
+            if buf.is_empty() {
+                return Ok((!self.line.is_empty()).then_some(&self.line[..]));
+            }
+            let (take, done) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            let room = self.max.saturating_sub(self.line.len());
+            if take > room && !self.truncate {
+                return Err(std::io::Error::other(format!(
+                    "a message longer than {} bytes (settings.limits.max_upstream_message_bytes)",
+                    self.max
+                )));
+            }
+            self.line.extend_from_slice(&buf[..take.min(room)]);
+            self.reader.consume(take + usize::from(done));
+            if done {
+                if self.line.last() == Some(&b'\r') {
+                    self.line.pop();
+                }
+                return Ok(Some(&self.line[..]));
+            }
+        }
+    }
 }
 
 fn kill_group(pid: u32, signal: i32) {

@@ -13,9 +13,9 @@
 //!
 //! `FIXTURE_NAME` names the server in its answers (to tell two instances apart).
 //!
-//! With `--http ADDR` it serves Streamable HTTP instead (stateless: every POST gets its JSON
-//! answer; no server-initiated requests), prints `listening on http://ADDR/mcp`, and is the fast
-//! upstream of the benchmark.
+//! With `--http ADDR` it serves Streamable HTTP instead (stateful; answers as SSE, or JSON with
+//! `--json`; no server-initiated requests), prints `listening on http://ADDR/mcp`, and is the
+//! fast upstream of the benchmark. `FIXTURE_EXTRA_TOOLS=N` adds N trivial tools.
 
 use mcp_director::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
 use serde_json::{Value, json};
@@ -289,41 +289,76 @@ fn record_headers(headers: &axum::http::HeaderMap) {
     }
 }
 
-/// Streamable HTTP, stateless: one JSON answer per POSTed request, 202 for the rest.
-async fn serve_http(addr: &str) {
-    use axum::http::{StatusCode, header};
+/// Streamable HTTP, stateful as the official SDKs' servers are: `initialize` opens a session
+/// (`Mcp-Session-Id`), later requests must carry it (404 otherwise), and each request is
+/// answered as a one-event SSE stream when the client accepts one (`--json`: as JSON), on
+/// sockets with TCP_NODELAY. No server-initiated requests.
+async fn serve_http(addr: &str, json_only: bool) {
+    use axum::http::{HeaderValue, StatusCode, header};
     use axum::response::IntoResponse;
+    use axum::serve::ListenerExt;
     let (out, _rx) = mpsc::unbounded_channel::<Message>();
     let server = Arc::new(Server {
         out,
         waiters: Arc::default(),
         next_id: AtomicI64::new(1),
-        extra_tools: Mutex::default(),
+        extra_tools: Mutex::new(extra_tools()),
         cancelled: Mutex::default(),
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
         log_level: Mutex::new(0),
     });
+    let sessions: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let next_session = Arc::new(AtomicI64::new(1));
     let app = axum::Router::new().route(
         "/mcp",
         axum::routing::post(
             move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let server = server.clone();
+                let sessions = sessions.clone();
+                let next_session = next_session.clone();
                 async move {
                     record_headers(&headers);
-                    match Message::parse(&body) {
-                        Ok(Message::Request(r)) => {
-                            let id = r.id.clone();
-                            let outcome = server.handle(r).await.map(|v| raw(&v));
-                            let body = Message::Response(Response { id, outcome }).to_json();
-                            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+                    let message = match Message::parse(&body) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let body = Message::Response(Response::err(e.id, e.error)).to_json();
+                            return (StatusCode::BAD_REQUEST, body).into_response();
                         }
-                        Ok(_) => StatusCode::ACCEPTED.into_response(),
-                        Err(e) => (
-                            StatusCode::BAD_REQUEST,
-                            Message::Response(Response::err(e.id, e.error)).to_json(),
+                    };
+                    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+                    let new_session = match (&message, session) {
+                        (Message::Request(r), None) if r.method == "initialize" => {
+                            let id = format!("fx-{}", next_session.fetch_add(1, Ordering::Relaxed));
+                            sessions.lock().unwrap().insert(id.clone());
+                            Some(id)
+                        }
+                        (_, Some(id)) if sessions.lock().unwrap().contains(id) => None,
+                        _ => return (StatusCode::NOT_FOUND, "unknown session").into_response(),
+                    };
+                    let Message::Request(r) = message else {
+                        return StatusCode::ACCEPTED.into_response();
+                    };
+                    let id = r.id.clone();
+                    let outcome = server.handle(r).await.map(|v| raw(&v));
+                    let text = Message::Response(Response { id, outcome }).to_json();
+                    let sse = !json_only
+                        && headers
+                            .get(header::ACCEPT)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.contains("text/event-stream"));
+                    let mut response = if sse {
+                        (
+                            [(header::CONTENT_TYPE, "text/event-stream")],
+                            format!("event: message\ndata: {text}\n\n"),
                         )
-                            .into_response(),
+                            .into_response()
+                    } else {
+                        ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+                    };
+                    if let Some(v) = new_session.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                        response.headers_mut().insert("mcp-session-id", v);
                     }
+                    response
                 }
             },
         ),
@@ -333,21 +368,34 @@ async fn serve_http(addr: &str) {
         "listening on http://{}/mcp",
         listener.local_addr().expect("bound")
     );
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await.expect("serve");
+}
+
+/// `FIXTURE_EXTRA_TOOLS=N` adds N tools `tool_1` … `tool_N` (catalog-size benchmarks).
+fn extra_tools() -> Vec<String> {
+    let n: usize = std::env::var("FIXTURE_EXTRA_TOOLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (1..=n).map(|i| format!("tool_{i}")).collect()
 }
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--http") {
-        return serve_http(args.get(i + 1).map_or("127.0.0.1:0", String::as_str)).await;
+        let addr = args.get(i + 1).map_or("127.0.0.1:0", String::as_str);
+        return serve_http(addr, args.iter().any(|a| a == "--json")).await;
     }
     let (out, mut rx) = mpsc::unbounded_channel::<Message>();
     let server = Arc::new(Server {
         out,
         waiters: Arc::default(),
         next_id: AtomicI64::new(1),
-        extra_tools: Mutex::default(),
+        extra_tools: Mutex::new(extra_tools()),
         cancelled: Mutex::default(),
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
         log_level: Mutex::new(0),

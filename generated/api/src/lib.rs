@@ -704,7 +704,7 @@ pub mod models {
             value.parse()
         }
     }
-    ///What one client may hold (`[settings.limits]`).
+    ///What one client or upstream may send or hold (`[settings.limits]`).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct LimitSettings {
@@ -714,12 +714,16 @@ pub mod models {
         ///Open SSE streams (the GET stream and POST answers still streaming) one session may hold; one more gets 429.
         #[serde(default = "defaults::default_u64::<u32, 32>")]
         pub max_streams_per_session: u32,
+        ///Largest message an upstream server may send (a line on stdio, an SSE event or a JSON body over HTTP). A larger one resets that upstream's connection: its waiting calls fail with an error naming the server, and it reconnects.
+        #[serde(default = "defaults::default_u64::<u64, 16777216>")]
+        pub max_upstream_message_bytes: u64,
     }
     impl ::std::default::Default for LimitSettings {
         fn default() -> Self {
             Self {
                 max_request_bytes: defaults::default_u64::<u64, 4194304>(),
                 max_streams_per_session: defaults::default_u64::<u32, 32>(),
+                max_upstream_message_bytes: defaults::default_u64::<u64, 16777216>(),
             }
         }
     }
@@ -1258,23 +1262,15 @@ pub mod models {
         }
     }
     ///Rate limit on the MCP endpoints (`[settings.rate_limit]`, or a profile's own `rate_limit`), per principal: the signed-in subject or profile token when one is presented, else the client's IP address. Over it: 429 with Retry-After on HTTP, a JSON-RPC error on stdio.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct RateLimitSettings {
-        ///Requests allowed at once above the sustained rate.
-        #[serde(default = "defaults::default_u64::<u32, 1000>")]
-        pub burst: u32,
-        ///Sustained requests per minute; 0 = unlimited.
-        #[serde(default = "defaults::default_u64::<u32, 6000>")]
+        ///Requests allowed at once; unset = `per_minute` (so `per_minute = 5` means five a minute, never more at once).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub burst: ::std::option::Option<u32>,
+        ///Sustained requests per minute; 0 (the default) = unlimited. A limit is the operator's decision: behind a NAT or a load balancer many users share one address.
+        #[serde(default)]
         pub per_minute: u32,
-    }
-    impl ::std::default::Default for RateLimitSettings {
-        fn default() -> Self {
-            Self {
-                burst: defaults::default_u64::<u32, 1000>(),
-                per_minute: defaults::default_u64::<u32, 6000>(),
-            }
-        }
     }
     ///An MCP root offered to upstream servers.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
