@@ -34,6 +34,7 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub gateway: Arc<Gateway>,
     pub rate_limits: crate::rate_limit::RateLimits,
+    pub access_cache: crate::oauth::bearer::AccessCache,
     /// Set when the director is stopping: long-lived streams end.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started: Instant,
@@ -70,6 +71,7 @@ impl AppState {
             metrics,
             gateway,
             rate_limits: Default::default(),
+            access_cache: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             started: Instant::now(),
             listen,

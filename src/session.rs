@@ -4,11 +4,12 @@
 use crate::jsonrpc::{Id, Message};
 use crate::profile::{Filter, Scope};
 use crate::upstream::Connection;
+use crate::version::Version;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// How many events a session's standalone stream keeps for `Last-Event-ID` replay.
 const REPLAY: usize = 512;
@@ -33,12 +34,48 @@ impl TransportKind {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// What `initialize` settled: small and `Copy`, read on every request.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Negotiated {
-    pub version: String,
-    pub client_capabilities: serde_json::Map<String, Value>,
-    pub client_info: Value,
+    pub version: Version,
+    pub capabilities: ClientCapabilities,
     pub initialized: bool,
+}
+
+impl Default for Negotiated {
+    fn default() -> Self {
+        Self {
+            version: Version::V2024_11_05,
+            capabilities: ClientCapabilities::default(),
+            initialized: false,
+        }
+    }
+}
+
+/// The client capabilities the director acts on, by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClientCapabilities(u8);
+
+impl ClientCapabilities {
+    const NAMES: [&str; 4] = ["roots", "sampling", "elicitation", "tasks"];
+
+    /// The known capabilities declared in a `capabilities` object.
+    pub fn from_map(map: &serde_json::Map<String, Value>) -> Self {
+        Self(
+            Self::NAMES
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| map.contains_key(**name))
+                .fold(0, |bits, (i, _)| bits | 1 << i),
+        )
+    }
+
+    pub fn has(self, name: &str) -> bool {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .is_some_and(|i| self.0 & 1 << i != 0)
+    }
 }
 
 /// A request of this client that is being served by an upstream.
@@ -58,7 +95,7 @@ pub struct Relayed {
 }
 
 pub struct Session {
-    pub id: String,
+    pub id: Arc<str>,
     pub transport: TransportKind,
     /// The profile chosen at creation (None = unrestricted) and what it lets the session see
     /// (the profile's rules and the project's servers).
@@ -66,8 +103,10 @@ pub struct Session {
     pub filter: Filter,
     /// The project whose servers and context the session uses.
     pub project: Option<String>,
-    /// Who owns what the session creates (tasks): its profile token's identity, else itself.
-    pub principal: String,
+    /// The identity that owns the session and what it creates (tasks), when a credential was
+    /// presented (a signed-in subject, `token:<sha256>` of a profile token); see
+    /// [`Session::principal`].
+    credential: Option<String>,
     pub negotiated: RwLock<Negotiated>,
     pub outbound: Outbound,
     pub in_flight: Mutex<HashMap<String, InFlight>>,
@@ -78,34 +117,31 @@ pub struct Session {
     /// Upstream connections of this session alone (`isolation = "session"`), by server.
     pub isolated: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     next_id: AtomicI64,
-    closed: watch::Sender<bool>,
+    closed: AtomicBool,
+    closing: Notify,
     /// Request streams that can still be resumed, oldest first.
     requests: Mutex<VecDeque<Arc<RequestStream>>>,
     next_request_stream: AtomicU64,
     /// The least severe log level this client wants (`logging/setLevel`); None: every message.
     pub log_level: Mutex<Option<u8>>,
     /// Open SSE streams (see [`StreamSlot`]).
-    streams: Arc<std::sync::atomic::AtomicUsize>,
+    streams: AtomicUsize,
 }
 
 /// One of a session's open SSE streams, counted while it lives (`settings.limits`).
-pub struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+pub struct StreamSlot(Arc<Session>);
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Session {
     pub fn new(id: String, transport: TransportKind, scope: Scope) -> Arc<Self> {
-        let principal = scope
-            .principal
-            .clone()
-            .unwrap_or_else(|| format!("session:{id}"));
         Arc::new(Self {
-            principal,
-            id,
+            credential: scope.principal,
+            id: id.into(),
             transport,
             profile: scope.profile,
             filter: scope.filter,
@@ -118,16 +154,32 @@ impl Session {
             isolated: tokio::sync::Mutex::new(HashMap::new()),
             last_active: Mutex::new(std::time::Instant::now()),
             next_id: AtomicI64::new(1),
-            closed: watch::Sender::new(false),
-            streams: Arc::default(),
+            closed: AtomicBool::new(false),
+            closing: Notify::new(),
+            streams: AtomicUsize::new(0),
             log_level: Mutex::new(None),
             requests: Mutex::new(VecDeque::new()),
             next_request_stream: AtomicU64::new(1),
         })
     }
 
+    /// Who owns what the session creates: its credential's identity, else the session itself
+    /// (`session:<id>`).
+    pub fn principal(&self) -> std::borrow::Cow<'_, str> {
+        match &self.credential {
+            Some(p) => p.as_str().into(),
+            None => format!("session:{}", self.id).into(),
+        }
+    }
+
+    /// The identity of the credential that created the session, if one was presented: later
+    /// requests must present the same.
+    pub fn credential(&self) -> Option<&str> {
+        self.credential.as_deref()
+    }
+
     /// A slot for one more SSE stream, unless `max` are open.
-    pub fn open_stream(&self, max: u32) -> Option<StreamSlot> {
+    pub fn open_stream(self: &Arc<Self>, max: u32) -> Option<StreamSlot> {
         let counter = &self.streams;
         let mut n = counter.load(Ordering::Relaxed);
         loop {
@@ -135,7 +187,7 @@ impl Session {
                 return None;
             }
             match counter.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Some(StreamSlot(counter.clone())),
+                Ok(_) => return Some(StreamSlot(self.clone())),
                 Err(now) => n = now,
             }
         }
@@ -186,19 +238,12 @@ impl Session {
     }
 
     pub fn negotiated(&self) -> Negotiated {
-        self.negotiated
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        *self.negotiated.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the client declared `capability` (e.g. `sampling`) in initialize.
     pub fn has_capability(&self, capability: &str) -> bool {
-        self.negotiated
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .client_capabilities
-            .contains_key(capability)
+        self.negotiated().capabilities.has(capability)
     }
 
     /// An id for a request we send to this client.
@@ -226,16 +271,24 @@ impl Session {
     }
 
     pub fn close(&self) {
-        self.closed.send_replace(true);
+        self.closed.store(true, Ordering::Release);
+        self.closing.notify_waiters();
         self.outbound.detach();
     }
 
     pub fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.closed.load(Ordering::Acquire)
     }
 
-    pub fn closed(&self) -> watch::Receiver<bool> {
-        self.closed.subscribe()
+    /// Resolves once the session has ended.
+    pub async fn ended(&self) {
+        loop {
+            let closing = self.closing.notified();
+            if self.is_closed() {
+                return;
+            }
+            closing.await;
+        }
     }
 }
 

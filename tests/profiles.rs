@@ -249,3 +249,46 @@ fn stdio_refuses_a_protected_profile_without_its_token() {
     );
     assert!(!String::from_utf8_lossy(&served.stderr).contains(TOKEN));
 }
+
+/// A session opened with a profile token belongs to that token, OAuth or not: its
+/// `Mcp-Session-Id` alone (leaked, guessed from a log) is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_session_is_usable_only_with_its_token() {
+    let d = Director::start(&config());
+    d.wait_running(&["a", "b"]).await;
+    let mut owner = McpHttp::new(&d.url);
+    owner.url = format!("{}/mcp?profile=locked", d.url);
+    owner.bearer = Some(TOKEN.to_string());
+    owner.initialize(json!({})).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(owner.request(&list).send().await.unwrap().status(), 200);
+
+    let mut thief = McpHttp::new(&d.url);
+    thief.session = owner.session.clone();
+    assert_eq!(thief.request(&list).send().await.unwrap().status(), 403);
+    thief.bearer = Some("pt_someone-else".into());
+    assert_eq!(thief.request(&list).send().await.unwrap().status(), 403);
+}
+
+/// `initialize` instructions describe only the servers the session can see.
+#[tokio::test(flavor = "multi_thread")]
+async fn instructions_name_only_the_servers_a_profile_sees() {
+    let d = Director::start(&config());
+    d.wait_running(&["a", "b"]).await;
+    let mut all = McpHttp::new(&d.url);
+    let text = all.initialize(json!({})).await["result"]["instructions"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("## a\n") && text.contains("## b\n"), "{text}");
+    let mut ro = McpHttp::new(&d.url);
+    ro.url = format!("{}/mcp?profile=ro", d.url);
+    let text = ro.initialize(json!({})).await["result"]["instructions"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("## a\n") && !text.contains("## b\n"),
+        "{text}"
+    );
+}

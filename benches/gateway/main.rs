@@ -251,6 +251,14 @@ async fn throughput(dir: &Path, secs: f64) {
     let (d, base) = director(dir, "throughput", &through_config(&upstream_url));
     wait_for_tools(&base, 2 * 11).await;
     let via_url = format!("{base}/mcp");
+    let (_floor, floor_base) = start(
+        Command::new(std::env::current_exe().expect("this executable")).args([
+            "--floor-proxy",
+            "127.0.0.1:0",
+            &upstream_url,
+        ]),
+    );
+    let floor_url = format!("{floor_base}/mcp");
     let stdio = StdioServer::spawn(FIXTURE).await;
     // Warm both paths.
     measure_http(&upstream_url, "echo", 4, 0.5, Sessions::PerConnection).await;
@@ -269,11 +277,20 @@ async fn throughput(dir: &Path, secs: f64) {
                 (_, Sessions::PerConnection) => ", a session per connection",
             };
             let direct = measure_http(&upstream_url, "echo", clients, secs, mode).await;
+            let floor = measure_http(&floor_url, "echo", clients, secs, mode).await;
             let via = measure_http(&via_url, "h/echo", clients, secs, mode).await;
             report(
                 &format!("tools/call, Streamable HTTP upstream, c={clients}{what}"),
                 &direct,
                 &via,
+            );
+            println!(
+                "      floor (a proxy forwarding bytes unread): {:.0} calls/s ({:.2}x of direct), p50 {:.3} ms ({:.2}x); the director reaches {:.2}x of the floor's throughput",
+                floor.throughput(),
+                floor.throughput() / direct.throughput(),
+                floor.ms(0.5),
+                floor.ms(0.5) / direct.ms(0.5),
+                via.throughput() / floor.throughput()
             );
         }
         let direct = measure_stdio(&stdio, clients, secs).await;
@@ -512,7 +529,66 @@ async fn load(secs: f64) {
     );
 }
 
+/// The floor: the least a proxy can do per request (hyper server, hyper client, the body
+/// forwarded unread), run as this same executable with `--floor-proxy LISTEN UPSTREAM`. What
+/// the director costs beyond it is its own work; what the floor costs is the extra hop.
+fn floor_proxy(listen: &str, upstream: &str) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let upstream: hyper::Uri = upstream.parse().expect("upstream URL");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+        let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
+        println!(
+            "listening on http://{}",
+            listener.local_addr().expect("bound")
+        );
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (client, upstream) = (client.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (client, upstream) = (client.clone(), upstream.clone());
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let mut forwarded =
+                                hyper::Request::new(Full::new(body.collect().await?.to_bytes()));
+                            *forwarded.method_mut() = parts.method;
+                            *forwarded.uri_mut() = upstream;
+                            *forwarded.headers_mut() = parts.headers;
+                            let (parts, body) = client
+                                .request(forwarded)
+                                .await
+                                .expect("upstream")
+                                .into_parts();
+                            let body = Full::new(body.collect().await?.to_bytes());
+                            Ok::<_, hyper::Error>(hyper::Response::from_parts(parts, body))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let [_, flag, listen, upstream, ..] = argv.as_slice()
+        && flag == "--floor-proxy"
+    {
+        return floor_proxy(listen, upstream);
+    }
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -2,7 +2,8 @@
 
 use super::Gateway;
 use crate::jsonrpc::{ErrorObject, METHOD_NOT_FOUND, raw};
-use crate::session::Session;
+use crate::session::{ClientCapabilities, Session};
+use crate::version::Version;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -13,12 +14,10 @@ pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-2
 
 /// The version to use with a client that asked for `requested`: the same when supported,
 /// otherwise the director's default (the client then decides whether it can continue).
-pub fn negotiate(requested: &str, default: &str) -> String {
-    if SUPPORTED_VERSIONS.contains(&requested) {
-        requested.to_string()
-    } else {
-        default.to_string()
-    }
+pub fn negotiate(requested: &str, default: Version) -> Version {
+    Version::parse(requested)
+        .filter(|v| SUPPORTED_VERSIONS.contains(&v.as_str()))
+        .unwrap_or(default)
 }
 
 #[derive(Deserialize)]
@@ -27,8 +26,6 @@ struct InitializeParams {
     protocol_version: String,
     #[serde(default)]
     capabilities: serde_json::Map<String, Value>,
-    #[serde(default)]
-    client_info: Value,
 }
 
 pub fn initialize(
@@ -38,30 +35,30 @@ pub fn initialize(
 ) -> Result<Box<RawValue>, ErrorObject> {
     let p: InitializeParams = crate::jsonrpc::params(params)?;
     let settings = g.settings();
-    let version = negotiate(
-        &p.protocol_version,
-        &settings.settings.default_protocol_version.to_string(),
-    );
+    let default = Version::parse(&settings.settings.default_protocol_version.to_string())
+        .unwrap_or(Version::V2025_11_25);
+    let version = negotiate(&p.protocol_version, default);
     {
         let mut n = session
             .negotiated
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        n.version = version.clone();
-        n.client_capabilities = p.capabilities;
-        n.client_info = p.client_info;
+        n.version = version;
+        n.capabilities = ClientCapabilities::from_map(&p.capabilities);
     }
-    let instructions: Vec<String> = g
-        .pool
-        .all()
-        .iter()
+    // The instructions of the servers this session can see, through its project's instances.
+    let instructions: Vec<String> = settings
+        .servers
+        .keys()
+        .filter(|server| session.filter.sees_server(server))
+        .filter_map(|server| g.pool.instance(server, session.project.as_deref()))
         .filter_map(|u| {
             let text = u.status().info?.instructions?;
-            Some(format!("## {}\n{}", u.name, text.trim()))
+            Some(format!("## {}\n{}", u.server, text.trim()))
         })
         .collect();
     let mut result = json!({
-        "protocolVersion": version,
+        "protocolVersion": version.as_str(),
         "capabilities": {
             "tools": {"listChanged": true},
             "prompts": {"listChanged": true},
@@ -76,7 +73,7 @@ pub fn initialize(
         },
     });
     // Tasks arrived with 2025-11-25; they need the store (not on stdio).
-    if g.store.is_some() && version.as_str() >= "2025-11-25" {
+    if g.store.is_some() && version >= Version::V2025_11_25 {
         result["capabilities"]["tasks"] =
             json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
     }

@@ -118,7 +118,7 @@ pub struct Gateway {
     /// Tasks whose job runs in this process.
     running: Mutex<HashMap<String, tasks::Running>>,
     config: watch::Receiver<Arc<Config>>,
-    sessions: RwLock<HashMap<String, Arc<Session>>>,
+    sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
     views: RwLock<HashMap<Option<String>, Arc<View>>>,
     progress: ProgressRoutes,
@@ -328,7 +328,7 @@ impl Gateway {
             .sessions()
             .iter()
             .filter(|s| s.transport == TransportKind::StreamableHttp && s.idle_for(limit))
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect();
         for id in idle {
             tracing::info!(session = %id, "idle session expired");

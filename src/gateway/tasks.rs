@@ -79,7 +79,7 @@ pub async fn create(
     let now = crate::analytics::now_ms();
     let record = Task {
         id: crate::secrets::random_token(),
-        owner: session.principal.clone(),
+        owner: session.principal().into_owned(),
         status: Status::Working,
         message: Some("The operation is now in progress.".into()),
         created_ms: now,
@@ -96,7 +96,7 @@ pub async fn create(
         profile: session.profile.clone(),
         project: session.project.clone(),
         filter: session.filter.clone(),
-        principal: Some(session.principal.clone()),
+        principal: Some(session.principal().into_owned()),
     };
     let detached = Session::new(crate::session::new_id(), TransportKind::Stdio, scope);
     // The call's own stream ended with the CreateTaskResult: the job's messages (progress,
@@ -245,7 +245,7 @@ pub async fn get(
 
 /// The session's principal's task `task_id` (anyone else's is "not found", like a missing one).
 async fn owned(g: &Gateway, session: &Session, task_id: &str) -> Result<Task, ErrorObject> {
-    tasks::get(store(g)?, &session.principal, task_id)
+    tasks::get(store(g)?, &session.principal(), task_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(task_id))
@@ -298,9 +298,14 @@ pub async fn list(
             decode_cursor(&c).ok_or_else(|| ErrorObject::invalid_params("Invalid cursor"))?
         }
     };
-    let page = tasks::list(store(g)?, &session.principal, offset as i64, LIST_PAGE + 1)
-        .await
-        .map_err(internal)?;
+    let page = tasks::list(
+        store(g)?,
+        &session.principal(),
+        offset as i64,
+        LIST_PAGE + 1,
+    )
+    .await
+    .map_err(internal)?;
     let more = page.len() as i64 > LIST_PAGE;
     let tasks: Vec<Value> = page
         .iter()

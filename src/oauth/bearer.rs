@@ -5,6 +5,7 @@ use super::{MCP_SCOPE, OAuthError, grants, issuer, principal, profile_for, resou
 use crate::secrets::{ct_eq, sha256_hex};
 use crate::server::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::time::{Duration, Instant};
 
 use crate::profile::Credential;
 
@@ -113,16 +114,25 @@ pub async fn admit(
     if is_profile_token {
         return Ok(Credential::Token(token.to_string()));
     }
-    let grant = grants::access(&state.store, token)
-        .await
-        .map_err(OAuthError::store)?
-        .ok_or_else(|| {
-            refuse(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is unknown, expired or revoked",
-            )
-        })?;
+    let grant = match state.access_cache.get(&hash) {
+        Some(grant) => Some(grant),
+        None => {
+            let grant = grants::access(&state.store, &hash)
+                .await
+                .map_err(OAuthError::store)?;
+            if let Some(g) = &grant {
+                state.access_cache.put(hash, g.clone());
+            }
+            grant
+        }
+    };
+    let grant = grant.ok_or_else(|| {
+        refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is unknown, expired or revoked",
+        )
+    })?;
     if !resources(&issuer(state)).contains(&grant.resource) {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,
@@ -148,4 +158,41 @@ pub async fn admit(
         principal: principal(&grant.subject),
         profile: profile_for(&config, &grant.subject, &grant.claims),
     })
+}
+
+/// Access tokens verified recently, by hash: a session presents the same token on every
+/// request, and a store lookup each time would cost more than the request. An entry is used
+/// for 5 s at most (a revocation made elsewhere, by another replica, counts within that) and
+/// never past the token's expiry; this process's token endpoint clears it whenever it runs.
+#[derive(Default)]
+pub struct AccessCache(
+    std::sync::Mutex<std::collections::HashMap<String, (Instant, grants::Grant)>>,
+);
+
+const CACHE_FRESH: Duration = Duration::from_secs(5);
+const CACHE_MAX: usize = 10_000;
+
+impl AccessCache {
+    fn get(&self, hash: &str) -> Option<grants::Grant> {
+        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, grant) = cache.get(hash)?;
+        (at.elapsed() < CACHE_FRESH && grant.expires_ms > crate::analytics::now_ms())
+            .then(|| grant.clone())
+    }
+
+    fn put(&self, hash: String, grant: grants::Grant) {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_MAX {
+            cache.retain(|_, (at, _)| at.elapsed() < CACHE_FRESH);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(hash, (Instant::now(), grant));
+    }
+
+    /// Forgets everything (tokens were issued, refreshed or revoked).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }

@@ -362,12 +362,13 @@ fn grant_from(r: &sqlx::sqlite::SqliteRow) -> Grant {
 }
 
 /// A live access token's grant (not expired, not revoked).
-pub async fn access(store: &Store, token: &str) -> sqlx::Result<Option<Grant>> {
+/// The grant of a live access token, by the token's SHA-256.
+pub async fn access(store: &Store, token_hash: &str) -> sqlx::Result<Option<Grant>> {
     let row = sqlx::query(&format!(
         "SELECT {GRANT_COLUMNS} FROM oauth_tokens
          WHERE token_hash = ? AND kind = 'access' AND revoked = 0 AND expires_ms > ?"
     ))
-    .bind(sha256_hex(token))
+    .bind(token_hash)
     .bind(now_ms())
     .fetch_optional(store.pool())
     .await?;

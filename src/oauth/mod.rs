@@ -9,7 +9,7 @@
 //! A client's token is never passed on: upstream connections carry only their own headers.
 
 mod authorize;
-mod bearer;
+pub mod bearer;
 mod client_metadata;
 mod consent;
 mod grants;

@@ -23,9 +23,11 @@ pub async fn exchange(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     enabled(&state)?;
-    let (grant_type, tokens) = token_request(&state, &headers, &body)
-        .await
-        .map_err(|e| e.counted(&state, "token"))?;
+    let outcome = token_request(&state, &headers, &body).await;
+    // A token request may revoke a grant (a replayed code or refresh token): verified access
+    // tokens are checked anew from here on.
+    state.access_cache.clear();
+    let (grant_type, tokens) = outcome.map_err(|e| e.counted(&state, "token"))?;
     state.metrics.oauth_grant(grant_type);
     let mut r = Json(tokens).into_response();
     r.headers_mut()

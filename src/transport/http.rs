@@ -58,23 +58,18 @@ async fn admit(
         .map_err(Rejection::OAuth)
 }
 
-/// With OAuth on, a session created by a signed-in subject or a profile token is used only
+/// A session created with a credential (a signed-in subject, a profile token) is used only
 /// with that same credential: a leaked session id alone is worth nothing.
-fn check_owner(
-    state: &AppState,
-    session: &Session,
-    credential: &Credential,
-) -> Result<(), Rejection> {
-    if !state.config.effective().settings.oauth.enabled || session.principal.starts_with("session:")
-    {
+fn check_owner(session: &Session, credential: &Credential) -> Result<(), Rejection> {
+    let Some(owner) = session.credential() else {
         return Ok(());
-    }
+    };
     let presented = match credential {
         Credential::Granted { principal, .. } => principal.clone(),
         Credential::Token(t) => format!("token:{}", crate::secrets::sha256_hex(t)),
         Credential::None => String::new(),
     };
-    if crate::secrets::ct_eq(&presented, &session.principal) {
+    if crate::secrets::ct_eq(&presented, owner) {
         Ok(())
     } else {
         Err(plain_error(
@@ -165,7 +160,7 @@ async fn read_body(body: Body, max: u64) -> Result<Bytes, Rejection> {
 }
 
 /// A slot for one more SSE stream of `session`; 429 when it holds `max` already.
-fn stream_slot(session: &Session, max: u32) -> Result<crate::session::StreamSlot, Rejection> {
+fn stream_slot(session: &Arc<Session>, max: u32) -> Result<crate::session::StreamSlot, Rejection> {
     session.open_stream(max).ok_or_else(|| {
         plain_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -374,7 +369,12 @@ pub async fn post(
                 ErrorObject::new(-32001, "Session not found"),
             ));
         };
-        check_owner(&state, &session, &credential)?;
+        // The 2024-11-05 transport makes the endpoint URL (with its session id, sent only on
+        // the credential-checked stream) the capability: clients POST to it as given, without
+        // their credential. One that sends a credential must send the session's own.
+        if !matches!(credential, Credential::None) {
+            check_owner(&session, &credential)?;
+        }
         let sink = Sink::new(session.clone());
         tokio::spawn(async move {
             if let Some(response) = g.handle(&session, message, sink).await {
@@ -429,7 +429,7 @@ pub async fn post(
         (session, true)
     } else {
         let session = session_from_header(&g, &headers)?;
-        check_owner(&state, &session, &credential)?;
+        check_owner(&session, &credential)?;
         (session, false)
     };
 
@@ -540,23 +540,28 @@ fn request_events(stream: Arc<RequestStream>, from: u64) -> impl Stream<Item = S
     })
 }
 
+/// Resolves when a stream of `session` must end: the session or the director is.
+fn stream_end(state: &AppState, session: &Arc<Session>) -> impl Future<Output = ()> + use<> {
+    let session = session.clone();
+    let mut shutdown = state.shutdown.subscribe();
+    async move {
+        tokio::select! {
+            () = session.ended() => {},
+            _ = shutdown.wait_for(|s| *s) => {},
+        }
+    }
+}
+
 /// A request stream as an SSE response: written by hand, since the priming event needs an
 /// empty `data:` line (axum omits empty data), with a keep-alive comment every 15 s. It holds
 /// a stream slot, and ends with the session or the director.
 fn request_stream_response(
     state: &AppState,
-    session: &Session,
+    session: &Arc<Session>,
     events: impl Stream<Item = String> + Send + 'static,
     slot: crate::session::StreamSlot,
 ) -> Response {
-    let mut closed = session.closed();
-    let mut shutdown = state.shutdown.subscribe();
-    let ended = async move {
-        tokio::select! {
-            _ = closed.wait_for(|c| *c) => {},
-            _ = shutdown.wait_for(|s| *s) => {},
-        }
-    };
+    let ended = stream_end(state, session);
     // Events ready together leave in one chunk (one write): the priming event with the
     // headers, a quick answer with the end of the body.
     let events = Box::pin(events.take_until(Box::pin(ended)).ready_chunks(64));
@@ -597,7 +602,7 @@ pub async fn get(
     }
     check_version(&state, &headers, false)?;
     let session = session_from_header(&state.gateway, &headers)?;
-    check_owner(&state, &session, &credential)?;
+    check_owner(&session, &credential)?;
     let max = state
         .config
         .effective()
@@ -642,14 +647,7 @@ fn session_events(
     session: &Arc<Session>,
     event_name: Option<&'static str>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
-    let mut closed = session.closed();
-    let mut shutdown = state.shutdown.subscribe();
-    let ended = async move {
-        tokio::select! {
-            _ = closed.wait_for(|c| *c) => {},
-            _ = shutdown.wait_for(|s| *s) => {},
-        }
-    };
+    let ended = stream_end(state, session);
     tokio_stream_unbounded(rx)
         .map(move |(id, m)| {
             let e = Event::default().id(id.to_string()).data(m.to_json());
@@ -675,7 +673,7 @@ pub async fn delete(
     check_origin(&state, &headers)?;
     let credential = admit(&state, oauth::Endpoint::Mcp, &q, &headers).await?;
     let session = session_from_header(&state.gateway, &headers)?;
-    check_owner(&state, &session, &credential)?;
+    check_owner(&session, &credential)?;
     state.gateway.remove_session(&session.id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -713,7 +711,7 @@ pub async fn sse(
     // The session ends with the stream.
     let guard = SessionGuard {
         gateway: state.gateway.clone(),
-        id: session.id.clone(),
+        id: session.id.to_string(),
     };
     let events = session_events(rx, &state, &session, Some("message")).map(move |e| {
         let _ = &guard;
