@@ -30,8 +30,16 @@ pub struct Http {
 pub struct Answer {
     pub status: u16,
     pub session: Option<String>,
-    /// The JSON-RPC response (from a JSON body or from the SSE stream), if any.
-    pub message: Option<Value>,
+    /// The JSON-RPC response (from a JSON body or from the SSE stream), if any, as text.
+    pub text: Option<String>,
+}
+
+impl Answer {
+    pub fn message(&self) -> Option<Value> {
+        self.text
+            .as_deref()
+            .map(|t| serde_json::from_str(t).expect("a JSON-RPC message"))
+    }
 }
 
 impl Http {
@@ -87,7 +95,7 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let mut body = response.into_body();
-        let message = if sse {
+        let text = if sse {
             // Event by event, as clients do: the answer is the event holding a response.
             let mut parser = mcp_director::sse::Parser::default();
             let mut found = None;
@@ -100,21 +108,27 @@ impl Http {
                     if event.data.is_empty() {
                         continue;
                     }
-                    let m: Value = serde_json::from_str(&event.data).expect("JSON event");
-                    if m.get("id").is_some() && m.get("method").is_none() {
-                        found = Some(m);
+                    // A response, not a request or notification.
+                    #[derive(serde::Deserialize)]
+                    struct Kind<'a> {
+                        #[serde(borrow)]
+                        method: Option<&'a serde_json::value::RawValue>,
+                    }
+                    let kind: Kind = serde_json::from_str(&event.data).expect("JSON event");
+                    if kind.method.is_none() {
+                        found = Some(event.data);
                     }
                 }
             }
             found
         } else {
             let bytes = body.collect().await.expect("a body").to_bytes();
-            (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).expect("a JSON body"))
+            (!bytes.is_empty()).then(|| String::from_utf8(bytes.to_vec()).expect("UTF-8 body"))
         };
         Answer {
             status,
             session,
-            message,
+            text,
         }
     }
 
@@ -126,11 +140,9 @@ impl Http {
         let a = self.post(initialize_body(id)).await;
         assert_eq!(a.status, 200, "initialize answered {}", a.status);
         assert!(
-            a.message
-                .as_ref()
-                .is_some_and(|m| m.get("result").is_some()),
+            a.message().is_some_and(|m| m.get("result").is_some()),
             "initialize failed: {:?}",
-            a.message
+            a.text
         );
         self.session = a.session;
         let a = self
@@ -146,7 +158,7 @@ impl Http {
             "params": {"name": tool, "arguments": arguments}});
         let a = self.post(body.to_string()).await;
         let m = a
-            .message
+            .message()
             .unwrap_or_else(|| panic!("no answer ({})", a.status));
         assert_eq!(m["id"], json!(id), "{m}");
         m.get("result").cloned().unwrap_or_else(|| panic!("{m}"))
@@ -173,7 +185,7 @@ impl Http {
                 body["params"] = json!({"cursor": c});
             }
             let a = self.post(body.to_string()).await;
-            let page: Page = serde_json::from_value(a.message.expect("an answer")).expect("a page");
+            let page: Page = serde_json::from_str(&a.text.expect("an answer")).expect("a page");
             count += page.result.tools.len();
             match page.result.next_cursor {
                 Some(c) => cursor = Some(c),

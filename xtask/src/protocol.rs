@@ -51,16 +51,19 @@ pub fn generate(root: &Path, files: &mut Files) -> Result<()> {
         modules.push(module);
     }
 
+    // One feature per version: a crate compiles only the versions it uses (the director's
+    // binary does not pay for all five; the tests take `all`).
     let mods = modules.iter().zip(VERSIONS).map(|(m, v)| {
         let ident = format_ident!("{m}");
-        let doc = format!("MCP protocol version {v}.");
-        quote! { #[doc = #doc] pub mod #ident; }
+        let doc = format!("MCP protocol version {v} (feature `{m}`).");
+        quote! { #[doc = #doc] #[cfg(feature = #m)] pub mod #ident; }
     });
     let versions = VERSIONS;
     let lib = quote! {
-        //! MCP protocol types, one module per protocol version, generated from the official
-        //! JSON schemas in `spec/mcp/` by typify. The director forwards tool arguments and
-        //! results as raw JSON; these types are for inspecting and validating messages.
+        //! MCP protocol types, one module per protocol version (each behind a feature of its
+        //! name; `all` enables every one), generated from the official JSON schemas in
+        //! `spec/mcp/` by typify. The director forwards tool arguments and results as raw
+        //! JSON; these types are for inspecting and validating messages.
         #![allow(clippy::all, clippy::pedantic, unused_imports, irrefutable_let_patterns)]
         #(#mods)*
 
@@ -71,18 +74,22 @@ pub fn generate(root: &Path, files: &mut Files) -> Result<()> {
         PathBuf::from("generated/protocol/src/lib.rs"),
         format_rust(lib)?,
     );
-    files.insert(
-        PathBuf::from("generated/protocol/Cargo.toml"),
-        manifest(
-            "mcp-director-protocol",
-            "MCP protocol types of every version, generated from the official schemas",
-            &[
-                "regress = { workspace = true }",
-                "serde = { workspace = true }",
-                "serde_json = { workspace = true }",
-            ],
-        ),
+    let mut cargo = manifest(
+        "mcp-director-protocol",
+        "MCP protocol types of every version, generated from the official schemas",
+        &[
+            "regress = { workspace = true }",
+            "serde = { workspace = true }",
+            "serde_json = { workspace = true }",
+        ],
     );
+    cargo.push_str("\n[features]\n");
+    for m in &modules {
+        cargo.push_str(&format!("{m} = []\n"));
+    }
+    let all: Vec<String> = modules.iter().map(|m| format!("\"{m}\"")).collect();
+    cargo.push_str(&format!("all = [{}]\n", all.join(", ")));
+    files.insert(PathBuf::from("generated/protocol/Cargo.toml"), cargo);
     Ok(())
 }
 
