@@ -1,26 +1,29 @@
-//! Usage analytics: one record per tool call, prompt get and resource read (who, what, how
-//! long, outcome, bytes; never arguments or results), written to the store off the request
-//! path in batches, kept for `settings.analytics_retention_days`, aggregated for
-//! `GET /api/analytics` and `mcp-director analytics`.
+//! Usage analytics: every tool call, prompt get and resource read (who, what, how long,
+//! outcome, bytes; never arguments or results), counted in memory into 10-second rollups per
+//! (kind, server, name, profile, project), with a latency histogram; the rollups are written to
+//! the store every 10 s, kept for `settings.analytics_retention_days`, and aggregated (with
+//! what is not yet written) for `GET /api/analytics` and `mcp-director analytics`.
+//!
+//! A call costs a map update, never a row: what is stored grows with the number of distinct
+//! tools in use and with time, not with traffic.
 
 use crate::store::Store;
+use indexmap::IndexMap;
 use mcp_director_api::models::{AnalyticsRow, AnalyticsRowKind};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 
-/// Records waiting to be written; beyond this a slow disk costs records, never call latency.
-const QUEUE: usize = 8192;
-const BATCH: usize = 512;
+/// The rollup period, and how often rollups are written.
+const SLOT_MS: i64 = 10_000;
 
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub at_ms: i64,
+/// One call as the gateway reports it (borrowed: recording allocates only for a new key).
+pub struct Record<'a> {
     pub kind: AnalyticsRowKind,
-    pub server: String,
-    pub name: String,
-    pub profile: String,
-    pub project: String,
+    pub server: &'a str,
+    pub name: &'a str,
+    pub profile: &'a str,
+    pub project: &'a str,
     pub duration: Duration,
     pub ok: bool,
     pub bytes_in: usize,
@@ -33,132 +36,280 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The handle the gateway records through: a bounded queue to the writer task.
+fn kind_label(kind: AnalyticsRowKind) -> &'static str {
+    match kind {
+        AnalyticsRowKind::Tool => "tool",
+        AnalyticsRowKind::Prompt => "prompt",
+        AnalyticsRowKind::Resource => "resource",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    at_ms: i64,
+    kind: &'static str,
+    server: String,
+    name: String,
+    profile: String,
+    project: String,
+}
+
+/// A key looked up without allocating; hashes exactly as [`Key`] (same fields, same order).
+#[derive(Hash)]
+struct KeyRef<'a> {
+    at_ms: i64,
+    kind: &'static str,
+    server: &'a str,
+    name: &'a str,
+    profile: &'a str,
+    project: &'a str,
+}
+
+impl indexmap::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, k: &Key) -> bool {
+        self.at_ms == k.at_ms
+            && self.kind == k.kind
+            && self.server == k.server
+            && self.name == k.name
+            && self.profile == k.profile
+            && self.project == k.project
+    }
+}
+
+/// Latency counts in logarithmic buckets: bucket `i` holds durations in
+/// [2^(i/8), 2^((i+1)/8)) µs, so a percentile read from it is within 4.5 %.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram(BTreeMap<u16, u64>);
+
+impl Histogram {
+    fn bucket(duration: Duration) -> u16 {
+        let us = duration.as_micros().max(1) as f64;
+        (us.log2() * 8.0) as u16
+    }
+
+    fn add(&mut self, duration: Duration) {
+        *self.0.entry(Self::bucket(duration)).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (b, n) in &other.0 {
+            *self.0.entry(*b).or_default() += n;
+        }
+    }
+
+    /// The nearest-rank percentile `p`, in ms (the geometric middle of its bucket).
+    pub fn percentile(&self, p: f64) -> f64 {
+        let total: u64 = self.0.values().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = ((p * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (b, n) in &self.0 {
+            seen += n;
+            if seen >= rank {
+                return 2f64.powf((f64::from(*b) + 0.5) / 8.0) / 1000.0;
+            }
+        }
+        0.0
+    }
+
+    /// `bucket:count;…`, as stored.
+    fn encode(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|(b, n)| format!("{b}:{n}")).collect();
+        parts.join(";")
+    }
+
+    fn decode(text: &str) -> Histogram {
+        Histogram(
+            text.split(';')
+                .filter_map(|p| {
+                    let (b, n) = p.split_once(':')?;
+                    Some((b.parse().ok()?, n.parse().ok()?))
+                })
+                .collect(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Rollup {
+    calls: u64,
+    errors: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    latency: Histogram,
+}
+
+/// The handle the gateway records through.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<Record>,
+    pending: Arc<Mutex<IndexMap<Key, Rollup>>>,
+    store: Option<Store>,
 }
 
 impl Recorder {
     /// Starts the writer (and the retention sweep) on `store`.
     pub fn start(store: Store, retention: impl Fn() -> Duration + Send + 'static) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Record>(QUEUE);
+        let recorder = Self {
+            pending: Arc::default(),
+            store: Some(store.clone()),
+        };
+        let weak = Arc::downgrade(&recorder.pending);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
             let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
-            while rx.recv_many(&mut batch, BATCH).await > 0 {
-                // Gather for a moment more: fewer, larger transactions.
-                let _ = tokio::time::timeout(Duration::from_millis(50), async {
-                    loop {
-                        let room = BATCH.saturating_sub(batch.len());
-                        if room == 0 || rx.recv_many(&mut batch, room).await == 0 {
-                            break;
-                        }
-                    }
-                })
-                .await;
-                if let Err(e) = write(&store, &batch).await {
-                    tracing::warn!(error = %e, records = batch.len(), "analytics batch not written");
-                }
-                batch.clear();
+            loop {
+                tokio::time::sleep(Duration::from_millis(SLOT_MS as u64)).await;
+                let Some(pending) = weak.upgrade() else { break };
+                flush(&store, &pending).await;
                 if last_sweep.elapsed() > Duration::from_secs(3600) {
                     last_sweep = std::time::Instant::now();
                     let cutoff = now_ms() - retention().as_millis() as i64;
-                    let _ = sqlx::query("DELETE FROM analytics WHERE at_ms < ?")
+                    let _ = sqlx::query("DELETE FROM analytics_rollup WHERE at_ms < ?")
                         .bind(cutoff)
                         .execute(store.pool())
                         .await;
                 }
             }
         });
-        Self { tx }
+        recorder
     }
 
-    /// Queues a record; drops it (with a debug log) when the queue is full.
-    pub fn record(&self, r: Record) {
-        if self.tx.try_send(r).is_err() {
-            tracing::debug!("analytics queue full: record dropped");
+    pub fn record(&self, r: &Record<'_>) {
+        let now = now_ms();
+        let key = KeyRef {
+            at_ms: now - now.rem_euclid(SLOT_MS),
+            kind: kind_label(r.kind),
+            server: r.server,
+            name: r.name,
+            profile: r.profile,
+            project: r.project,
+        };
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let rollup = match pending.get_index_of(&key) {
+            Some(i) => &mut pending[i],
+            None => {
+                let owned = Key {
+                    at_ms: key.at_ms,
+                    kind: key.kind,
+                    server: key.server.to_string(),
+                    name: key.name.to_string(),
+                    profile: key.profile.to_string(),
+                    project: key.project.to_string(),
+                };
+                pending.entry(owned).or_default()
+            }
+        };
+        rollup.calls += 1;
+        rollup.errors += u64::from(!r.ok);
+        rollup.bytes_in += r.bytes_in as u64;
+        rollup.bytes_out += r.bytes_out as u64;
+        rollup.latency.add(r.duration);
+    }
+
+    /// Writes what is pending now (the director is stopping).
+    pub async fn flush(&self) {
+        if let Some(store) = &self.store {
+            flush(store, &self.pending).await;
         }
+    }
+
+    fn pending(&self) -> Vec<(Key, Rollup)> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
-/// Multi-row INSERTs in one transaction: a statement per record would cost more than the call
-/// it records when calls are fast. Rows go in chunks of a few fixed sizes, so the statements
-/// are prepared once and then reused from the connection's cache.
-async fn write(store: &Store, batch: &[Record]) -> Result<(), sqlx::Error> {
+async fn flush(store: &Store, pending: &Mutex<IndexMap<Key, Rollup>>) {
+    let taken = std::mem::take(&mut *pending.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Err(e) = write(store, &taken).await {
+        tracing::warn!(error = %e, rollups = taken.len(), "analytics not written");
+    }
+}
+
+async fn write(store: &Store, rollups: &IndexMap<Key, Rollup>) -> Result<(), sqlx::Error> {
+    if rollups.is_empty() {
+        return Ok(());
+    }
     let mut tx = store.pool().begin().await?;
-    let mut rest = batch;
-    while !rest.is_empty() {
-        let size = [256, 32, 4, 1]
-            .into_iter()
-            .find(|n| *n <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO analytics (at_ms, kind, server, name, profile, project, duration_ms, ok, bytes_in, bytes_out) ",
-        );
-        query.push_values(chunk, |mut row, r| {
-            row.push_bind(r.at_ms)
-                .push_bind(r.kind.to_string())
-                .push_bind(&r.server)
-                .push_bind(&r.name)
-                .push_bind(&r.profile)
-                .push_bind(&r.project)
-                .push_bind(r.duration.as_secs_f64() * 1e3)
-                .push_bind(r.ok)
-                .push_bind(r.bytes_in as i64)
-                .push_bind(r.bytes_out as i64);
-        });
-        query.build().persistent(true).execute(&mut *tx).await?;
+    for (k, r) in rollups {
+        sqlx::query(
+            "INSERT INTO analytics_rollup (at_ms, kind, server, name, profile, project, calls, errors, bytes_in, bytes_out, latency)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(k.at_ms)
+        .bind(k.kind)
+        .bind(&k.server)
+        .bind(&k.name)
+        .bind(&k.profile)
+        .bind(&k.project)
+        .bind(r.calls as i64)
+        .bind(r.errors as i64)
+        .bind(r.bytes_in as i64)
+        .bind(r.bytes_out as i64)
+        .bind(r.latency.encode())
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }
 
-/// The value below which `p` of the sorted `values` fall (nearest rank).
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// Aggregates of the last `window`, busiest first.
-pub async fn summary(store: &Store, window: Duration) -> Result<Vec<AnalyticsRow>, sqlx::Error> {
+/// Aggregates of the last `window` (what is stored, and what `recorder` has not written
+/// yet), busiest first.
+pub async fn summary(
+    store: &Store,
+    recorder: Option<&Recorder>,
+    window: Duration,
+) -> Result<Vec<AnalyticsRow>, sqlx::Error> {
     let since = now_ms() - window.as_millis() as i64;
-    let rows: Vec<(String, String, String, String, f64, bool)> = sqlx::query_as(
-        "SELECT server, kind, name, profile, duration_ms, ok FROM analytics WHERE at_ms >= ?",
+    type Stored = (String, String, String, String, i64, i64, String);
+    let rows: Vec<Stored> = sqlx::query_as(
+        "SELECT server, kind, name, profile, calls, errors, latency FROM analytics_rollup WHERE at_ms >= ?",
     )
     .bind(since)
     .fetch_all(store.pool())
     .await?;
-    // (server, kind, name, profile) → (durations, errors)
-    type Key = (String, String, String, String);
-    let mut groups: BTreeMap<Key, (Vec<f64>, u64)> = BTreeMap::new();
-    for (server, kind, name, profile, duration, ok) in rows {
+    // (server, kind, name, profile) → (calls, errors, latency)
+    type Group = (String, String, String, String);
+    let mut groups: BTreeMap<Group, (u64, u64, Histogram)> = BTreeMap::new();
+    for (server, kind, name, profile, calls, errors, latency) in rows {
         let g = groups.entry((server, kind, name, profile)).or_default();
-        g.0.push(duration);
-        g.1 += u64::from(!ok);
+        g.0 += calls as u64;
+        g.1 += errors as u64;
+        g.2.merge(&Histogram::decode(&latency));
+    }
+    for (k, r) in recorder.map(Recorder::pending).unwrap_or_default() {
+        if k.at_ms + SLOT_MS < since {
+            continue;
+        }
+        let g = groups
+            .entry((k.server, k.kind.to_string(), k.name, k.profile))
+            .or_default();
+        g.0 += r.calls;
+        g.1 += r.errors;
+        g.2.merge(&r.latency);
     }
     let mut out: Vec<AnalyticsRow> = groups
         .into_iter()
-        .filter_map(|((server, kind, name, profile), (mut durations, errors))| {
-            durations.sort_by(f64::total_cmp);
-            let calls = durations.len() as u64;
-            Some(AnalyticsRow {
-                kind: kind.parse().ok()?,
-                server,
-                name,
-                profile,
-                calls,
-                errors,
-                error_rate: errors as f64 / calls as f64,
-                p50_ms: percentile(&durations, 0.50),
-                p95_ms: percentile(&durations, 0.95),
-                p99_ms: percentile(&durations, 0.99),
-            })
-        })
+        .filter_map(
+            |((server, kind, name, profile), (calls, errors, latency))| {
+                Some(AnalyticsRow {
+                    kind: kind.parse().ok()?,
+                    server,
+                    name,
+                    profile,
+                    calls,
+                    errors,
+                    error_rate: errors as f64 / calls.max(1) as f64,
+                    p50_ms: latency.percentile(0.50),
+                    p95_ms: latency.percentile(0.95),
+                    p99_ms: latency.percentile(0.99),
+                })
+            },
+        )
         .collect();
     out.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
     Ok(out)
@@ -169,12 +320,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.50), 50.0);
-        assert_eq!(percentile(&v, 0.95), 95.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&[7.0], 0.99), 7.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
+    fn percentiles_are_within_the_bucket_precision() {
+        let mut h = Histogram::default();
+        for ms in 1..=100u64 {
+            h.add(Duration::from_millis(ms));
+        }
+        for (p, want) in [(0.50, 50.0), (0.95, 95.0), (0.99, 99.0)] {
+            let got = h.percentile(p);
+            assert!((got / want - 1.0).abs() < 0.045, "p{p}: {got} for {want}");
+        }
+        assert_eq!(Histogram::default().percentile(0.5), 0.0);
+        assert_eq!(Histogram::decode(&h.encode()), h);
+    }
+
+    #[test]
+    fn recording_the_same_key_adds_to_one_rollup() {
+        let r = Recorder {
+            pending: Arc::default(),
+            store: None,
+        };
+        let record = |name, ok| Record {
+            kind: AnalyticsRowKind::Tool,
+            server: "a",
+            name,
+            profile: "",
+            project: "",
+            duration: Duration::from_millis(3),
+            ok,
+            bytes_in: 10,
+            bytes_out: 20,
+        };
+        r.record(&record("x", true));
+        r.record(&record("x", false));
+        r.record(&record("y", true));
+        let mut pending = r.pending();
+        pending.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        assert_eq!(pending.len(), 2, "{pending:?}");
+        let x = &pending[0].1;
+        assert_eq!((x.calls, x.errors, x.bytes_in, x.bytes_out), (2, 1, 20, 40));
     }
 }

@@ -25,6 +25,24 @@ struct ToolLabels {
     outcome: &'static str,
 }
 
+/// [`ToolLabels`] borrowed; hashes the same (same fields, same order).
+#[derive(Hash)]
+struct ToolLabelsRef<'a> {
+    server: &'a str,
+    tool: &'a str,
+    profile: &'a str,
+    outcome: &'static str,
+}
+
+impl indexmap::Equivalent<ToolLabels> for ToolLabelsRef<'_> {
+    fn equivalent(&self, k: &ToolLabels) -> bool {
+        self.server == k.server
+            && self.tool == k.tool
+            && self.profile == k.profile
+            && self.outcome == k.outcome
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerLabel {
     server: String,
@@ -66,6 +84,8 @@ pub struct Metrics {
     rate_limited: Counter,
     tool_calls: Family<ToolLabels, Counter>,
     tool_call_seconds: Family<ServerLabel, Histogram>,
+    /// The series a tool call updates, by its labels, found without building owned labels.
+    tool_series: std::sync::Mutex<indexmap::IndexMap<ToolLabels, (Counter, Histogram)>>,
     upstream_up: Family<ServerLabel, Gauge>,
     upstream_restarts: Family<ServerLabel, Gauge>,
     sessions: Family<TransportLabel, Gauge>,
@@ -168,6 +188,7 @@ impl Default for Metrics {
             rate_limited,
             tool_calls,
             tool_call_seconds,
+            tool_series: Default::default(),
             upstream_up,
             upstream_restarts,
             sessions,
@@ -221,19 +242,34 @@ impl Metrics {
         ok: bool,
         took: Duration,
     ) {
-        self.tool_calls
-            .get_or_create(&ToolLabels {
-                server: server.to_string(),
-                tool: tool.to_string(),
-                profile: profile.unwrap_or("").to_string(),
-                outcome: if ok { "ok" } else { "error" },
-            })
-            .inc();
-        self.tool_call_seconds
-            .get_or_create(&ServerLabel {
-                server: server.to_string(),
-            })
-            .observe(took.as_secs_f64());
+        let key = ToolLabelsRef {
+            server,
+            tool,
+            profile: profile.unwrap_or(""),
+            outcome: if ok { "ok" } else { "error" },
+        };
+        let mut series = self.tool_series.lock().unwrap_or_else(|e| e.into_inner());
+        let (calls, seconds) = match series.get(&key) {
+            Some(s) => s,
+            None => {
+                let labels = ToolLabels {
+                    server: server.to_string(),
+                    tool: tool.to_string(),
+                    profile: key.profile.to_string(),
+                    outcome: key.outcome,
+                };
+                let calls = self.tool_calls.get_or_create(&labels).clone();
+                let seconds = self
+                    .tool_call_seconds
+                    .get_or_create(&ServerLabel {
+                        server: server.to_string(),
+                    })
+                    .clone();
+                series.entry(labels).or_insert((calls, seconds))
+            }
+        };
+        calls.inc();
+        seconds.observe(took.as_secs_f64());
     }
 
     /// Sets the state gauges, read at scrape time: `(server, up, restarts)`, `(transport,

@@ -304,6 +304,9 @@ pub async fn serve(
     })
     .await?;
     state.gateway.pool.stop_all();
+    if let Some(analytics) = state.gateway.analytics() {
+        analytics.flush().await;
+    }
     state.store.close().await;
     Ok(())
 }

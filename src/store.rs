@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (3, "tasks", include_str!("../migrations/0003_tasks.sql")),
     (4, "oauth", include_str!("../migrations/0004_oauth.sql")),
+    (
+        5,
+        "analytics rollups",
+        include_str!("../migrations/0005_analytics_rollup.sql"),
+    ),
 ];
 
 #[derive(Clone, Debug)]

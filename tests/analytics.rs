@@ -147,3 +147,33 @@ async fn observability_can_be_switched_off() {
         "{metrics}"
     );
 }
+
+/// Usage is counted in memory and written as rollups; a director stopped the usual way writes
+/// what it holds, so the counts survive a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_survive_a_restart() {
+    let d = Director::start(&format!(
+        "[servers.a]\ncommand = \"{}\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    for i in 0..7 {
+        c.post(json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+            "params": {"name": "a/echo", "arguments": {"text": "x"}}}))
+            .await;
+    }
+    let (dir, temp) = d.terminate();
+    let d = Director::start_in(&dir);
+    let rows = d
+        .client(None)
+        .get_analytics(None)
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    let echo = rows.iter().find(|r| r.name == "echo").expect("an echo row");
+    assert_eq!((echo.calls, echo.errors), (7, 0));
+    drop(temp);
+}

@@ -298,16 +298,16 @@ impl AdminApi for Admin {
 
     async fn get_analytics(&self, query: GetAnalyticsQuery) -> Result<AnalyticsReport, ApiError> {
         let window_secs = query.window_secs.unwrap_or(3600).max(1);
-        let rows =
-            crate::analytics::summary(&self.0.store, std::time::Duration::from_secs(window_secs))
-                .await
-                .map_err(|e| {
-                    ApiError::new(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "store_unavailable",
-                        e.to_string(),
-                    )
-                })?;
+        let window = std::time::Duration::from_secs(window_secs);
+        let rows = crate::analytics::summary(&self.0.store, self.0.gateway.analytics(), window)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    e.to_string(),
+                )
+            })?;
         Ok(AnalyticsReport { window_secs, rows })
     }
 

@@ -82,6 +82,14 @@ struct StdioArgs {
 }
 
 pub fn main() -> ExitCode {
+    // One malloc arena: glibc otherwise grows one per worker thread, and under load the extra
+    // arenas hold more memory (7.6 MiB anonymous at 16 connections, 5.9 with one) for no
+    // throughput (per-thread caches already serve small allocations without the lock).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let cli = Cli::parse();
     let runtime = if std::env::var("MCP_DIRECTOR_RUNTIME").as_deref() == Ok("current") {
         tokio::runtime::Builder::new_current_thread()

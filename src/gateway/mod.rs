@@ -202,6 +202,11 @@ impl Gateway {
         gateway
     }
 
+    /// Where usage is recorded (none on stdio).
+    pub fn analytics(&self) -> Option<&crate::analytics::Recorder> {
+        self.analytics.as_ref()
+    }
+
     pub fn settings(&self) -> Arc<Config> {
         self.config.borrow().clone()
     }
@@ -562,13 +567,12 @@ impl Gateway {
         if !self.config.borrow().settings.observability.analytics {
             return;
         }
-        analytics.record(crate::analytics::Record {
-            at_ms: crate::analytics::now_ms(),
+        analytics.record(&crate::analytics::Record {
             kind,
-            server: server.to_string(),
-            name: name.to_string(),
-            profile: session.profile.clone().unwrap_or_default(),
-            project: session.project.clone().unwrap_or_default(),
+            server,
+            name,
+            profile: session.profile.as_deref().unwrap_or_default(),
+            project: session.project.as_deref().unwrap_or_default(),
             duration: started.elapsed(),
             ok,
             bytes_in: r.params.as_ref().map_or(0, |p| p.get().len()),

@@ -1,7 +1,7 @@
 //! Streamable HTTP upstreams (MCP 2025-03-26 and later): each message is a POST; answers come
 //! back as JSON or as an SSE stream; a GET stream carries what the server sends on its own.
 
-use super::Pipe;
+use super::{Pipe, Sent};
 use crate::jsonrpc::{ErrorObject, Message, Response};
 use crate::net::{Body, HyperClient};
 use crate::sse;
@@ -13,7 +13,6 @@ use hyper::{Method, Request, StatusCode, Uri};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 #[derive(Default)]
 struct Session {
@@ -30,7 +29,6 @@ pub fn connect(
 ) -> Result<Pipe, String> {
     let url: Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
     let base = super::header_map(headers)?;
-    let (outbound, mut to_server) = mpsc::channel::<Message>(256);
     let (inbound_tx, inbound) = mpsc::channel::<Message>(256);
     // Everything the server sends passes through one relay task, so that a dead server (its
     // session gone, or unreachable) can close `inbound` at once: the connection then fails its
@@ -58,48 +56,50 @@ pub fn connect(
         max_message,
         inbound: from_server,
         dead,
+        get_stream: Mutex::new(None),
     });
-    let direct_link = link.clone();
-    let direct: super::Direct = Arc::new(move |m| {
-        let link = direct_link.clone();
-        Box::pin(async move { post(&link, m).await })
-    });
-    let task = tokio::spawn(async move {
-        let mut posts = JoinSet::new();
-        let mut get_stream_opened = false;
-        while let Some(message) = to_server.recv().await {
+    let writer_link = link.clone();
+    let writer: super::Writer = Arc::new(move |m| {
+        let link = writer_link.clone();
+        Box::pin(async move {
             // The GET stream opens once the session is initialized.
-            if !get_stream_opened
-                && matches!(&message, Message::Notification(n) if n.method == "notifications/initialized")
-            {
-                get_stream_opened = true;
-                posts.spawn(get_stream(link.clone()));
+            let opens_stream =
+                matches!(&m, Message::Notification(n) if n.method == "notifications/initialized");
+            let answer = post(&link, m).await;
+            if opens_stream {
+                let stream = tokio::spawn(get_stream(link.clone()));
+                *link.get_stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
             }
-            let link = link.clone();
-            posts.spawn(async move {
-                if let Some(m) = post(&link, message).await {
-                    let _ = link.inbound.send(m).await;
-                }
-            });
-            while posts.try_join_next().is_some() {}
-        }
-        // Best effort: tell the server the session is over.
-        if link.session().id.is_some() {
-            let _ = link
-                .http
-                .request(link.request(Method::DELETE, Bytes::new()))
-                .await;
-        }
-        posts.abort_all();
+            match answer {
+                Some(m) => Sent::Answered(m),
+                None => Sent::Written,
+            }
+        })
     });
     Ok(Pipe {
-        direct: Some(direct),
-        outbound,
+        writer,
         inbound,
         pid: None,
         shutdown: Box::new(move || {
-            task.abort();
             relay.abort();
+            if let Some(stream) = link
+                .get_stream
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                stream.abort();
+            }
+            // Best effort: tell the server the session is over.
+            if link.session().id.is_some()
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                let request = link.request(Method::DELETE, Bytes::new());
+                let http = link.http.clone();
+                runtime.spawn(async move {
+                    let _ = http.request(request).await;
+                });
+            }
         }),
     })
 }
@@ -118,6 +118,7 @@ struct Link {
     inbound: mpsc::Sender<Message>,
     /// Closes the connection.
     dead: Arc<tokio::sync::Notify>,
+    get_stream: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Link {

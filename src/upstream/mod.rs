@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// The longest a notification or an answer to the server may take to be written.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Protocol versions the director speaks to upstreams, newest first.
 pub const UPSTREAM_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
@@ -34,23 +37,31 @@ pub enum Event {
 /// the response it precedes.
 pub type Hook = Arc<dyn Fn(&Notification) -> bool + Send + Sync>;
 
-/// Sends one message in the caller's task and returns the answer when it came back as a plain
-/// JSON body (Streamable HTTP): no hop through the writer and dispatcher tasks.
-pub type Direct =
-    Arc<dyn Fn(Message) -> futures::future::BoxFuture<'static, Option<Message>> + Send + Sync>;
+/// What sending one message came to.
+pub enum Sent {
+    /// Written (stdio), or taken by the server (HTTP); any answer comes through `inbound`.
+    Written,
+    /// The answer came back with the sending itself (an HTTP JSON body, or the first event of
+    /// the answer stream), in the caller's task.
+    Answered(Message),
+    /// The transport is gone.
+    Closed,
+}
+
+/// Sends one message in the caller's task, so messages reach the server in the order they are
+/// sent (a notification is delivered before whatever follows it) with no hop through another
+/// task.
+pub type Writer = Arc<dyn Fn(Message) -> futures::future::BoxFuture<'static, Sent> + Send + Sync>;
 
 /// The two ends a transport gives a connection.
 pub struct Pipe {
-    /// Messages to the server. Closing it ends the transport.
-    pub outbound: mpsc::Sender<Message>,
+    pub writer: Writer,
     /// Messages from the server; `None` when the transport has closed.
     pub inbound: mpsc::Receiver<Message>,
     /// The child's pid (stdio).
     pub pid: Option<u32>,
     /// Ends the transport (kills a child's process group, drops HTTP streams).
     pub shutdown: Box<dyn FnOnce() + Send>,
-    /// A faster way to send requests, where the transport has one.
-    pub direct: Option<Direct>,
 }
 
 type Outcome = Result<Box<RawValue>, ErrorObject>;
@@ -87,13 +98,14 @@ pub struct ServerInfo {
 /// One live, initialized connection to an upstream server.
 pub struct Connection {
     server: String,
-    outbound: mpsc::Sender<Message>,
+    writer: Writer,
+    /// A write found the transport gone.
+    broken: std::sync::atomic::AtomicBool,
     pending: std::sync::Arc<Mutex<Option<Pending>>>,
     next_id: AtomicI64,
     pub pid: Option<u32>,
     pub info: ServerInfo,
     shutdown: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    direct: Option<Direct>,
 }
 
 impl Connection {
@@ -106,11 +118,10 @@ impl Connection {
         hook: Option<Hook>,
     ) -> Result<(std::sync::Arc<Connection>, mpsc::Receiver<Event>), String> {
         let Pipe {
-            outbound,
+            writer,
             mut inbound,
             pid,
             shutdown,
-            direct,
         } = pipe;
         let pending = std::sync::Arc::new(Mutex::new(Some(Pending::new())));
         let (events_tx, events) = mpsc::channel(256);
@@ -159,13 +170,13 @@ impl Connection {
         });
         let mut conn = Connection {
             server: server.to_string(),
-            outbound,
+            writer,
+            broken: Default::default(),
             pending,
             next_id: AtomicI64::new(1),
             pid,
             info: ServerInfo::default(),
             shutdown: Mutex::new(Some(shutdown)),
-            direct,
         };
         let init = json!({
             "protocolVersion": UPSTREAM_VERSIONS[0],
@@ -266,22 +277,20 @@ impl Connection {
                 timeout.as_millis()
             )))
         };
-        if let Some(direct) = &self.direct {
-            match tokio::time::timeout_at(deadline, direct(request)).await {
-                Ok(Some(Message::Response(r))) if r.id.as_i64() == Some(id) => {
-                    self.forget(id);
-                    return r.outcome;
-                }
-                Ok(Some(other)) => {
-                    tracing::debug!(server = %self.server, ?other, "unexpected JSON answer")
-                }
-                // Streamed (or failed): the answer arrives through the dispatcher.
-                Ok(None) => {}
-                Err(_) => return timed_out().await,
+        match tokio::time::timeout_at(deadline, self.write(request)).await {
+            Ok(Sent::Answered(Message::Response(r))) if r.id.as_i64() == Some(id) => {
+                self.forget(id);
+                return r.outcome;
             }
-        } else if self.outbound.send(request).await.is_err() {
-            self.forget(id);
-            return Err(self.closed_error());
+            Ok(Sent::Answered(other)) => {
+                tracing::debug!(server = %self.server, ?other, "unexpected answer")
+            }
+            Ok(Sent::Written) => {}
+            Ok(Sent::Closed) => {
+                self.forget(id);
+                return Err(self.closed_error());
+            }
+            Err(_) => return timed_out().await,
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(outcome)) => outcome,
@@ -315,23 +324,34 @@ impl Connection {
         }
     }
 
+    /// Writes a message; a transport found gone marks the connection closed.
+    async fn write(&self, message: Message) -> Sent {
+        let sent = (self.writer)(message).await;
+        if let Sent::Closed = sent {
+            self.broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// Sends a notification. A server that stops reading cannot hold the caller beyond
+    /// [`NOTIFY_TIMEOUT`].
     pub async fn notify(&self, method: &str, params: Option<Box<RawValue>>) {
-        let _ = self
-            .outbound
-            .send(Message::Notification(Notification {
-                method: method.to_string(),
-                params,
-            }))
-            .await;
+        let message = Message::Notification(Notification {
+            method: method.to_string(),
+            params,
+        });
+        let _ = tokio::time::timeout(NOTIFY_TIMEOUT, self.write(message)).await;
     }
 
     /// Answers a request the server sent us.
     pub async fn respond(&self, response: Response) {
-        let _ = self.outbound.send(Message::Response(response)).await;
+        let message = Message::Response(response);
+        let _ = tokio::time::timeout(NOTIFY_TIMEOUT, self.write(message)).await;
     }
 
     pub fn is_open(&self) -> bool {
-        !self.outbound.is_closed()
+        !self.broken.load(std::sync::atomic::Ordering::Relaxed)
             && self
                 .pending
                 .lock()

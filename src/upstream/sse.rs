@@ -1,12 +1,13 @@
 //! Legacy HTTP+SSE upstreams (MCP 2024-11-05): a GET stream whose first `endpoint` event names
 //! the URL to POST messages to; every answer comes back on the stream as a `message` event.
 
-use super::Pipe;
+use super::{Pipe, Sent};
 use crate::jsonrpc::Message;
 use crate::sse;
 use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub async fn connect(
@@ -67,30 +68,34 @@ pub async fn connect(
             }
         }
     });
-    let (outbound, mut to_server) = mpsc::channel::<Message>(256);
     let name = server.to_string();
-    let writer = tokio::spawn(async move {
-        while let Some(message) = to_server.recv().await {
+    let writer: super::Writer = Arc::new(move |message: Message| {
+        let (http, url, base, name) = (http.clone(), post_url.clone(), base.clone(), name.clone());
+        Box::pin(async move {
             let sent = http
-                .post(post_url.clone())
-                .headers(base.clone())
+                .post(url)
+                .headers(base)
                 .header(CONTENT_TYPE, "application/json")
                 .body(message.to_json())
                 .send()
                 .await;
-            if let Err(e) = sent.and_then(|r| r.error_for_status()) {
-                tracing::warn!(server = %name, error = %e, "POST to the SSE endpoint failed");
+            match sent.and_then(|r| r.error_for_status()) {
+                Ok(_) => Sent::Written,
+                Err(e) => {
+                    tracing::warn!(server = %name, error = %e, "POST to the SSE endpoint failed");
+                    if e.is_connect() {
+                        Sent::Closed
+                    } else {
+                        Sent::Written
+                    }
+                }
             }
-        }
+        })
     });
     Ok(Pipe {
-        direct: None,
-        outbound,
+        writer,
         inbound,
         pid: None,
-        shutdown: Box::new(move || {
-            reader.abort();
-            writer.abort();
-        }),
+        shutdown: Box::new(move || reader.abort()),
     })
 }

@@ -3,11 +3,13 @@
 //! The child runs in its own process group, so stopping it also stops whatever it spawned
 //! (`npx` → `node`, shells → their children). Its stderr goes to the log.
 
-use super::Pipe;
+use super::{Pipe, Sent};
 use crate::jsonrpc::Message;
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::ChildStdin;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -36,20 +38,15 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
     }
     let mut child = cmd.spawn()?;
     let pid = child.id();
-    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
     let server = s.server.to_string();
 
-    let (outbound, mut to_child) = mpsc::channel::<Message>(256);
-    tokio::spawn(async move {
-        while let Some(message) = to_child.recv().await {
-            let mut line = message.to_json();
-            line.push('\n');
-            if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
-                break;
-            }
-        }
+    let stdin = Arc::new(tokio::sync::Mutex::new(stdin));
+    let writer: super::Writer = Arc::new(move |message: Message| {
+        let stdin = stdin.clone();
+        Box::pin(write_line(stdin, message))
     });
 
     let (from_child, inbound) = mpsc::channel::<Message>(256);
@@ -117,14 +114,31 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
     });
 
     Ok(Pipe {
-        direct: None,
-        outbound,
+        writer,
         inbound,
         pid,
         shutdown: Box::new(move || {
             let _ = kill_tx.send(());
         }),
     })
+}
+
+/// Writes one message as a line, in the caller's task. A line is never left half-written: if
+/// it does not go out at once (the pipe is full), a task of its own finishes it, whatever
+/// becomes of the caller.
+async fn write_line(stdin: Arc<tokio::sync::Mutex<ChildStdin>>, message: Message) -> Sent {
+    let mut line = message.to_json().into_bytes();
+    line.push(b'\n');
+    let mut stdin = stdin.lock_owned().await;
+    let mut write = Box::pin(async move {
+        stdin.write_all(&line).await?;
+        stdin.flush().await
+    });
+    let written = match futures::poll!(&mut write) {
+        std::task::Poll::Ready(r) => r.is_ok(),
+        std::task::Poll::Pending => tokio::spawn(write).await.is_ok_and(|r| r.is_ok()),
+    };
+    if written { Sent::Written } else { Sent::Closed }
 }
 
 /// Newline-delimited messages as bytes (a stray non-UTF-8 byte spoils one message, not the

@@ -67,6 +67,15 @@ impl Director {
         }
     }
 
+    /// Stops the process as an operator would (SIGTERM, then waits for it to exit), keeping
+    /// its directory; returns it for a restart.
+    pub fn terminate(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        (self.dir.clone(), self._temp.take())
+    }
+
     /// Stops the process, keeping its directory; returns it for a restart.
     pub fn stop(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
         let _ = self.child.kill();
