@@ -16,6 +16,37 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// Over the rate limit (stdio; HTTP answers 429). In the implementation-defined server range.
 pub const RATE_LIMITED: i64 = -32029;
 
+/// The deepest nesting of arrays and objects a message may have. serde_json refuses deeper
+/// values only where it builds them; payloads the director forwards as raw JSON are checked
+/// here, so no upstream (or client) is handed a 100,000-level document.
+pub const MAX_DEPTH: usize = 128;
+
+/// The deepest nesting of `[`/`{` in JSON text (strings skipped), in one pass.
+fn nesting(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A request id: a string or an integer (JSON-RPC also allows other numbers; MCP does not).
 pub type Id = Value;
 
@@ -160,6 +191,12 @@ impl Message {
             } else {
                 invalid(Value::Null, "a message is a JSON object")
             });
+        }
+        if nesting(bytes) > MAX_DEPTH {
+            return Err(invalid(
+                Value::Null,
+                &format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
         }
         let wire: Wire = serde_json::from_slice(bytes).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
@@ -362,6 +399,25 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_and_brackets_in_strings_do_not_count() {
+        let deep = |n: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"a":{}{}}}}}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(Message::parse(deep(100).as_bytes()).is_ok());
+        assert_eq!(code(&deep(100_000)), INVALID_REQUEST);
+        let strings = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"s":"{}\"{}"}}}}"#,
+            "[".repeat(1000),
+            "{".repeat(1000)
+        );
+        assert!(Message::parse(strings.as_bytes()).is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod jsonrpc;
 pub mod live_config;
 pub mod metrics;
 pub mod naming;
+pub mod ndjson;
 pub mod net;
 pub mod oauth;
 pub mod profile;

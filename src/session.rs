@@ -6,7 +6,7 @@ use crate::profile::{Filter, Scope};
 use crate::upstream::Connection;
 use crate::version::Version;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, mpsc, watch};
@@ -86,6 +86,14 @@ pub struct InFlight {
     pub sink: Sink,
 }
 
+/// A resource subscription: the server it was made with, and the connection that carries its
+/// updates (moved to the new one when the upstream reconnects).
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub server: String,
+    pub connection: u64,
+}
+
 /// A request an upstream sent that we relayed to this client.
 pub struct Relayed {
     pub connection: Arc<Connection>,
@@ -111,7 +119,8 @@ pub struct Session {
     pub outbound: Outbound,
     pub in_flight: Mutex<HashMap<String, InFlight>>,
     pub relayed: Mutex<HashMap<i64, Relayed>>,
-    pub subscriptions: Mutex<HashSet<String>>,
+    /// Resource subscriptions, by URI.
+    pub subscriptions: Mutex<HashMap<String, Subscription>>,
     /// When the client last sent something (for idle expiry).
     last_active: Mutex<std::time::Instant>,
     /// Upstream connections of this session alone (`isolation = "session"`), by server.
@@ -150,7 +159,7 @@ impl Session {
             outbound: Outbound::default(),
             in_flight: Mutex::new(HashMap::new()),
             relayed: Mutex::new(HashMap::new()),
-            subscriptions: Mutex::new(HashSet::new()),
+            subscriptions: Mutex::new(HashMap::new()),
             isolated: tokio::sync::Mutex::new(HashMap::new()),
             last_active: Mutex::new(std::time::Instant::now()),
             next_id: AtomicI64::new(1),
@@ -161,6 +170,15 @@ impl Session {
             requests: Mutex::new(VecDeque::new()),
             next_request_stream: AtomicU64::new(1),
         })
+    }
+
+    /// Whether updates of `uri` from connection `connection` are this session's.
+    pub fn subscribed_through(&self, uri: &str, connection: u64) -> bool {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uri)
+            .is_some_and(|s| s.connection == connection)
     }
 
     /// Who owns what the session creates: its credential's identity, else the session itself
@@ -301,7 +319,7 @@ pub struct Outbound {
 
 #[derive(Default)]
 struct OutboundInner {
-    tx: Option<mpsc::UnboundedSender<(u64, Message)>>,
+    tx: Option<mpsc::Sender<(u64, Message)>>,
     buffer: VecDeque<(u64, Message)>,
     next: u64,
 }
@@ -315,21 +333,28 @@ impl Outbound {
             inner.buffer.pop_front();
         }
         inner.buffer.push_back((id, message.clone()));
+        // A reader that falls this far behind loses its stream (it is not draining it): its
+        // client reconnects with Last-Event-ID and is replayed what it missed, as far back as
+        // the buffer goes. Memory stays bounded either way.
         if let Some(tx) = &inner.tx
-            && tx.send((id, message)).is_err()
+            && let Err(e) = tx.try_send((id, message))
         {
+            if let mpsc::error::TrySendError::Full(_) = e {
+                tracing::warn!("a session's stream fell {REPLAY} messages behind: closed");
+            }
             inner.tx = None;
         }
     }
 
     /// Attaches a reader, replaying what it missed after `last_event_id`. A new reader
     /// replaces the old one (whose stream then ends).
-    pub fn attach(&self, last_event_id: Option<u64>) -> mpsc::UnboundedReceiver<(u64, Message)> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn attach(&self, last_event_id: Option<u64>) -> mpsc::Receiver<(u64, Message)> {
+        // Room for a full replay plus as much again.
+        let (tx, rx) = mpsc::channel(2 * REPLAY);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = last_event_id {
             for (id, m) in inner.buffer.iter().filter(|(id, _)| *id > last) {
-                let _ = tx.send((*id, m.clone()));
+                let _ = tx.try_send((*id, m.clone()));
             }
         }
         inner.tx = Some(tx);

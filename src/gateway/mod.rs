@@ -5,8 +5,10 @@
 //! `logging`), and routes what upstreams send (`relay`) back to the one session it belongs to.
 
 mod completion;
+mod lanes;
 mod lifecycle;
 mod logging;
+mod progress;
 mod prompts;
 mod relay;
 mod resources;
@@ -25,7 +27,6 @@ use mcp_director_api::models::{AnalyticsRowKind, Config, Isolation};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -65,49 +66,6 @@ fn method_label(method: &str) -> &'static str {
 /// Request params kept raw per key: the director reads and rewrites only what it routes on.
 pub type Params = IndexMap<String, Box<RawValue>>;
 
-/// Where a rewritten progress token leads back to.
-struct ProgressRoute {
-    sink: Sink,
-    token: Value,
-}
-
-/// Our progress tokens → their requesters.
-type ProgressRoutes = Arc<Mutex<HashMap<String, ProgressRoute>>>;
-
-/// Delivers an upstream's progress notification to its requester, with the client's own token
-/// restored; runs in the connection's dispatcher so progress keeps its place before the response.
-fn progress_hook(routes: ProgressRoutes) -> crate::upstream::Hook {
-    Arc::new(move |n: &Notification| {
-        if n.method != "notifications/progress" {
-            return false;
-        }
-        let mut params: serde_json::Map<String, Value> =
-            match n.params.as_deref().map(|p| serde_json::from_str(p.get())) {
-                Some(Ok(p)) => p,
-                _ => return true,
-            };
-        let Some(token) = params.get("progressToken").and_then(Value::as_str) else {
-            return true;
-        };
-        let route = routes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(token)
-            .map(|r| (r.sink.clone(), r.token.clone()));
-        if let Some((sink, original)) = route {
-            params.insert("progressToken".into(), original);
-            sink.send(
-                Notification {
-                    method: n.method.clone(),
-                    params: Some(raw(&params)),
-                }
-                .into(),
-            );
-        }
-        true
-    })
-}
-
 pub struct Gateway {
     pub pool: Arc<Pool>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -121,8 +79,7 @@ pub struct Gateway {
     sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
     views: RwLock<HashMap<Option<String>, Arc<View>>>,
-    progress: ProgressRoutes,
-    next_token: AtomicU64,
+    progress: Arc<progress::Progress>,
 }
 
 impl Gateway {
@@ -149,10 +106,8 @@ impl Gateway {
             });
         }
         let (events_tx, mut events) = mpsc::unbounded_channel();
-        let progress = ProgressRoutes::default();
-        let pool = Pool::new(events_tx, progress_hook(progress.clone()));
-        let gateway = Arc::new(Self {
-            pool,
+        let gateway = Arc::new_cyclic(|weak: &std::sync::Weak<Gateway>| Self {
+            pool: Pool::new(events_tx, relay::hook(weak.clone())),
             metrics,
             analytics,
             store,
@@ -160,8 +115,7 @@ impl Gateway {
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
-            progress,
-            next_token: AtomicU64::new(1),
+            progress: Arc::default(),
         });
         gateway.pool.apply(&config.borrow());
         let weak = Arc::downgrade(&gateway);
@@ -170,11 +124,28 @@ impl Gateway {
                 let Some(g) = weak.upgrade() else { break };
                 match event {
                     PoolEvent::CatalogChanged { .. } => g.rebuild_view(),
+                    PoolEvent::Connected {
+                        upstream,
+                        connection,
+                    } => {
+                        let sessions: Vec<_> = g
+                            .sessions()
+                            .into_iter()
+                            .filter(|s| {
+                                g.pool
+                                    .instance(&upstream.server, s.project.as_deref())
+                                    .is_some_and(|i| i.name == upstream.name)
+                            })
+                            .collect();
+                        tokio::spawn(async move {
+                            resources::resubscribe(&sessions, &upstream, &connection).await
+                        });
+                    }
                     PoolEvent::FromServer {
                         server,
                         connection,
                         event,
-                    } => relay::from_server(&g, &server, connection, None, event).await,
+                    } => relay::from_server(&g, &server, connection, None, event),
                 }
             }
         });
@@ -185,6 +156,7 @@ impl Gateway {
                 let limit =
                     Duration::from_secs(g.settings().settings.session_idle_timeout_secs.get());
                 g.expire_idle(limit).await;
+                lanes::close_idle(&g.pool.all());
                 drop(g);
                 tokio::time::sleep((limit / 2).min(Duration::from_secs(30))).await;
             }
@@ -589,8 +561,84 @@ impl Gateway {
         client_id: &Id,
         server: &str,
         method: &str,
-        mut params: Params,
+        params: Params,
     ) -> Result<Box<RawValue>, ErrorObject> {
+        self.forward_with(session, sink, client_id, server, method, params, None)
+            .await
+    }
+
+    /// [`Gateway::forward`], waiting `timeout` instead of the server's `timeout_ms`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn forward_with(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        sink: Sink,
+        client_id: &Id,
+        server: &str,
+        method: &str,
+        mut params: Params,
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let (upstream, mut connection) = self.connection(session, server).await?;
+        // A session that can be asked things gets a connection no other such session uses.
+        let mut _hold = None;
+        // (The client asked is the sink's: a task job's requests lead to the task's creator.)
+        if upstream.config.isolation != Isolation::Session
+            && lanes::needed(&sink.session, &upstream)
+        {
+            (connection, _hold) = lanes::hold(self, &sink.session, &upstream, connection).await?;
+        }
+        let (upstream_id, rx) = connection.register()?;
+        // From here on the request is tracked; the guard undoes that however this ends, and
+        // tells the upstream when the caller went away before the answer.
+        let mut tracked = Tracked {
+            gateway: self.clone(),
+            session: session.clone(),
+            key: client_id.to_string(),
+            connection: connection.clone(),
+            upstream_id,
+            token: None,
+            answered: false,
+        };
+        tracked.token = self.progress.route(&mut params, connection.id, &sink)?;
+        session
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                tracked.key.clone(),
+                InFlight {
+                    connection: connection.clone(),
+                    upstream_id,
+                    sink: sink.clone(),
+                },
+            );
+        let outcome = connection
+            .send_request(
+                upstream_id,
+                method,
+                Some(raw(&params)),
+                rx,
+                timeout.unwrap_or_else(|| upstream.timeout()),
+            )
+            .await;
+        tracked.answered = true;
+        outcome
+    }
+
+    /// The instance of `server` a session uses (its project's), and the connection it is
+    /// reached through (the session's own for `isolation = "session"`).
+    pub async fn connection(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        server: &str,
+    ) -> Result<
+        (
+            Arc<crate::upstream::pool::Upstream>,
+            Arc<crate::upstream::Connection>,
+        ),
+        ErrorObject,
+    > {
         let upstream = self
             .pool
             .instance(server, session.project.as_deref())
@@ -604,42 +652,7 @@ impl Gateway {
                 .connection()
                 .ok_or_else(|| upstream.unavailable())?
         };
-        let token = self.rewrite_progress_token(&mut params, &sink)?;
-        let (upstream_id, rx) = connection.register()?;
-        let key = client_id.to_string();
-        session
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                key.clone(),
-                InFlight {
-                    connection: connection.clone(),
-                    upstream_id,
-                    sink: sink.clone(),
-                },
-            );
-        let outcome = connection
-            .send_request(
-                upstream_id,
-                method,
-                Some(raw(&params)),
-                rx,
-                upstream.timeout(),
-            )
-            .await;
-        session
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
-        if let Some(t) = token {
-            self.progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&t);
-        }
-        outcome
+        Ok((upstream, connection))
     }
 
     /// The session's own connection to an `isolation = "session"` server, opened on first use
@@ -663,6 +676,8 @@ impl Gateway {
             ))
         })?;
         isolated.insert(upstream.name.clone(), connection.clone());
+        drop(isolated);
+        resources::resubscribe(std::slice::from_ref(session), upstream, &connection).await;
         let weak = Arc::downgrade(self);
         let owner = Arc::downgrade(session);
         let server = upstream.name.clone();
@@ -672,41 +687,48 @@ impl Gateway {
                 let (Some(g), Some(owner)) = (weak.upgrade(), owner.upgrade()) else {
                     break;
                 };
-                relay::from_server(&g, &server, c.clone(), Some(&owner), event).await;
+                relay::from_server(&g, &server, c.clone(), Some(&owner), event);
             }
         });
         Ok(connection)
     }
+}
 
-    /// Replaces the client's `_meta.progressToken` by one of ours (unique across sessions),
-    /// remembering where progress for it goes.
-    fn rewrite_progress_token(
-        &self,
-        params: &mut Params,
-        sink: &Sink,
-    ) -> Result<Option<String>, ErrorObject> {
-        let Some(meta) = params.get("_meta") else {
-            return Ok(None);
-        };
-        let mut meta: serde_json::Map<String, Value> = serde_json::from_str(meta.get())
-            .map_err(|_| ErrorObject::invalid_params("_meta must be an object"))?;
-        let Some(original) = meta.get("progressToken").cloned() else {
-            return Ok(None);
-        };
-        let ours = format!("mcpd-{}", self.next_token.fetch_add(1, Ordering::Relaxed));
-        meta.insert("progressToken".into(), Value::String(ours.clone()));
-        params.insert("_meta".into(), raw(&meta));
-        self.progress
+/// A request forwarded upstream, tracked until it is over (see `Gateway::forward`).
+struct Tracked {
+    gateway: Arc<Gateway>,
+    session: Arc<Session>,
+    key: String,
+    connection: Arc<crate::upstream::Connection>,
+    upstream_id: i64,
+    token: Option<String>,
+    /// The upstream answered (or the wait ended on its own terms: timeout, cancel, close).
+    answered: bool,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.session
+            .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                ours.clone(),
-                ProgressRoute {
-                    sink: sink.clone(),
-                    token: original,
-                },
-            );
-        Ok(Some(ours))
+            .remove(&self.key);
+        if let Some(t) = &self.token {
+            self.gateway.progress.forget(t);
+        }
+        if !self.answered {
+            // The caller went away (a client that hung up mid-call): the upstream stops too.
+            self.connection.forget(self.upstream_id);
+            let connection = self.connection.clone();
+            let cancel = json!({"requestId": self.upstream_id, "reason": "the client went away"});
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    connection
+                        .notify("notifications/cancelled", Some(raw(&cancel)))
+                        .await;
+                });
+            }
+        }
     }
 }
 

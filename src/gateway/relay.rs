@@ -1,13 +1,15 @@
 //! What upstreams send on their own, routed to the one session it belongs to, and the client's
-//! answers and cancellations routed back.
+//! answers and cancellations routed back. An upstream is not trusted: nothing it sends reaches
+//! a session that did not call it.
 //!
-//! - progress: see `progress_hook` in mod.rs (routed inside the connection, to keep its order);
-//! - `resources/updated`: to the sessions subscribed to that URI;
-//! - logging messages: to every session;
-//! - requests (sampling, elicitation, roots): to the session whose request the upstream is
-//!   serving. On a shared upstream serving several sessions at once the request cannot be
-//!   attributed and is refused rather than risk showing one client another's traffic
-//!   (configure `isolation = "session"` for such servers).
+//! - progress: see `progress.rs` (routed inside the connection, to keep its order);
+//! - `resources/updated`: to the sessions subscribed to that URI through that connection;
+//! - log messages and requests (sampling, elicitation, roots): to the session whose request
+//!   the upstream is serving — the one whose answer stream carried it (Streamable HTTP), the
+//!   one whose progress token it names, or the only session that is being served there and can
+//!   answer. Shared stdio and SSE upstreams give sessions that can be asked a connection of
+//!   their own while another such session is using one (`lanes.rs`), so that last rule finds
+//!   one. Anything else is dropped (log messages) or refused (requests), never guessed.
 
 use super::Gateway;
 use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
@@ -19,8 +21,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Something an upstream sent. `owner` is the session an `isolation = "session"` connection
-/// belongs to: what such a connection says concerns that session alone.
-pub async fn from_server(
+/// belongs to: what such a connection says concerns that session alone. Requests are answered
+/// in tasks of their own, so a slow client or store never holds up the next event.
+pub fn from_server(
     g: &Arc<Gateway>,
     server: &str,
     connection: Arc<Connection>,
@@ -28,8 +31,57 @@ pub async fn from_server(
     event: Event,
 ) {
     match event {
-        Event::Notification(n) => notification(g, server, &connection, owner, n),
-        Event::Request(r) => request(g, server, connection, r).await,
+        Event::Notification(n, _) => notification(g, server, &connection, owner, n),
+        Event::Request(r, related) => {
+            let (g, server, owner) = (g.clone(), server.to_string(), owner.cloned());
+            tokio::spawn(async move {
+                request(&g, &server, connection, owner.as_ref(), related, r).await
+            });
+        }
+    }
+}
+
+/// Handles, inside the connection's dispatcher (so before any later message, the response
+/// included), what belongs to a request being served: progress, and log messages sent while
+/// serving it. Anything else (or a log message of no one request) takes the event path.
+pub fn hook(gateway: std::sync::Weak<Gateway>) -> crate::upstream::Hook {
+    Arc::new(
+        move |connection: u64, related: Option<i64>, n: &Notification| {
+            let Some(g) = gateway.upgrade() else {
+                return false;
+            };
+            match n.method.as_str() {
+                "notifications/progress" => {
+                    g.progress.deliver(connection, n);
+                    true
+                }
+                "notifications/message" => {
+                    match attribute_by_id(&g, connection, related, None, None) {
+                        Target::One(_, sink) => {
+                            log(&sink, n);
+                            true
+                        }
+                        // An isolated connection's owner hears it by the event path; on a shared
+                        // one nobody does.
+                        _ => false,
+                    }
+                }
+                _ => false,
+            }
+        },
+    )
+}
+
+/// A log message to a session, when it wants that level and sees the server.
+fn log(sink: &Sink, n: &Notification) {
+    let level = n
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+        .and_then(|p| p.get("level").and_then(Value::as_str).map(str::to_string));
+    let s = &sink.session;
+    if s.negotiated().initialized && super::logging::wanted(s, level.as_deref()) {
+        sink.send(n.clone().into());
     }
 }
 
@@ -40,11 +92,6 @@ fn notification(
     owner: Option<&Arc<Session>>,
     n: Notification,
 ) {
-    // The sessions that may hear it: the owner of an isolated connection, else everyone.
-    let audience = || match owner {
-        Some(s) => vec![s.clone()],
-        None => g.sessions(),
-    };
     let params: serde_json::Map<String, Value> = n
         .params
         .as_deref()
@@ -56,33 +103,27 @@ fn notification(
                 .get("uri")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            for s in audience() {
-                if s.subscriptions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(uri)
-                {
+            let audience = match owner {
+                Some(s) => vec![s.clone()],
+                None => g.sessions(),
+            };
+            for s in audience {
+                if s.subscribed_through(uri, connection.id) {
                     s.outbound.send(n.clone().into());
                 }
             }
         }
-        "notifications/message" => {
-            let level = params.get("level").and_then(Value::as_str);
-            for s in audience() {
-                if s.negotiated().initialized
-                    && s.filter.sees_server(server)
-                    && super::logging::wanted(&s, level)
-                {
-                    s.outbound.send(n.clone().into());
-                }
-            }
-        }
+        "notifications/message" => match owner {
+            // The hook has given what belongs to a request to its stream.
+            Some(owner) if owner.filter.sees_server(server) => log(&Sink::new(owner.clone()), &n),
+            _ => tracing::debug!(server, "log message of no one request: not relayed"),
+        },
         "notifications/cancelled" => {
             // The upstream withdrew a request it had sent a client.
             let Some(upstream_id) = params.get("requestId") else {
                 return;
             };
-            for s in g.sessions() {
+            for s in g.sessions().into_iter().chain(g.task_sessions()) {
                 let ours = {
                     let relayed = s.relayed.lock().unwrap_or_else(|e| e.into_inner());
                     relayed
@@ -113,35 +154,112 @@ fn notification(
     }
 }
 
-/// The session and stream a request from `connection` belongs to, if exactly one session is
-/// being served by it.
+/// Whose something an upstream sent is.
+enum Target {
+    One(Arc<Session>, Sink),
+    None,
+    /// Several sessions could be meant: it goes to none of them.
+    Ambiguous,
+}
+
+/// The session (and the stream of its request) a message from `connection` belongs to: the
+/// owner of an isolated connection; the request whose answer stream carried it (`related`);
+/// the request whose progress token it names; else the only session being served there (that
+/// declared `capability`, when it asks for one).
 fn attribute(
     g: &Gateway,
     connection: &Arc<Connection>,
-) -> Result<Option<(Arc<Session>, Sink)>, ()> {
-    let mut found: Option<(Arc<Session>, Sink)> = None;
-    // Client sessions, and the sessions task jobs run their requests in (whose sinks lead to
-    // the task's creator).
-    for s in g.sessions().into_iter().chain(g.task_sessions()) {
-        let sink = s
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|f| Arc::ptr_eq(&f.connection, connection))
-            .map(|f| f.sink.clone())
-            .last();
-        if let Some(sink) = sink {
-            if found.is_some() {
-                return Err(());
-            }
-            found = Some((sink.session.clone(), sink));
-        }
+    owner: Option<&Arc<Session>>,
+    related: Option<i64>,
+    params: Option<&RawValue>,
+    capability: Option<&str>,
+) -> Target {
+    if let Some(owner) = owner {
+        let sink =
+            served(owner, connection.id, related).unwrap_or_else(|| Sink::new(owner.clone()));
+        return Target::One(owner.clone(), sink);
     }
-    Ok(found)
+    attribute_by_id(g, connection.id, related, params, capability)
 }
 
-async fn request(g: &Arc<Gateway>, server: &str, connection: Arc<Connection>, r: Request) {
+/// The stream of `s`'s request in flight on connection `connection` (the one with upstream
+/// id `upstream_id`, when given; else the latest).
+fn served(s: &Arc<Session>, connection: u64, upstream_id: Option<i64>) -> Option<Sink> {
+    s.in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .filter(|f| f.connection.id == connection)
+        .filter(|f| upstream_id.is_none_or(|id| f.upstream_id == id))
+        .map(|f| f.sink.clone())
+        .last()
+}
+
+/// [`attribute`] for a shared connection, known by its id.
+fn attribute_by_id(
+    g: &Gateway,
+    connection: u64,
+    related: Option<i64>,
+    params: Option<&RawValue>,
+    capability: Option<&str>,
+) -> Target {
+    let served = |s: &Arc<Session>, upstream_id: Option<i64>| -> Option<Sink> {
+        served(s, connection, upstream_id)
+    };
+    // Client sessions, and the sessions task jobs run their requests in (whose sinks lead to
+    // the task's creator).
+    let sessions: Vec<Arc<Session>> = g.sessions().into_iter().chain(g.task_sessions()).collect();
+    if let Some(id) = related {
+        return sessions
+            .iter()
+            .find_map(|s| served(s, Some(id)))
+            .map_or(Target::None, |sink| Target::One(sink.session.clone(), sink));
+    }
+    if let Some(sink) = progress_token(params).and_then(|t| g.progress.sink(&t, connection)) {
+        return Target::One(sink.session.clone(), sink);
+    }
+    let mut found: Option<Sink> = None;
+    for s in &sessions {
+        // The client asked is the sink's (a task job's requests lead to the task's creator).
+        if let Some(sink) =
+            served(s, None).filter(|sink| capability.is_none_or(|c| sink.session.has_capability(c)))
+        {
+            // Several requests of one client (not of different tasks) are one client to ask.
+            if let Some(f) = &found
+                && (f.session.id != sink.session.id || f.task != sink.task)
+            {
+                return Target::Ambiguous;
+            }
+            found = Some(sink);
+        }
+    }
+    found.map_or(Target::None, |sink| Target::One(sink.session.clone(), sink))
+}
+
+/// `params._meta.progressToken`, if it is a string.
+fn progress_token(params: Option<&RawValue>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(rename = "_meta")]
+        meta: Option<Meta>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "progressToken")]
+        progress_token: Option<Value>,
+    }
+    let p: P = serde_json::from_str(params?.get()).ok()?;
+    p.meta?.progress_token?.as_str().map(str::to_string)
+}
+
+async fn request(
+    g: &Arc<Gateway>,
+    server: &str,
+    connection: Arc<Connection>,
+    owner: Option<&Arc<Session>>,
+    related: Option<i64>,
+    r: Request,
+) {
     let answer = |outcome: Result<Box<RawValue>, ErrorObject>| Response {
         id: r.id.clone(),
         outcome,
@@ -161,35 +279,34 @@ async fn request(g: &Arc<Gateway>, server: &str, connection: Arc<Connection>, r:
             return;
         }
     };
-    let attributed = attribute(g, &connection);
-    // roots/list the client cannot answer (it offers no roots, or no client can be asked) is
-    // answered with the project's roots: the session's project, or the instance's.
-    if r.method == "roots/list" {
-        let project = match &attributed {
-            Ok(Some((s, _))) if s.has_capability("roots") => None,
-            Ok(Some((s, _))) => Some(s.project.clone()),
-            _ => Some(server.split_once('@').map(|(_, p)| p.to_string())),
+    let params = r.params.as_deref();
+    let target = attribute(g, &connection, owner, related, params, Some(capability));
+    // roots/list no client can answer (none that is being served offers roots) is answered
+    // with the project's roots: the session's project, or the instance's.
+    if r.method == "roots/list" && !matches!(target, Target::One(..)) {
+        let project = match attribute(g, &connection, owner, related, params, None) {
+            Target::One(s, _) => s.project.clone(),
+            _ => server.split_once('@').map(|(_, p)| p.to_string()),
         };
-        if let Some(project) = project {
-            let roots = project
-                .and_then(|p| g.settings().projects.get(&p).map(|p| p.roots.clone()))
-                .unwrap_or_default();
-            connection
-                .respond(answer(Ok(raw(&json!({ "roots": roots })))))
-                .await;
-            return;
-        }
+        let roots = project
+            .and_then(|p| g.settings().projects.get(&p).map(|p| p.roots.clone()))
+            .unwrap_or_default();
+        connection
+            .respond(answer(Ok(raw(&json!({ "roots": roots })))))
+            .await;
+        return;
     }
-    let target = match attributed {
-        Ok(Some(t)) => t,
-        Ok(None) => {
+    let (session, sink) = match target {
+        Target::One(session, sink) => (session, sink),
+        Target::None => {
             let e = ErrorObject::internal(format!(
-                "no client request of '{server}' is in flight to ask"
+                "no client request of '{server}' that could answer {} is in flight",
+                r.method
             ));
             connection.respond(answer(Err(e))).await;
             return;
         }
-        Err(()) => {
+        Target::Ambiguous => {
             tracing::warn!(server, method = %r.method, "server request from a shared upstream serving several sessions: refused");
             let e = ErrorObject::internal(format!(
                 "cannot attribute {} to one client: '{server}' is shared by several sessions (set isolation = \"session\")",
@@ -199,7 +316,6 @@ async fn request(g: &Arc<Gateway>, server: &str, connection: Arc<Connection>, r:
             return;
         }
     };
-    let (session, sink) = target;
     if !session.has_capability(capability) {
         let e = ErrorObject::method_not_found(&r.method)
             .with_data(json!({"reason": format!("the client did not declare {capability}")}));

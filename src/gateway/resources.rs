@@ -4,7 +4,7 @@
 use super::view::page;
 use super::{Gateway, params_map, string_param};
 use crate::jsonrpc::{ErrorObject, Request, raw};
-use crate::session::{Session, Sink};
+use crate::session::{Session, Sink, Subscription};
 use mcp_director_api::models::AnalyticsRowKind;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -76,53 +76,95 @@ pub async fn read(
 }
 
 pub async fn subscribe(
-    g: &Gateway,
+    g: &Arc<Gateway>,
     session: &Arc<Session>,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let params = params_map(params)?;
     let uri = string_param(&params, "uri")?;
     let server = owner(g, session, &uri)?;
-    let upstream = g
-        .pool
-        .get(&server)
-        .ok_or_else(|| ErrorObject::internal("server gone"))?;
-    upstream
-        .request("resources/subscribe", Some(raw(&params)))
+    let (upstream, connection) = g.connection(session, &server).await?;
+    connection
+        .request(
+            "resources/subscribe",
+            Some(raw(&params)),
+            upstream.timeout(),
+        )
         .await?;
     session
         .subscriptions
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(uri);
+        .insert(
+            uri,
+            Subscription {
+                server,
+                connection: connection.id,
+            },
+        );
     Ok(raw(&json!({})))
 }
 
 pub async fn unsubscribe(
-    g: &Gateway,
+    g: &Arc<Gateway>,
     session: &Arc<Session>,
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let params = params_map(params)?;
     let uri = string_param(&params, "uri")?;
-    session
+    let removed = session
         .subscriptions
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&uri);
-    // A shared upstream keeps the subscription while any other session holds it.
-    let others = g.sessions().iter().any(|s| {
-        s.subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&uri)
-    });
+    let Some(sub) = removed else {
+        return Ok(raw(&json!({})));
+    };
+    // A connection keeps the subscription while another session holds it through it.
+    let others = g
+        .sessions()
+        .iter()
+        .any(|s| s.subscribed_through(&uri, sub.connection));
     if !others
-        && let Ok(server) = owner(g, session, &uri)
-        && let Some(u) = g.pool.get(&server)
+        && let Ok((upstream, connection)) = g.connection(session, &sub.server).await
+        && connection.id == sub.connection
     {
-        u.request("resources/unsubscribe", Some(raw(&params)))
+        connection
+            .request(
+                "resources/unsubscribe",
+                Some(raw(&params)),
+                upstream.timeout(),
+            )
             .await?;
     }
     Ok(raw(&json!({})))
+}
+
+/// Subscriptions made through a connection that is gone are made again through `connection`,
+/// the new connection of the same instance (`sessions` use it): updates do not stop silently
+/// when an upstream restarts.
+pub async fn resubscribe(
+    sessions: &[Arc<Session>],
+    upstream: &crate::upstream::pool::Upstream,
+    connection: &Arc<crate::upstream::Connection>,
+) {
+    let mut uris = std::collections::BTreeSet::new();
+    for s in sessions {
+        let mut subs = s.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+        for (uri, sub) in subs.iter_mut() {
+            if sub.server == upstream.server && sub.connection != connection.id {
+                sub.connection = connection.id;
+                uris.insert(uri.clone());
+            }
+        }
+    }
+    for uri in uris {
+        let params = raw(&json!({ "uri": uri }));
+        if let Err(e) = connection
+            .request("resources/subscribe", Some(params), upstream.timeout())
+            .await
+        {
+            tracing::warn!(server = %upstream.name, %uri, error = %e, "resubscribe failed");
+        }
+    }
 }

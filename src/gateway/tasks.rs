@@ -17,6 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const RELATED: &str = "io.modelcontextprotocol/related-task";
+/// The longest the director waits on an upstream's `tasks/result` (the task's own
+/// `timeoutMs`, when given, ends it sooner).
+const UPSTREAM_RESULT_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// The longest a client's `tasks/result` waits before it is told to ask again.
+const RESULT_WAIT: Duration = Duration::from_secs(300);
 const LIST_PAGE: i64 = 100;
 
 /// A task whose job runs in this process.
@@ -125,8 +130,14 @@ pub async fn create(
                         .forward(&detached, sink, &request_id, &server, "tools/call", params)
                         .await;
                 }
+                // The upstream keeps the result as long as the client asked (`ttl`); a
+                // deadline alone (`timeoutMs`) is ours to enforce, not the upstream's.
+                let mut upstream = serde_json::Map::new();
+                if let Some(ttl) = ttl {
+                    upstream.insert("ttl".into(), json!(ttl));
+                }
                 let mut augmented = params.clone();
-                augmented.insert("task".into(), raw(&json!({ "ttl": ttl })));
+                augmented.insert("task".into(), raw(&upstream));
                 let created = g
                     .forward(
                         &detached,
@@ -148,10 +159,50 @@ pub async fn create(
                 };
                 *upstream_task.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((server.clone(), upstream_id.clone()));
-                let mut ask = Params::new();
-                ask.insert("taskId".into(), raw(&upstream_id));
-                g.forward(&detached, sink, &request_id, &server, "tasks/result", ask)
-                    .await
+                let id_param = || {
+                    let mut p = Params::new();
+                    p.insert("taskId".into(), raw(&upstream_id));
+                    p
+                };
+                // Polled until it is over or needs the client: `tasks/result` then delivers
+                // what the upstream queued for the client (its requests carry the task) and
+                // waits for the end, for as long as the task may take.
+                let mut poll = created
+                    .pointer("/task/pollInterval")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1000);
+                loop {
+                    let got = g
+                        .forward(
+                            &detached,
+                            sink.clone(),
+                            &request_id,
+                            &server,
+                            "tasks/get",
+                            id_param(),
+                        )
+                        .await?;
+                    let got: Value = serde_json::from_str(got.get()).unwrap_or_default();
+                    match got.get("status").and_then(Value::as_str) {
+                        Some("working") | None => {}
+                        Some(_) => break,
+                    }
+                    poll = got
+                        .get("pollInterval")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(poll);
+                    tokio::time::sleep(Duration::from_millis(poll.clamp(100, 5000))).await;
+                }
+                g.forward_with(
+                    &detached,
+                    sink,
+                    &request_id,
+                    &server,
+                    "tasks/result",
+                    id_param(),
+                    Some(UPSTREAM_RESULT_WAIT),
+                )
+                .await
             };
             let outcome = match task.timeout_ms {
                 Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), work).await {
@@ -259,6 +310,8 @@ pub async fn result(
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let TaskId { task_id } = crate::jsonrpc::params(params)?;
+    let deadline = tokio::time::Instant::now() + RESULT_WAIT;
+    let mut pause = Duration::from_millis(50);
     loop {
         let task = owned(g, session, &task_id).await?;
         if task.status.is_terminal() {
@@ -278,7 +331,16 @@ pub async fn result(
                     .with_data(json!({ "_meta": { RELATED: related } }))),
             };
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Waiting is bounded: by the session, and by RESULT_WAIT (the task goes on).
+        if session.is_closed() || tokio::time::Instant::now() >= deadline {
+            return Err(ErrorObject::internal(format!(
+                "task {task_id} is still {}: call tasks/result again, or poll tasks/get",
+                task.status.as_str()
+            ))
+            .with_data(json!({ "_meta": { RELATED: { "taskId": task_id } } })));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 

@@ -642,13 +642,13 @@ pub async fn get(
 
 /// The events of a session's standalone stream, ending when the session or the director does.
 fn session_events(
-    rx: mpsc::UnboundedReceiver<(u64, Message)>,
+    rx: mpsc::Receiver<(u64, Message)>,
     state: &AppState,
     session: &Arc<Session>,
     event_name: Option<&'static str>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
     let ended = stream_end(state, session);
-    tokio_stream_unbounded(rx)
+    receiver_stream(rx)
         .map(move |(id, m)| {
             let e = Event::default().id(id.to_string()).data(m.to_json());
             Ok(match event_name {
@@ -659,9 +659,7 @@ fn session_events(
         .take_until(Box::pin(ended))
 }
 
-fn tokio_stream_unbounded<T: Send + 'static>(
-    rx: mpsc::UnboundedReceiver<T>,
-) -> impl Stream<Item = T> {
+fn receiver_stream<T: Send + 'static>(rx: mpsc::Receiver<T>) -> impl Stream<Item = T> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 

@@ -7,7 +7,7 @@ use crate::profile::Scope;
 use crate::rate_limit::RateLimits;
 use crate::session::{Session, Sink, TransportKind};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// Serves one client, with the profile chosen at start, until its input ends.
 pub async fn serve<R, W>(
@@ -33,12 +33,29 @@ where
         }
     });
     let limits = RateLimits::default();
-    let mut lines = BufReader::new(input).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.trim().is_empty() {
+    let max = gateway.settings().settings.limits.max_request_bytes;
+    let mut lines = crate::ndjson::Lines::new(input, usize::try_from(max).unwrap_or(usize::MAX));
+    loop {
+        let line = match lines.next().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                // Past the limit the stream cannot be resynchronised: the client is told, and
+                // the session ends.
+                let error = ErrorObject::new(
+                    crate::jsonrpc::INVALID_REQUEST,
+                    format!("Invalid Request: {e} (settings.limits.max_request_bytes)"),
+                );
+                session
+                    .outbound
+                    .send(Response::err(serde_json::Value::Null, error).into());
+                break;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match Message::parse(line.as_bytes()) {
+        match Message::parse(line) {
             Ok(message) => {
                 if let Message::Request(r) = &message
                     && let Some(wait) = rate_limited(&gateway, &session, &limits)
@@ -63,8 +80,14 @@ where
             Err(e) => session.outbound.send(Response::err(e.id, e.error).into()),
         }
     }
+    // Ending the session closes its stream: the writer sends what is queued, then stops.
     gateway.remove_session(&session.id).await;
-    writer.abort();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        tracing::debug!("stdout not drained in time");
+    }
     Ok(())
 }
 

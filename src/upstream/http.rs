@@ -29,11 +29,11 @@ pub fn connect(
 ) -> Result<Pipe, String> {
     let url: Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
     let base = super::header_map(headers)?;
-    let (inbound_tx, inbound) = mpsc::channel::<Message>(256);
+    let (inbound_tx, inbound) = mpsc::channel::<super::Inbound>(256);
     // Everything the server sends passes through one relay task, so that a dead server (its
     // session gone, or unreachable) can close `inbound` at once: the connection then fails its
     // waiting requests and the supervisor reconnects.
-    let (from_server, mut relay_rx) = mpsc::channel::<Message>(256);
+    let (from_server, mut relay_rx) = mpsc::channel::<super::Inbound>(256);
     let dead = Arc::new(tokio::sync::Notify::new());
     let relay_dead = dead.clone();
     let relay = tokio::spawn(async move {
@@ -115,7 +115,7 @@ struct Link {
     /// The largest message the server may send.
     max_message: usize,
     /// Into the relay (see `connect`).
-    inbound: mpsc::Sender<Message>,
+    inbound: mpsc::Sender<super::Inbound>,
     /// Closes the connection.
     dead: Arc<tokio::sync::Notify>,
     get_stream: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -163,13 +163,17 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         _ => None,
     };
     let is_initialize = message.method() == Some("initialize");
+    // What the answer stream carries belongs to this request.
+    let related = request_id.as_ref().and_then(|id| id.as_i64());
+    let on_stream = |message| super::Inbound { message, related };
     let fail = |why: String| {
         let inbound = inbound.clone();
         let id = request_id.clone();
         async move {
             if let Some(id) = id {
                 let error = ErrorObject::internal(why);
-                let _ = inbound.send(Response::err(id, error).into()).await;
+                let message = Message::from(Response::err(id, error));
+                let _ = inbound.send(message.into()).await;
             }
         }
     };
@@ -274,7 +278,13 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
                         let mut rest = std::pin::pin!(rest);
                         while let Some(Ok(event)) = rest.next().await {
                             if let Ok(m) = Message::parse(event.data.as_bytes())
-                                && inbound.send(m).await.is_err()
+                                && inbound
+                                    .send(super::Inbound {
+                                        message: m,
+                                        related,
+                                    })
+                                    .await
+                                    .is_err()
                             {
                                 return;
                             }
@@ -285,7 +295,7 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
             }
             answered |= ours;
             relayed = true;
-            if inbound.send(m).await.is_err() {
+            if inbound.send(on_stream(m)).await.is_err() {
                 return None;
             }
         }
@@ -357,7 +367,7 @@ async fn get_stream(link: Arc<Link>) {
                 last_event_id = event.id.clone();
             }
             if let Ok(m) = Message::parse(event.data.as_bytes())
-                && inbound.send(m).await.is_err()
+                && inbound.send(m.into()).await.is_err()
             {
                 return;
             }

@@ -14,7 +14,7 @@ use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -25,17 +25,37 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Protocol versions the director speaks to upstreams, newest first.
 pub const UPSTREAM_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
-/// What a server sends that is not a response: routed by the pool to sessions.
+/// What a server sends that is not a response: routed by the pool to sessions. `related` is
+/// our id of the request whose answer stream carried it (Streamable HTTP), which says whose it
+/// is.
 #[derive(Debug)]
 pub enum Event {
-    Notification(Notification),
-    Request(Request),
+    Notification(Notification, Option<i64>),
+    Request(Request, Option<i64>),
+}
+
+/// A message from the server, and the request of ours whose answer stream carried it.
+#[derive(Debug)]
+pub struct Inbound {
+    pub message: Message,
+    pub related: Option<i64>,
+}
+
+impl From<Message> for Inbound {
+    fn from(message: Message) -> Self {
+        Self {
+            message,
+            related: None,
+        }
+    }
 }
 
 /// Handles a server notification inside the connection's dispatcher, before any later message
 /// is looked at; returns whether it did. Progress goes this way so it can never be overtaken by
 /// the response it precedes.
-pub type Hook = Arc<dyn Fn(&Notification) -> bool + Send + Sync>;
+/// It is given the id of the connection the notification came from, and the request of ours
+/// whose answer stream carried it.
+pub type Hook = Arc<dyn Fn(u64, Option<i64>, &Notification) -> bool + Send + Sync>;
 
 /// What sending one message came to.
 pub enum Sent {
@@ -57,7 +77,7 @@ pub type Writer = Arc<dyn Fn(Message) -> futures::future::BoxFuture<'static, Sen
 pub struct Pipe {
     pub writer: Writer,
     /// Messages from the server; `None` when the transport has closed.
-    pub inbound: mpsc::Receiver<Message>,
+    pub inbound: mpsc::Receiver<Inbound>,
     /// The child's pid (stdio).
     pub pid: Option<u32>,
     /// Ends the transport (kills a child's process group, drops HTTP streams).
@@ -96,7 +116,12 @@ pub struct ServerInfo {
 }
 
 /// One live, initialized connection to an upstream server.
+/// Connection ids, unique in the process.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
 pub struct Connection {
+    /// Unique in the process: what upstream traffic is attributed by.
+    pub id: u64,
     server: String,
     writer: Writer,
     /// A write found the transport gone.
@@ -123,12 +148,13 @@ impl Connection {
             pid,
             shutdown,
         } = pipe;
+        let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         let pending = std::sync::Arc::new(Mutex::new(Some(Pending::new())));
         let (events_tx, events) = mpsc::channel(256);
         let dispatch_pending = pending.clone();
         let name = server.to_string();
         tokio::spawn(async move {
-            while let Some(message) = inbound.recv().await {
+            while let Some(Inbound { message, related }) = inbound.recv().await {
                 match message {
                     Message::Response(r) => {
                         let waiter = r.id.as_i64().and_then(|id| {
@@ -148,12 +174,12 @@ impl Connection {
                         }
                     }
                     Message::Notification(n) => {
-                        if !hook.as_ref().is_some_and(|h| h(&n)) {
-                            let _ = events_tx.send(Event::Notification(n)).await;
+                        if !hook.as_ref().is_some_and(|h| h(id, related, &n)) {
+                            let _ = events_tx.send(Event::Notification(n, related)).await;
                         }
                     }
                     Message::Request(r) => {
-                        let _ = events_tx.send(Event::Request(r)).await;
+                        let _ = events_tx.send(Event::Request(r, related)).await;
                     }
                 }
             }
@@ -169,6 +195,7 @@ impl Connection {
             }
         });
         let mut conn = Connection {
+            id,
             server: server.to_string(),
             writer,
             broken: Default::default(),

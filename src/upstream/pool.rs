@@ -76,6 +76,11 @@ impl Kind {
 pub enum PoolEvent {
     /// A server's catalog changed (fetched anew, or emptied because it went down).
     CatalogChanged { server: String, kinds: Vec<Kind> },
+    /// An instance (re)connected: what sessions hold through it is set up again.
+    Connected {
+        upstream: Arc<Upstream>,
+        connection: Arc<Connection>,
+    },
     /// A notification or request from a server.
     FromServer {
         server: String,
@@ -107,6 +112,17 @@ pub struct Upstream {
     connection: RwLock<Option<Arc<Connection>>>,
     catalog: RwLock<BTreeMap<Kind, Arc<Vec<Value>>>>,
     stop: watch::Sender<bool>,
+    /// Extra connections to this instance, and which session holds which (see
+    /// `gateway/lanes.rs`); closed with the instance.
+    pub lanes: std::sync::Mutex<Lanes>,
+}
+
+/// Extra connections of an instance, for sessions that need one to themselves.
+#[derive(Default)]
+pub struct Lanes {
+    pub extra: Vec<(Arc<Connection>, Instant)>,
+    /// Connection id → (the session using it, how many of its requests are in flight).
+    pub held: std::collections::HashMap<u64, (Arc<str>, usize)>,
 }
 
 impl Upstream {
@@ -230,6 +246,15 @@ impl Pool {
             if let Some(u) = upstreams.remove(&name) {
                 tracing::info!(server = %name, "stopping upstream");
                 let _ = u.stop.send(true);
+                for (lane, _) in u
+                    .lanes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extra
+                    .drain(..)
+                {
+                    lane.close();
+                }
                 let _ = self.events.send(PoolEvent::CatalogChanged {
                     server: name,
                     kinds: Kind::ALL.to_vec(),
@@ -255,6 +280,7 @@ impl Pool {
                 connection: RwLock::new(None),
                 catalog: RwLock::new(BTreeMap::new()),
                 stop: watch::Sender::new(false),
+                lanes: Default::default(),
             });
             upstreams.insert(name, upstream.clone());
             tokio::spawn(supervise(self.clone(), upstream));
@@ -278,6 +304,15 @@ impl Pool {
             .values()
         {
             let _ = u.stop.send(true);
+            for (lane, _) in u
+                .lanes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extra
+                .drain(..)
+            {
+                lane.close();
+            }
             if let Some(c) = u
                 .connection
                 .write()
@@ -437,23 +472,51 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
             Ok((conn, mut events)) => {
                 tracing::info!(server = %u.name, version = %conn.info.protocol_version, pid = ?conn.pid, "upstream connected");
                 *u.connection.write().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-                let kinds = refresh(&u, &conn, &Kind::ALL).await;
-                u.set_status(|s| {
-                    s.state = UpstreamState::Running;
-                    s.pid = conn.pid;
-                    s.info = Some(conn.info.clone());
-                    s.last_error = None;
+                let _ = pool.events.send(PoolEvent::Connected {
+                    upstream: u.clone(),
+                    connection: conn.clone(),
                 });
-                let _ = pool.events.send(PoolEvent::CatalogChanged {
-                    server: u.name.clone(),
-                    kinds,
-                });
+                // Lists are fetched in a task of their own (first all of them, then what a
+                // list_changed names): this loop keeps draining the connection's events
+                // meanwhile, else a full event queue would hold up the very answers the
+                // fetch waits for. Changes arriving during a fetch are gathered into the next.
+                let all: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
+                let dirty = Arc::new((std::sync::Mutex::new(all), tokio::sync::Notify::new()));
+                dirty.1.notify_one();
+                let refresher = {
+                    let (dirty, u, conn, pool) =
+                        (dirty.clone(), u.clone(), conn.clone(), pool.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            dirty.1.notified().await;
+                            let kinds: Vec<Kind> = std::mem::take(
+                                &mut *dirty.0.lock().unwrap_or_else(|e| e.into_inner()),
+                            )
+                            .into_iter()
+                            .collect();
+                            let kinds = refresh(&u, &conn, &kinds).await;
+                            // Running once the catalog is known.
+                            u.set_status(|s| {
+                                if s.state != UpstreamState::Running {
+                                    s.state = UpstreamState::Running;
+                                    s.pid = conn.pid;
+                                    s.info = Some(conn.info.clone());
+                                    s.last_error = None;
+                                }
+                            });
+                            let _ = pool.events.send(PoolEvent::CatalogChanged {
+                                server: u.name.clone(),
+                                kinds,
+                            });
+                        }
+                    })
+                };
                 loop {
                     tokio::select! {
                         event = events.recv() => match event {
-                            Some(Event::Notification(n)) if !Kind::from_list_changed(&n.method).is_empty() => {
-                                let kinds = refresh(&u, &conn, Kind::from_list_changed(&n.method)).await;
-                                let _ = pool.events.send(PoolEvent::CatalogChanged { server: u.name.clone(), kinds });
+                            Some(Event::Notification(n, _)) if !Kind::from_list_changed(&n.method).is_empty() => {
+                                dirty.0.lock().unwrap_or_else(|e| e.into_inner()).extend(Kind::from_list_changed(&n.method));
+                                dirty.1.notify_one();
                             }
                             Some(event) => {
                                 let _ = pool.events.send(PoolEvent::FromServer {
@@ -467,6 +530,7 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
                         _ = stop.changed() => break,
                     }
                 }
+                refresher.abort();
                 conn.close();
                 *u.connection.write().unwrap_or_else(|e| e.into_inner()) = None;
                 u.catalog.write().unwrap_or_else(|e| e.into_inner()).clear();

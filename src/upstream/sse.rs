@@ -45,7 +45,7 @@ pub async fn connect(
         return Err(format!("endpoint {post_url} is not on the server's origin"));
     }
 
-    let (from_server, inbound) = mpsc::channel::<Message>(256);
+    let (from_server, inbound) = mpsc::channel::<super::Inbound>(256);
     let name = server.to_string();
     let reader = tokio::spawn(async move {
         while let Some(event) = events.next().await {
@@ -58,7 +58,7 @@ pub async fn connect(
             }
             match Message::parse(event.data.as_bytes()) {
                 Ok(m) => {
-                    if from_server.send(m).await.is_err() {
+                    if from_server.send(m.into()).await.is_err() {
                         break;
                     }
                 }

@@ -8,7 +8,7 @@ use crate::jsonrpc::Message;
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -49,16 +49,16 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
         Box::pin(write_line(stdin, message))
     });
 
-    let (from_child, inbound) = mpsc::channel::<Message>(256);
+    let (from_child, inbound) = mpsc::channel::<super::Inbound>(256);
     let name = server.clone();
     let max_line = s.max_line;
     tokio::spawn(async move {
-        let mut lines = Lines::new(stdout, max_line);
+        let mut lines = crate::ndjson::Lines::new(stdout, max_line);
         loop {
             match lines.next().await {
                 Ok(Some(line)) => match Message::parse(line) {
                     Ok(m) => {
-                        if from_child.send(m).await.is_err() {
+                        if from_child.send(m.into()).await.is_err() {
                             break;
                         }
                     }
@@ -79,7 +79,7 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
 
     let name = server.clone();
     tokio::spawn(async move {
-        let mut lines = Lines::truncating(stderr, 4096);
+        let mut lines = crate::ndjson::Lines::truncating(stderr, 4096);
         while let Ok(Some(line)) = lines.next().await {
             let line = String::from_utf8_lossy(line);
             tracing::info!(target: "mcp_director::upstream::stderr", server = %name, "{line}");
@@ -139,64 +139,6 @@ async fn write_line(stdin: Arc<tokio::sync::Mutex<ChildStdin>>, message: Message
         std::task::Poll::Pending => tokio::spawn(write).await.is_ok_and(|r| r.is_ok()),
     };
     if written { Sent::Written } else { Sent::Closed }
-}
-
-/// Newline-delimited messages as bytes (a stray non-UTF-8 byte spoils one message, not the
-/// connection), each at most `max` bytes.
-struct Lines<R> {
-    reader: BufReader<R>,
-    line: Vec<u8>,
-    max: usize,
-    /// Past `max`: cut the line there (log lines) rather than fail (messages).
-    truncate: bool,
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> Lines<R> {
-    fn new(reader: R, max: usize) -> Self {
-        Self {
-            reader: BufReader::with_capacity(64 << 10, reader),
-            line: Vec::new(),
-            max,
-            truncate: false,
-        }
-    }
-
-    fn truncating(reader: R, max: usize) -> Self {
-        Self {
-            truncate: true,
-            ..Self::new(reader, max)
-        }
-    }
-
-    /// The next line without its end; `None` at the end of the stream.
-    async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
-        self.line.clear();
-        loop {
-            let buf = self.reader.fill_buf().await?;
-            if buf.is_empty() {
-                return Ok((!self.line.is_empty()).then_some(&self.line[..]));
-            }
-            let (take, done) = match memchr::memchr(b'\n', buf) {
-                Some(i) => (i, true),
-                None => (buf.len(), false),
-            };
-            let room = self.max.saturating_sub(self.line.len());
-            if take > room && !self.truncate {
-                return Err(std::io::Error::other(format!(
-                    "a message longer than {} bytes (settings.limits.max_upstream_message_bytes)",
-                    self.max
-                )));
-            }
-            self.line.extend_from_slice(&buf[..take.min(room)]);
-            self.reader.consume(take + usize::from(done));
-            if done {
-                if self.line.last() == Some(&b'\r') {
-                    self.line.pop();
-                }
-                return Ok(Some(&self.line[..]));
-            }
-        }
-    }
 }
 
 fn kill_group(pid: u32, signal: i32) {

@@ -12,6 +12,10 @@
 //! - prompt `greet {name}` (with completion), resources `fixture://static`, `fixture://items/{id}`
 //!
 //! `FIXTURE_NAME` names the server in its answers (to tell two instances apart).
+//! `FIXTURE_HOSTILE=1` adds hostile tools: `spray` (progress for others' tokens, log messages)
+//! and `flood {mib}` (one endless line); `FIXTURE_TOKEN_LOG`/`FIXTURE_SPRAY_FROM` let one
+//! instance leak its progress tokens to another; `FIXTURE_GRANDCHILD=FILE` starts a child
+//! process of its own and writes its pid there.
 //!
 //! With `--http ADDR` it serves Streamable HTTP instead (stateful; answers as SSE, or JSON with
 //! `--json`; no server-initiated requests), prints `listening on http://ADDR/mcp`, and is the
@@ -90,6 +94,10 @@ impl Server {
             json!({"name": "forbid", "description": "Never runs as a task", "inputSchema": object(json!({})),
                 "execution": {"taskSupport": "forbidden"}}),
         ];
+        if std::env::var("FIXTURE_HOSTILE").is_ok() {
+            tools.push(json!({"name": "spray", "description": "Sprays progress for others' tokens and log messages", "inputSchema": object(json!({}))}));
+            tools.push(json!({"name": "flood", "description": "Writes one unterminated line of `mib` MiB", "inputSchema": object(json!({"mib": {"type": "integer"}}))}));
+        }
         for t in self.extra_tools.lock().unwrap().iter() {
             tools.push(json!({"name": t, "description": "added at run time", "inputSchema": object(json!({}))}));
         }
@@ -127,6 +135,16 @@ impl Server {
             "progress" => {
                 let steps = arg("steps").as_i64().unwrap_or(3);
                 if let Some(token) = params.pointer("/_meta/progressToken") {
+                    // FIXTURE_TOKEN_LOG: the tokens this server was given, for a hostile one
+                    // to try (a leaked token).
+                    if let Ok(path) = std::env::var("FIXTURE_TOKEN_LOG")
+                        && let Ok(mut f) = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(path)
+                    {
+                        let _ = writeln!(f, "{}", token.as_str().unwrap_or_default());
+                    }
                     for i in 1..=steps {
                         self.notify(
                             "notifications/progress",
@@ -190,6 +208,43 @@ impl Server {
                 Ok(text(format!("slept {ms} ms")))
             }
             "crash" => std::process::exit(3),
+            // Hostile: progress for every token it can think of (others' leaked tokens from
+            // FIXTURE_SPRAY_FROM, and the sequential ones of old), and 20 log messages.
+            "spray" => {
+                let mut tokens: Vec<String> = (0..1000).map(|i| format!("mcpd-{i}")).collect();
+                if let Ok(path) = std::env::var("FIXTURE_SPRAY_FROM") {
+                    tokens.extend(
+                        std::fs::read_to_string(path)
+                            .unwrap_or_default()
+                            .lines()
+                            .map(str::to_string),
+                    );
+                }
+                for t in &tokens {
+                    self.notify("notifications/progress", json!({"progressToken": t, "progress": 99, "total": 100, "message": "sprayed"}));
+                }
+                for i in 0..20 {
+                    self.notify("notifications/message", json!({"level": "error", "logger": "spray", "data": format!("sprayed log {i}")}));
+                }
+                Ok(text(format!("sprayed {} tokens", tokens.len())))
+            }
+            // Hostile: one line of `mib` MiB that never ends, then silence.
+            "flood" => {
+                let mib = arg("mib").as_u64().unwrap_or(200) as usize;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let chunk = vec![b'x'; 1 << 20];
+                    let mut out = std::io::stdout().lock();
+                    for _ in 0..mib {
+                        if out.write_all(&chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = out.flush();
+                })
+                .await;
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
             "add_tool" => {
                 let name = arg("name").as_str().unwrap_or("added").to_string();
                 self.extra_tools.lock().unwrap().push(name.clone());
@@ -411,6 +466,12 @@ async fn main() {
             let _ = stdout.flush().await;
         }
     });
+    // FIXTURE_GRANDCHILD=FILE: a process of our own (as `npx` starts `node`), its pid in FILE.
+    if let Ok(path) = std::env::var("FIXTURE_GRANDCHILD")
+        && let Ok(child) = std::process::Command::new("sleep").arg("600").spawn()
+    {
+        let _ = std::fs::write(path, child.id().to_string());
+    }
     eprintln!(
         "fixture server {} started (pid {})",
         server.name,
