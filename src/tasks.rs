@@ -191,27 +191,25 @@ pub async fn transition(
     message: Option<&str>,
     outcome: Option<&Result<Box<RawValue>, ErrorObject>>,
 ) -> Result<Option<Task>, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
-    let row: Option<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(current) = row.map(from_row) else {
-        return Ok(None);
-    };
-    if !current.status.may_become(next) {
-        return Ok(None);
-    }
+    // One conditional update: the status may change only from one that allows it, decided by
+    // the database under its own write lock, so concurrent transitions cannot both win and
+    // readers never turn a write into a conflict.
+    let from: Vec<&str> = [Status::Working, Status::InputRequired]
+        .into_iter()
+        .filter(|s| s.may_become(next))
+        .map(Status::as_str)
+        .collect();
     let (text, is_error) = match outcome {
         Some(Ok(v)) => (Some(v.get().to_string()), false),
         Some(Err(e)) => (serde_json::to_string(e).ok(), true),
         None => (None, false),
     };
-    sqlx::query(
+    let row: Option<Row> = sqlx::query_as(&format!(
         "UPDATE tasks SET status = ?, status_message = ?, updated_ms = ?, outcome = COALESCE(?, outcome),
-         outcome_is_error = CASE WHEN ? IS NULL THEN outcome_is_error ELSE ? END WHERE task_id = ?",
-    )
+         outcome_is_error = CASE WHEN ? IS NULL THEN outcome_is_error ELSE ? END
+         WHERE task_id = ? AND status IN (?, ?)
+         RETURNING {COLUMNS}"
+    ))
     .bind(next.as_str())
     .bind(message)
     .bind(crate::analytics::now_ms())
@@ -219,14 +217,11 @@ pub async fn transition(
     .bind(&text)
     .bind(is_error)
     .bind(id)
-    .execute(&mut *tx)
+    .bind(from.first().copied().unwrap_or(""))
+    .bind(from.get(1).copied().unwrap_or(""))
+    .fetch_optional(store.pool())
     .await?;
-    tx.commit().await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?"))
-        .bind(id)
-        .fetch_one(store.pool())
-        .await?;
-    Ok(Some(from_row(row)))
+    Ok(row.map(from_row))
 }
 
 /// At start-up: tasks whose work was lost with the previous process fail, with that reason.

@@ -415,3 +415,51 @@ async fn a_task_that_needs_the_client_is_input_required_until_answered() {
     }
     assert_eq!(statuses, ["input_required", "working", "completed"]);
 }
+
+/// A task with the seed's `timeoutMs` (and with `ttl`, and with neither) on a tool the upstream
+/// runs as a task itself (server-everything's `simulate-research-query`): the director runs
+/// the upstream's task to its end and hands its result over.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_tasks_run_with_timeout_ttl_or_neither() {
+    let everything_js = common::peers()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let d = Director::start(&format!(
+        "[servers.ev]\ncommand = \"node\"\nargs = [\"{}\", \"stdio\"]\n",
+        everything_js.display()
+    ));
+    d.wait_running(&["ev"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.initialize(json!({})).await;
+    let shapes = [
+        json!({"timeoutMs": 300000}),
+        json!({"ttl": 60000}),
+        json!({}),
+    ];
+    let mut ids = Vec::new();
+    for (i, task) in shapes.iter().enumerate() {
+        let created = answer(
+            &c,
+            rpc(
+                i as i64 + 1,
+                "tools/call",
+                json!({"name": "ev/simulate-research-query", "arguments": {"topic": "rust"}, "task": task}),
+            ),
+        )
+        .await;
+        ids.push(task_of(&created).0);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let status = common::wait_for(|| async {
+            let got = answer(&c, rpc(10, "tasks/get", json!({"taskId": id}))).await;
+            let status = got["result"]["status"].as_str()?.to_string();
+            (status != "working").then_some(status)
+        })
+        .await;
+        assert_eq!(status, "completed", "task shape {}", shapes[i]);
+        let result = answer(&c, rpc(11, "tasks/result", json!({"taskId": id}))).await;
+        let text = result["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains("Research Report"), "{result}");
+    }
+}

@@ -446,3 +446,41 @@ pub fn children_running(parent: u32, exe: &str) -> Vec<u32> {
     }
     out
 }
+
+impl McpHttp {
+    /// POSTs a request and reads its answer stream as it comes, answering each server request
+    /// on it (by POSTing `answer(request)` back); returns every message, the response last.
+    pub async fn call_answering(
+        &self,
+        call: serde_json::Value,
+        answer: impl Fn(&serde_json::Value) -> serde_json::Value,
+    ) -> Vec<serde_json::Value> {
+        use futures::StreamExt;
+        let response = self.request(&call).send().await.expect("POST /mcp");
+        let mut body = response.bytes_stream();
+        let mut parser = mcp_director::sse::Parser::default();
+        let mut messages = Vec::new();
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("the answer in time")
+        {
+            for e in parser.feed(&chunk.expect("a chunk")) {
+                let Ok(m) = serde_json::from_str::<serde_json::Value>(&e.data) else {
+                    continue;
+                };
+                if m.get("method").is_some() && m.get("id").is_some() {
+                    let reply =
+                        serde_json::json!({"jsonrpc": "2.0", "id": m["id"], "result": answer(&m)});
+                    let status = self.request(&reply).send().await.expect("answer").status();
+                    assert_eq!(status.as_u16(), 202);
+                }
+                let last = m.get("id") == call.get("id") && m.get("method").is_none();
+                messages.push(m);
+                if last {
+                    return messages;
+                }
+            }
+        }
+        messages
+    }
+}
