@@ -88,10 +88,13 @@ pub fn save(path: &Path, config: &Config) -> Result<(), ConfigError> {
             .map_or("config".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
-    let text = format!(
-        "# MCP Director configuration. Changes made through the admin API are written here.\n{}",
-        to_toml(config)
-    );
+    let text = match std::fs::read_to_string(path) {
+        Ok(old) => edited(&old, config),
+        Err(_) => format!(
+            "# MCP Director configuration. Changes made through the admin API are written here.\n{}",
+            to_toml(config)
+        ),
+    };
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(text.as_bytes())?;
@@ -103,6 +106,92 @@ pub fn save(path: &Path, config: &Config) -> Result<(), ConfigError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// The file's text with `config` in it: only what differs from what the file said is
+/// changed, so the user's comments, order and formatting stay (and defaults the file leaves
+/// out stay out). A file that no longer parses is replaced.
+pub fn edited(old_text: &str, config: &Config) -> String {
+    let (Ok(mut doc), Ok(old)) = (
+        old_text.parse::<toml_edit::DocumentMut>(),
+        parse(old_text, "the file"),
+    ) else {
+        return to_toml(config);
+    };
+    let full = |c: &Config| to_toml(c).parse::<toml_edit::DocumentMut>();
+    let (Ok(before), Ok(after)) = (full(&old), full(config)) else {
+        return to_toml(config);
+    };
+    apply_changes(doc.as_table_mut(), before.as_table(), after.as_table());
+    doc.to_string()
+}
+
+/// Edits `doc` by what changed from `before` to `after` (both complete renderings).
+fn apply_changes(doc: &mut toml_edit::Table, before: &toml_edit::Table, after: &toml_edit::Table) {
+    let keys: Vec<String> = before
+        .iter()
+        .chain(after.iter())
+        .map(|(k, _)| k.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for key in keys {
+        match (before.get(&key), after.get(&key)) {
+            (Some(b), Some(a)) if same(b, a) => {}
+            (Some(toml_edit::Item::Table(b)), Some(toml_edit::Item::Table(a))) => {
+                if !doc.contains_key(&key) {
+                    let mut table = toml_edit::Table::new();
+                    table.set_implicit(true);
+                    doc.insert(&key, toml_edit::Item::Table(table));
+                }
+                match doc.get_mut(&key).and_then(toml_edit::Item::as_table_mut) {
+                    Some(t) => apply_changes(t, b, a),
+                    // Written some other way (an inline table): rewritten.
+                    None => {
+                        doc.insert(&key, toml_edit::Item::Table(a.clone()));
+                    }
+                }
+            }
+            (_, Some(a)) => match doc.get_mut(&key) {
+                Some(toml_edit::Item::Value(v)) if a.is_value() => {
+                    let decor = v.decor().clone();
+                    *v = a.as_value().cloned().unwrap_or_else(|| v.clone());
+                    *v.decor_mut() = decor;
+                }
+                _ => {
+                    doc.insert(&key, a.clone());
+                }
+            },
+            (Some(_), None) => {
+                doc.remove(&key);
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// Whether two items say the same, whatever their formatting.
+fn same(a: &toml_edit::Item, b: &toml_edit::Item) -> bool {
+    use toml_edit::Item;
+    let tables = |a: &toml_edit::Table, b: &toml_edit::Table| {
+        a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+    };
+    match (a, b) {
+        (Item::Table(a), Item::Table(b)) => tables(a, b),
+        (Item::ArrayOfTables(a), Item::ArrayOfTables(b)) => {
+            a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| tables(a, b))
+        }
+        (Item::Value(a), Item::Value(b)) => {
+            let bare = |v: &toml_edit::Value| {
+                let mut v = v.clone();
+                v.decor_mut().clear();
+                v.to_string()
+            };
+            bare(a) == bare(b)
+        }
+        (Item::None, Item::None) => true,
+        _ => false,
+    }
 }
 
 /// Fills each entry's `name` from its table key (and rejects a contradicting one), then checks
@@ -491,5 +580,40 @@ mod tests {
         .unwrap();
         save(&path, &config).unwrap();
         assert_eq!(load(&path).unwrap(), config);
+    }
+
+    #[test]
+    fn admin_edits_keep_the_users_comments_order_and_omissions() {
+        let text = "# my gateway\n\n\
+[servers.zeta]   # the z one\n\
+command = \"z\"  # keep me\n\
+\n\
+# alpha comes second on purpose\n\
+[servers.alpha]\n\
+command = \"a\"\n\
+args = [\"--x\"]\n";
+        let mut config = parse(text, "t").unwrap();
+        config.servers.get_mut("zeta").unwrap().args = vec!["--y".into()];
+        let mut beta = config.servers["alpha"].clone();
+        beta.command = Some("b".into());
+        config.servers.insert("beta".into(), beta);
+        config.servers.remove("alpha");
+        let out = edited(text, &config);
+        assert!(
+            out.starts_with(
+                "# my gateway\n\n[servers.zeta]   # the z one\ncommand = \"z\"  # keep me\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("args = [\"--y\"]"), "{out}");
+        // What belonged to the removed entry went with it.
+        assert!(!out.contains("alpha"), "{out}");
+        assert!(out.contains("[servers.beta]"), "{out}");
+        // Defaults the file left out stay out.
+        assert!(
+            !out.contains("[settings]") && !out.contains("bind"),
+            "{out}"
+        );
+        assert_eq!(parse(&out, "t").unwrap(), config);
     }
 }

@@ -73,6 +73,44 @@ impl RateLimits {
     }
 }
 
+/// Failed attempts per client address (wrong admin passwords): past `max` within `window` the
+/// address is refused until the window has passed, so guessing is slow and argon2 (slow and
+/// memory-hungry on purpose) cannot be made to run at will.
+pub struct Failures {
+    max: u32,
+    window: Duration,
+    seen: std::sync::Mutex<HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
+}
+
+impl Failures {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            seen: Default::default(),
+        }
+    }
+
+    /// How long `ip` must wait, if it has failed too often.
+    pub fn blocked(&self, ip: std::net::IpAddr) -> Option<Duration> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (n, since) = seen.get(&ip)?;
+        (*n >= self.max && since.elapsed() < self.window).then(|| self.window - since.elapsed())
+    }
+
+    pub fn failed(&self, ip: std::net::IpAddr) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > 10_000 {
+            seen.retain(|_, (_, since)| since.elapsed() < self.window);
+        }
+        let entry = seen.entry(ip).or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= self.window {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +149,18 @@ mod tests {
                 .count(),
             5
         );
+    }
+
+    #[test]
+    fn failures_past_the_limit_block_the_address_only() {
+        let f = Failures::new(3, Duration::from_secs(60));
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(f.blocked(a).is_none());
+            f.failed(a);
+        }
+        assert!(f.blocked(a).is_some_and(|w| w <= Duration::from_secs(60)));
+        assert!(f.blocked(b).is_none());
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub struct Inner {
     pub gateway: Arc<Gateway>,
     pub rate_limits: crate::rate_limit::RateLimits,
     pub access_cache: crate::oauth::bearer::AccessCache,
+    /// Wrong admin credentials, per client address.
+    pub admin_failures: crate::rate_limit::Failures,
+    /// Admin credentials verified lately (SHA-256 over the stored hash and what was
+    /// presented) → when: argon2 runs once a minute per credential, not per request.
+    pub admin_verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
     /// Set when the director is stopping: long-lived streams end.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started: Instant,
@@ -72,6 +77,11 @@ impl AppState {
             gateway,
             rate_limits: Default::default(),
             access_cache: Default::default(),
+            admin_failures: crate::rate_limit::Failures::new(
+                10,
+                std::time::Duration::from_secs(60),
+            ),
+            admin_verified: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             started: Instant::now(),
             listen,
@@ -106,22 +116,39 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Without `[settings.auth]` the admin API (which can start processes) answers only clients on
-/// this machine; a director reachable from elsewhere needs admin credentials for it.
+/// this machine; a director reachable from elsewhere needs admin credentials for it. An
+/// address that presented wrong credentials 10 times in a minute waits (429).
 async fn admin_from_afar(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    if state.config.effective().settings.auth.enabled || peer.ip().is_loopback() {
-        return next.run(request).await;
+    let auth = state.config.effective().settings.auth.enabled;
+    if !auth && !peer.ip().is_loopback() {
+        return mcp_director_api::ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin API answers remote clients only with [settings.auth] enabled",
+        )
+        .into_response();
     }
-    mcp_director_api::ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        "the admin API answers remote clients only with [settings.auth] enabled",
-    )
-    .into_response()
+    if let Some(wait) = state.admin_failures.blocked(peer.ip()) {
+        let mut r = mcp_director_api::ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many wrong admin credentials; try again later",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+        return r;
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        state.admin_failures.failed(peer.ip());
+    }
+    response
 }
 
 /// Counts every request by route template (never the raw path: bounded label cardinality).
@@ -304,6 +331,7 @@ pub async fn serve(
     })
     .await?;
     state.gateway.pool.stop_all();
+    crate::upstream::stdio::stop_every_group();
     if let Some(analytics) = state.gateway.analytics() {
         analytics.flush().await;
     }

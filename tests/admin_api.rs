@@ -252,3 +252,29 @@ async fn config_replace_validates_and_reload_reads_the_file() {
         ["a", "b"]
     );
 }
+
+/// Wrong admin passwords are slowed down per address: the eleventh within a minute is 429
+/// (and so is a right one from there, until the minute is over); right ones before that pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_admin_passwords_is_throttled() {
+    let d = common::Director::start(&format!(
+        "[settings.auth]\nenabled = true\nusername = \"admin\"\npassword_hash = \"{}\"\n",
+        mcp_director::secrets::hash_password("right")
+    ));
+    let http = reqwest::Client::new();
+    let get = |password: &'static str| {
+        http.get(format!("{}/api/servers", d.url))
+            .basic_auth("admin", Some(password))
+            .send()
+    };
+    for _ in 0..20 {
+        assert_eq!(get("right").await.unwrap().status(), 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(get("wrong").await.unwrap().status(), 401);
+    }
+    let limited = get("wrong").await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(get("right").await.unwrap().status(), 429);
+}

@@ -207,3 +207,126 @@ async fn a_client_that_hangs_up_mid_call_cancels_it() {
     let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
     assert_eq!(c.request(&ping).send().await.unwrap().status(), 404);
 }
+
+/// A subscription is made through the instance the session uses (its project's), and made
+/// again when that instance restarts: updates do not stop silently.
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_follow_the_sessions_instance_across_restarts() {
+    let d = Director::start(&format!(
+        "[servers.a]\ncommand = \"{FIXTURE}\"\n[projects.web]\nenv = {{ FIXTURE_NAME = \"a-web\" }}\n"
+    ));
+    d.wait_running(&["a"]).await;
+    let mut c = McpHttp::new(&d.url);
+    c.url = format!("{}/mcp?project=web", d.url);
+    c.initialize(json!({})).await;
+    let mut stream = c.open_stream(None).await;
+    let updated =
+        async |stream: &mut tokio::sync::mpsc::UnboundedReceiver<(Option<String>, Value)>| {
+            loop {
+                let (_, m) = tokio::time::timeout(Duration::from_secs(15), stream.recv())
+                    .await
+                    .expect("an update in time")
+                    .expect("stream open");
+                if m["method"] == "notifications/resources/updated" {
+                    return m;
+                }
+            }
+        };
+    let answer = c
+        .post(rpc(
+            2,
+            "resources/subscribe",
+            json!({"uri": "fixture://static"}),
+        ))
+        .await;
+    assert!(answer[0].get("result").is_some(), "{answer:?}");
+    assert_eq!(
+        updated(&mut stream).await["params"]["uri"],
+        "fixture://static"
+    );
+    // The project's instance (it names itself a-web) crashes and comes back.
+    let env = c
+        .post(rpc(
+            3,
+            "tools/call",
+            json!({"name": "a/echo", "arguments": {"text": "x"}}),
+        ))
+        .await;
+    assert!(common::result_text(&env).starts_with("a-web"));
+    c.post(rpc(
+        4,
+        "tools/call",
+        json!({"name": "a/crash", "arguments": {}}),
+    ))
+    .await;
+    // Subscribing again makes the fixture send an update: the subscription was remade.
+    assert_eq!(
+        updated(&mut stream).await["params"]["uri"],
+        "fixture://static"
+    );
+}
+
+/// On exit (`serve` stopped by SIGTERM, `stdio` at the end of its input) every child's whole
+/// process group is gone: the children and what they started.
+#[tokio::test(flavor = "multi_thread")]
+async fn exiting_stops_children_and_grandchildren() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let config = |n: usize| {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[servers.s{i}]\ncommand = \"{FIXTURE}\"\nenv = {{ FIXTURE_GRANDCHILD = \"{}\" }}\n",
+                    dir.join(format!("grandchild-{i}")).display()
+                )
+            })
+            .collect::<String>()
+    };
+    let grandchildren = async |n: usize| {
+        let mut pids = Vec::new();
+        for i in 0..n {
+            let path = dir.join(format!("grandchild-{i}"));
+            pids.push(
+                common::wait_for(|| async {
+                    std::fs::read_to_string(&path).ok()?.parse::<u32>().ok()
+                })
+                .await,
+            );
+        }
+        pids
+    };
+
+    let d = Director::start(&config(3));
+    let children = d.wait_running(&["s0", "s1", "s2"]).await;
+    let grand = grandchildren(3).await;
+    assert!(grand.iter().all(|p| common::process_alive(*p)));
+    d.terminate();
+    for pid in children.iter().chain(&grand) {
+        assert!(!common::process_alive(*pid), "{pid} outlived the director");
+    }
+
+    for i in 0..3 {
+        let _ = std::fs::remove_file(dir.join(format!("grandchild-{i}")));
+    }
+    let path = dir.join("stdio.toml");
+    std::fs::write(&path, config(2)).unwrap();
+    let mut stdio = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+        .args(["stdio", "--config"])
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let grand = grandchildren(2).await;
+    drop(stdio.stdin.take());
+    let _ = stdio.wait();
+    for pid in &grand {
+        assert!(
+            !common::process_alive(*pid),
+            "{pid} outlived the stdio director"
+        );
+    }
+}

@@ -142,12 +142,33 @@ impl AdminApi for Admin {
         };
         let denied = || ApiError::unauthorized("valid admin credentials required");
         let (user, password) = basic_credentials(headers).ok_or_else(denied)?;
+        // A credential verified within the last minute (against this very stored hash) is not
+        // verified again: argon2 is slow and memory-hungry on purpose.
+        let seen = secrets::sha256_hex(&format!("{hash}\0{user}\0{password}"));
+        let fresh = |at: &std::time::Instant| at.elapsed() < std::time::Duration::from_secs(60);
+        {
+            let verified = self
+                .0
+                .admin_verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if verified.get(&seen).is_some_and(fresh) {
+                return Ok(());
+            }
+        }
         // Always run the (slow) hash so a wrong user name takes as long as a wrong password.
         let password_ok =
             tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
                 .await
                 .unwrap_or(false);
         if secrets::ct_eq(&user, &username) && password_ok {
+            let mut verified = self
+                .0
+                .admin_verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            verified.retain(|_, at| fresh(at));
+            verified.insert(seen, std::time::Instant::now());
             Ok(())
         } else {
             Err(denied())

@@ -208,6 +208,7 @@ async fn stdio(args: StdioArgs) -> anyhow::Result<()> {
     )
     .await;
     gateway.pool.stop_all();
+    crate::upstream::stdio::stop_every_group();
     drop(config);
     served?;
     Ok(())

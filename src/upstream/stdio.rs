@@ -38,6 +38,9 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
     }
     let mut child = cmd.spawn()?;
     let pid = child.id();
+    if let Some(pid) = pid {
+        groups().insert(pid);
+    }
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -110,6 +113,7 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
         // The leader is gone; make sure the rest of its group is too.
         if let Some(pid) = pid {
             kill_group(pid, libc::SIGKILL);
+            groups().remove(&pid);
         }
     });
 
@@ -139,6 +143,37 @@ async fn write_line(stdin: Arc<tokio::sync::Mutex<ChildStdin>>, message: Message
         std::task::Poll::Pending => tokio::spawn(write).await.is_ok_and(|r| r.is_ok()),
     };
     if written { Sent::Written } else { Sent::Closed }
+}
+
+/// The process groups of every child still running (a child's pid is its group's id).
+fn groups() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<u32>> {
+    static GROUPS: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Stops every child's whole process group (what they started too, `npx` → `node`), now and
+/// in this thread: the director is exiting, and tasks that would reap them may never run.
+/// SIGTERM, up to 2 s to exit, then SIGKILL.
+pub fn stop_every_group() {
+    let pids: Vec<u32> = std::mem::take(&mut *groups()).into_iter().collect();
+    if pids.is_empty() {
+        return;
+    }
+    for &pid in &pids {
+        kill_group(pid, libc::SIGTERM);
+    }
+    let alive = |pid: u32| {
+        // SAFETY: signal 0 only asks whether the group has a process left.
+        unsafe { libc::killpg(pid as libc::pid_t, 0) == 0 }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while pids.iter().any(|&p| alive(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in pids {
+        kill_group(pid, libc::SIGKILL);
+    }
 }
 
 fn kill_group(pid: u32, signal: i32) {
