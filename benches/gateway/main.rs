@@ -14,6 +14,9 @@
 //! - `callgrind`: instructions per `tools/call` through the director (valgrind, stable on a
 //!   noisy machine): two runs of N and 3N calls, differenced.
 //!
+//! - `soak`: 1,000 sessions opened and closed against an `isolation = "session"` stdio server
+//!   (each process with a child of its own) and a shared one, a tenth of them crashing their
+//!   server mid-call: processes left, RSS before and after, calls that hung (about a minute).
 //! - `load`: only load a running endpoint (BENCH_URL, BENCH_TOOL, BENCH_CLIENTS), to profile it.
 //!
 //! Environment: BENCH_SECS per measurement (default 5); BENCH_DIRECTOR, another director
@@ -89,6 +92,19 @@ async fn wait_for_tools(base: &str, tools: usize) {
         assert!(Instant::now() < deadline, "upstreams never came up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Anonymous (heap, stacks) and file-backed (mapped program text) resident memory, in MiB.
+fn rss_parts(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kib("RssAnon:") / 1024.0, kib("RssFile:") / 1024.0)
 }
 
 /// Resident and peak resident memory of a process, in MiB.
@@ -456,6 +472,138 @@ async fn observability(dir: &Path, secs: f64) {
     );
 }
 
+/// Processes carrying `mark` in their environment (fixtures and what they started).
+fn marked_processes(mark: &str) -> Vec<u32> {
+    let needle = format!("SOAK_MARK={mark}");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            });
+            !zombie && environ.split(|b| *b == 0).any(|v| v == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// One soak session: initialize, call `tools`, end it; (answered, failed, hanging) calls.
+async fn soak_session(url: String, tools: &[&str]) -> (u64, u64, u64) {
+    let (mut ok, mut failed, mut hung) = (0, 0, 0);
+    let mut c = Http::connect(&url).await;
+    c.initialize().await;
+    for tool in tools {
+        let id = c.next_id();
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"text": "soak"}}});
+        match tokio::time::timeout(Duration::from_secs(30), c.post(body.to_string())).await {
+            Ok(a) if a.text.as_deref().is_some_and(|t| t.contains("\"result\"")) => ok += 1,
+            Ok(_) => failed += 1,
+            Err(_) => hung += 1,
+        }
+    }
+    delete(&url, c.session.take().expect("a session")).await;
+    (ok, failed, hung)
+}
+
+/// 1,000 sessions opened and closed against an `isolation = "session"` stdio server (a
+/// process per session, each starting a grandchild) and a shared one; every tenth session
+/// crashes its server mid-call. Afterwards: no process left but the shared server's, RSS back near where
+/// it started, and every call answered (none hanging).
+async fn soak(dir: &Path) {
+    let mark = format!("{}-{}", std::process::id(), now_nanos());
+    let grandchild = dir.join("grandchild.pid");
+    let server = |name: &str, isolation: &str| {
+        format!(
+            "[servers.{name}]\ncommand = \"{FIXTURE}\"\nisolation = \"{isolation}\"\n\
+             env = {{ SOAK_MARK = \"{mark}\", FIXTURE_GRANDCHILD = \"{}\" }}\n",
+            grandchild.display()
+        )
+    };
+    let config = format!("{}{}", server("iso", "session"), server("shared", "shared"));
+    let (d, base) = director(dir, "soak", &config);
+    wait_for_tools(&base, 11).await;
+    let url = format!("{base}/mcp");
+    // Warm up, then measure from here.
+    for _ in 0..20 {
+        soak_session(url.clone(), &["iso/echo", "shared/echo"]).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every tenth session crashes its own server (then calls it again: a new one starts).
+    // Two rounds: what the first leaves is the baseline of the second.
+    let round = async || {
+        let started = Instant::now();
+        let workers: Vec<_> = (0..16)
+            .map(|w| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let mut totals = (0, 0, 0);
+                    for i in 0..1000 / 16 + 1 {
+                        let tools: &[&str] = if (w * 100 + i) % 10 == 0 {
+                            &["iso/crash", "iso/echo", "shared/echo"]
+                        } else {
+                            &["iso/echo", "shared/echo"]
+                        };
+                        let (ok, failed, hung) = soak_session(url.clone(), tools).await;
+                        totals = (totals.0 + ok, totals.1 + failed, totals.2 + hung);
+                    }
+                    totals
+                })
+            })
+            .collect();
+        let mut totals = (0, 0, 0);
+        for w in workers {
+            let (ok, failed, hung) = w.await.expect("worker");
+            totals = (totals.0 + ok, totals.1 + failed, totals.2 + hung);
+        }
+        // Isolated servers end with their sessions; give the last ones a moment.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        (totals, started.elapsed().as_secs_f64())
+    };
+    for n in 1..=2 {
+        let (anon_before, file_before) = rss_parts(d.0.id());
+        let ((ok, failed, hung), secs) = round().await;
+        let (anon, file) = rss_parts(d.0.id());
+        let left = marked_processes(&mark);
+        println!(
+            "soak round {n}: {} sessions, {failed} of them crashing their server, in {secs:.1} s; calls: {ok} \
+             answered, {failed} failed (the crashing ones), {hung} hanging; processes left: {} (expected 4: \
+             the two pooled instances and their children); RSS anonymous {anon_before:.1} -> {anon:.1} MiB \
+             ({:+.1}%), program text mapped {file_before:.1} -> {file:.1} MiB",
+            16 * (1000 / 16 + 1),
+            left.len(),
+            (anon / anon_before - 1.0) * 100.0
+        );
+        if std::env::var("BENCH_DEBUG").is_ok() {
+            for pid in &left {
+                let cmd =
+                    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                eprintln!("left: {pid} {cmd:?}");
+            }
+        }
+    }
+    let mut d = d;
+    // SAFETY: a signal to our own child (SIGTERM: the director stops as an operator stops it).
+    unsafe { libc::kill(d.0.id() as i32, libc::SIGTERM) };
+    let _ = d.0.wait();
+    let after_exit = marked_processes(&mark);
+    println!(
+        "soak: processes left after the director exited: {}\n",
+        after_exit.len()
+    );
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 /// Instructions the director executes for `calls` sequential tools/call (c=1, HTTP upstream).
 async fn instructions(dir: &Path, upstream_url: &str, calls: u64) -> u64 {
     let out = dir.join(format!("callgrind.{calls}.out"));
@@ -599,7 +747,7 @@ fn main() {
         .collect();
     let wanted = |s: &str| {
         if args.is_empty() {
-            s != "callgrind" && s != "load"
+            !matches!(s, "callgrind" | "load" | "soak")
         } else {
             args.iter().any(|a| a == s)
         }
@@ -621,6 +769,9 @@ fn main() {
         }
         if wanted("callgrind") {
             callgrind(dir.path()).await;
+        }
+        if wanted("soak") {
+            soak(dir.path()).await;
         }
         if wanted("load") {
             load(secs).await;
