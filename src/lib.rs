@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod sse;
+pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;

@@ -4,7 +4,7 @@
 
 use crate::config::{ConfigError, is_valid_name};
 use crate::secrets;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use mcp_director_api::models::{

@@ -5,7 +5,8 @@ mod admin;
 mod import;
 
 use crate::live_config::LiveConfig;
-use crate::server::{self, AppState};
+use crate::server;
+use crate::state::AppState;
 use crate::store::Store;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -217,7 +217,7 @@ pub async fn create(
                 None => work.await,
             };
             let (status, message) = match &outcome {
-                Ok(v) if super::tool_error(v) => {
+                Ok(v) if super::forward::tool_error(v) => {
                     (Status::Failed, "The tool reported an error.".to_string())
                 }
                 Ok(_) => (Status::Completed, "The operation completed.".to_string()),

@@ -3,7 +3,7 @@
 //! path) whenever a catalog or the configuration changes; each item is rendered to JSON once
 //! then, so a list request only filters and concatenates.
 
-use crate::jsonrpc::{ErrorObject, raw};
+use crate::jsonrpc::{ErrorObject, Notification, raw};
 use crate::naming::{NameTable, Strategy};
 use crate::profile::Filter;
 use crate::upstream::pool::{Kind, Pool};
@@ -11,6 +11,7 @@ use mcp_director_api::models::{Config, Naming};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One listed item as clients see it.
 #[derive(Debug)]
@@ -186,6 +187,60 @@ impl View {
             out.push("notifications/resources/list_changed");
         }
         out
+    }
+}
+
+impl super::Gateway {
+    /// The view of sessions in no project (the admin API's).
+    pub fn view(&self) -> Arc<View> {
+        self.view_for(None)
+    }
+
+    pub fn view_for(&self, project: Option<&str>) -> Arc<View> {
+        self.views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&project.map(str::to_string))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn rebuild_view(&self) {
+        let config = self.settings();
+        let keys = std::iter::once(None).chain(config.projects.keys().cloned().map(Some));
+        let next: HashMap<Option<String>, Arc<View>> = keys
+            .map(|p| {
+                let view = Arc::new(View::build(&config, &self.pool, p.as_deref()));
+                (p, view)
+            })
+            .collect();
+        let previous = std::mem::replace(
+            &mut *self.views.write().unwrap_or_else(|e| e.into_inner()),
+            next.clone(),
+        );
+        // Sessions of one project and profile see the same thing: compared once for all.
+        let mut changes: HashMap<(Option<String>, Option<String>), Vec<&'static str>> =
+            HashMap::new();
+        for s in self.sessions() {
+            if !s.negotiated().initialized {
+                continue;
+            }
+            let (Some(old), Some(new)) = (previous.get(&s.project), next.get(&s.project)) else {
+                continue;
+            };
+            let methods = changes
+                .entry((s.project.clone(), s.profile.clone()))
+                .or_insert_with(|| old.changes(new, &s.filter));
+            for method in methods.iter() {
+                s.outbound.send(
+                    Notification {
+                        method: method.to_string(),
+                        params: None,
+                    }
+                    .into(),
+                );
+            }
+        }
     }
 }
 

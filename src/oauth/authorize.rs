@@ -11,7 +11,7 @@ use super::grants::{self, Code, Pending};
 use super::{MCP_SCOPE, OAuthError, enabled, issuer, our_resource};
 use crate::analytics::now_ms;
 use crate::secrets::{ct_eq, random_token, sha256_hex, verify_password};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

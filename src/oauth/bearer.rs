@@ -3,7 +3,7 @@
 
 use super::{MCP_SCOPE, OAuthError, grants, issuer, principal, profile_for, resources};
 use crate::secrets::{ct_eq, sha256_hex};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::time::{Duration, Instant};
 

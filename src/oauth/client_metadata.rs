@@ -9,7 +9,7 @@
 
 use super::grants::{self, Client};
 use super::{OAuthError, redirect_uri_allowed};
-use crate::server::AppState;
+use crate::state::AppState;
 use futures::StreamExt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! for its /mcp endpoint (the URL a 401's `resource_metadata` names).
 
 use super::{MCP_SCOPE, OAuthError, enabled, issuer, resources};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use mcp_director_api::models::{

@@ -21,7 +21,7 @@ mod token;
 pub use bearer::{Endpoint, admit, challenge};
 
 use crate::profile::glob_match;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};

@@ -7,7 +7,7 @@ use super::grants::{self, Claims};
 use super::{OAuthError, authorize, enabled, issuer};
 use crate::profile::glob_match;
 use crate::secrets::{ct_eq, sha256_hex};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;

@@ -4,7 +4,7 @@
 use super::grants::{self, Client};
 use super::{OAuthError, enabled, redirect_uri_allowed};
 use crate::secrets::{random_token, sha256_hex};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -7,7 +7,7 @@ use super::grants::{self, ACCESS, Grant, REFRESH, Redeemed, Rotated};
 use super::{OAuthError, enabled, issuer, our_resource, pkce_s256_matches};
 use crate::analytics::now_ms;
 use crate::secrets::{ct_eq, random_token, sha256_hex};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
