@@ -19,10 +19,17 @@ pub enum TransportKind {
     StreamableHttp,
     LegacySse,
     Stdio,
+    /// A 2026-07-28 request over HTTP: a session that lives as long as the request.
+    Stateless,
 }
 
 impl TransportKind {
-    pub const ALL: [TransportKind; 3] = [Self::StreamableHttp, Self::LegacySse, Self::Stdio];
+    pub const ALL: [TransportKind; 4] = [
+        Self::StreamableHttp,
+        Self::LegacySse,
+        Self::Stdio,
+        Self::Stateless,
+    ];
 
     /// The metrics label.
     pub fn label(self) -> &'static str {
@@ -30,6 +37,7 @@ impl TransportKind {
             Self::StreamableHttp => "streamable-http",
             Self::LegacySse => "sse",
             Self::Stdio => "stdio",
+            Self::Stateless => "stateless",
         }
     }
 }
@@ -52,22 +60,45 @@ impl Default for Negotiated {
     }
 }
 
+/// The 2026 tasks extension's identifier.
+pub const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
 /// The client capabilities the director acts on, by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ClientCapabilities(u8);
 
 impl ClientCapabilities {
-    const NAMES: [&str; 4] = ["roots", "sampling", "elicitation", "tasks"];
+    /// The last is the 2026 tasks extension (`extensions["io.modelcontextprotocol/tasks"]`).
+    const NAMES: [&str; 5] = ["roots", "sampling", "elicitation", "tasks", TASKS_EXTENSION];
 
     /// The known capabilities declared in a `capabilities` object.
     pub fn from_map(map: &serde_json::Map<String, Value>) -> Self {
+        let declared = |name: &str| match name {
+            TASKS_EXTENSION => map
+                .get("extensions")
+                .and_then(|e| e.get(TASKS_EXTENSION))
+                .is_some(),
+            name => map.contains_key(name),
+        };
         Self(
             Self::NAMES
                 .iter()
                 .enumerate()
-                .filter(|(_, name)| map.contains_key(**name))
+                .filter(|(_, name)| declared(name))
                 .fold(0, |bits, (i, _)| bits | 1 << i),
         )
+    }
+
+    /// The capabilities as a 2026 request's `_meta` declares them to a server: what this
+    /// client can be asked (roots always: the director answers those for clients without).
+    pub fn to_json(self) -> Value {
+        let mut map = serde_json::Map::new();
+        for name in ["roots", "sampling", "elicitation"] {
+            if name == "roots" || self.has(name) {
+                map.insert(name.into(), Value::Object(Default::default()));
+            }
+        }
+        Value::Object(map)
     }
 
     pub fn has(self, name: &str) -> bool {
@@ -94,12 +125,26 @@ pub struct Subscription {
     pub connection: u64,
 }
 
-/// A request an upstream sent that we relayed to this client.
+/// A request we sent this client, on an upstream's behalf.
 pub struct Relayed {
-    pub connection: Arc<Connection>,
-    pub upstream_id: Id,
+    pub to: AnswerTo,
     /// The task waiting for this answer (it is `input_required` meanwhile).
     pub task: Option<String>,
+}
+
+/// Where the client's answer goes.
+pub enum AnswerTo {
+    /// Back to the upstream that asked (a 2025-era server's request), with its id.
+    Upstream {
+        connection: Arc<Connection>,
+        upstream_id: Id,
+    },
+    /// To the director itself, which asked for a 2026 server (its `InputRequiredResult`).
+    Director(
+        tokio::sync::oneshot::Sender<
+            Result<Box<serde_json::value::RawValue>, crate::jsonrpc::ErrorObject>,
+        >,
+    ),
 }
 
 pub struct Session {
@@ -186,6 +231,9 @@ impl Session {
     pub fn principal(&self) -> std::borrow::Cow<'_, str> {
         match &self.credential {
             Some(p) => p.as_str().into(),
+            // A 2026 request's session ends with it: what it creates belongs to whoever may
+            // call without a credential (its task ids are unguessable, and 2026 lists none).
+            None if self.transport == TransportKind::Stateless => "anonymous".into(),
             None => format!("session:{}", self.id).into(),
         }
     }

@@ -1,12 +1,13 @@
 //! The official MCP conformance suite (`@modelcontextprotocol/conformance` 0.1.16) run against
-//! the director fronting the suite's reference backend, exposed unprefixed: every active check
-//! must pass. The suite is slightly flaky (timing), so a failed scenario gets one rerun.
+//! the director fronting our own fixture server in its conformance mode (a stdio upstream with
+//! `FIXTURE_CONFORMANCE=1`, the suite's catalogue), exposed unprefixed: every active check must
+//! pass. The suite is slightly flaky (timing), so a failed scenario gets one rerun.
 
 mod common;
 
-use common::{Director, Peer};
+use common::Director;
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Per scenario: `(passed, failed)` checks, from the suite's `✓ name: N passed, M failed`
 /// lines (and the single-scenario `Passed: N/M, K failed` form).
@@ -63,40 +64,19 @@ fn run_suite(url: &str, scenario: Option<&str>) -> BTreeMap<String, (u32, u32)> 
     results
 }
 
+/// The director in front of the fixture's conformance catalogue, unprefixed.
+async fn director() -> Director {
+    let d = Director::start(&format!(
+        "[servers.conformance]\ncommand = \"{}\"\nenv = {{ FIXTURE_CONFORMANCE = \"1\" }}\nprefix = \"\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    d.wait_running(&["conformance"]).await;
+    d
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance_suite_passes_through_the_director() {
-    let backend = common::peers().join("conformance-backend");
-    assert!(
-        backend.join("node_modules").exists(),
-        "conformance backend missing: run `cargo xtask test`"
-    );
-    let port = common::free_port();
-    let _backend = Peer::spawn(
-        Command::new(common::node())
-            .arg(backend.join("node_modules/tsx/dist/cli.mjs"))
-            .arg("everything-server.ts")
-            .current_dir(&backend)
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reference backend did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let d = Director::start(&format!(
-        "[servers.conformance]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\nprefix = \"\"\n"
-    ));
-    let c = d.client(None);
-    common::wait_for(|| async {
-        let s = c.get_server_status("conformance").await.ok()?.into_inner();
-        (s.state == mcp_director_client::types::UpstreamState::Running).then_some(())
-    })
-    .await;
+    let d = director().await;
 
     let url = format!("{}/mcp", d.url);
     let suite_url = url.clone();
@@ -123,4 +103,69 @@ async fn conformance_suite_passes_through_the_director() {
     );
     assert!(failed.is_empty(), "failed twice: {failed:?}");
     assert_eq!(passed, 40, "every active check passes");
+}
+
+/// One run of the 2026 line with `--requirements revision`, against the baseline: its exit
+/// status (0: nothing failed but what the baseline expects) and its output.
+fn run_2026(url: &str, revision: &str) -> (bool, String) {
+    let suite = common::peers()
+        .join("npm-conformance-2026/node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let baseline = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/expected-2026.yml"
+    );
+    let mut cmd = Command::new(common::node());
+    cmd.arg(suite)
+        .args(["server", "--url", url, "--requirements", revision]);
+    if revision == "2026-07-28" {
+        cmd.args(["--expected-failures", baseline]);
+    }
+    let out = cmd.output().expect("run the conformance suite");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The suite's `Total: N passed, M failed` line.
+fn totals(text: &str) -> (u32, u32) {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("Total:"))
+        .unwrap_or_else(|| panic!("no total:\n{text}"));
+    let number = |word: &str| -> u32 {
+        line.split(',')
+            .find(|p| p.contains(word))
+            .and_then(|p| p.split_whitespace().find_map(|w| w.parse().ok()))
+            .unwrap_or(0)
+    };
+    (number("passed"), number("failed"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_2026_conformance_suite_passes_through_the_director_in_both_eras() {
+    for (revision, at_least) in [("2026-07-28", 180), ("2025-11-25", 83)] {
+        // A director of its own for each run: calls a run leaves waiting (parked, or tasks
+        // asking for input) hold lanes of the stdio fixture until they time out.
+        let mut attempt = 0;
+        let (ok, text) = loop {
+            let d = director().await;
+            let (url, rev) = (format!("{}/mcp", d.url), revision.to_string());
+            let (ok, text) = tokio::task::spawn_blocking(move || run_2026(&url, &rev))
+                .await
+                .unwrap();
+            attempt += 1;
+            if ok || attempt == 2 {
+                break (ok, text);
+            }
+            eprintln!("conformance {revision}: rerun after\n{text}");
+        };
+        let (passed, failed) = totals(&text);
+        eprintln!("conformance {revision}: {passed} passed, {failed} failed (all expected)");
+        assert!(ok, "{revision}: failures beyond the baseline:\n{text}");
+        assert!(
+            passed >= at_least,
+            "{revision}: {passed} checks passed, fewer than {at_least}:\n{text}"
+        );
+    }
 }

@@ -359,33 +359,42 @@ async fn a_restarted_http_upstream_is_reconnected() {
     .await;
 }
 
-/// The newest Python SDK probes `server/discover` (2026-07-28) first; the director's error
-/// makes it fall back to `initialize`, and everything works.
+/// The newest Python SDK as users run it: by default it discovers the director's 2026-07-28
+/// and talks it statelessly (sampling and elicitation of the stdio fixture reach it as multi
+/// round-trip input requests); pinned to `legacy` it initializes a 2025-11-25 session, where the
+/// same calls are server→client requests. Both see the same tools and answers.
 #[tokio::test(flavor = "multi_thread")]
-async fn python_sdk_2_falls_back_from_discover_to_initialize() {
+async fn python_sdk_2_talks_both_eras_through_the_director() {
     let d = Director::start(&fixture("a", ""));
     d.wait_running(&["a"]).await;
     let python = common::peers().join("venv2/bin/python");
-    let out = Command::new(python)
-        .arg(concat!(
+    for (mode, protocol) in [(None, "2026-07-28"), (Some("legacy"), "2025-11-25")] {
+        let mut cmd = Command::new(&python);
+        cmd.arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/python/sdk2_client.py"
         ))
-        .arg(format!("{}/mcp", d.url))
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["protocol"], "2025-11-25");
-    assert_eq!(report["echo"], "a: from sdk 2");
-    assert!(
-        report["tools"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("a/echo"))
-    );
+        .arg(format!("{}/mcp", d.url));
+        cmd.args(mode);
+        let out = cmd.output().expect("python");
+        assert!(
+            out.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["protocol"], protocol);
+        assert_eq!(report["echo"], "a: from sdk 2");
+        assert_eq!(report["sampled"], "sampled: sampled: hello", "{mode:?}");
+        assert_eq!(report["elicited"], "elicited: accept sdk2", "{mode:?}");
+        assert_eq!(report["progress"], json!([1.0, 2.0, 3.0]), "{mode:?}");
+        assert_eq!(report["stepped"], "3 steps");
+        assert_eq!(report["resource"], "content of fixture://static");
+        assert!(
+            report["tools"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("a/echo"))
+        );
+    }
 }

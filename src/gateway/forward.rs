@@ -2,9 +2,11 @@
 //! prompts) or server, through the right connection (the instance of the session's project,
 //! the session's own, or a lane), tracked until it is over, and recorded (metrics, analytics).
 
-use super::{Gateway, Params, lanes, params_map, relay, resources, string_param, tasks};
+use super::{
+    Gateway, Params, lanes, mrtr, params_map, relay, resources, string_param, task_ext, tasks,
+};
 use crate::jsonrpc::{ErrorObject, Id, Request, raw};
-use crate::session::{InFlight, Session, Sink};
+use crate::session::{InFlight, Session, Sink, TransportKind};
 use mcp_director_api::models::{AnalyticsRowKind, Isolation};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -43,40 +45,73 @@ impl Gateway {
                 .tool(&name)
                 .and_then(|t| t.pointer("/execution/taskSupport"))
                 .and_then(Value::as_str);
-            match params.get("task") {
-                // A tool that forbids tasks refuses one (-32601, as the spec says); a tool that
-                // says nothing is run as a task by the director itself.
-                Some(_) if support == Some("forbidden") => {
-                    return Err(ErrorObject::new(
-                        crate::jsonrpc::METHOD_NOT_FOUND,
-                        format!("Tool {name} cannot be called as a task"),
-                    ));
-                }
-                Some(task) if self.store.is_some() => {
-                    let task = serde_json::from_str(task.get()).map_err(|e| {
-                        ErrorObject::invalid_params(format!("Invalid params.task: {e}"))
-                    })?;
-                    let upstream_tasks = support.is_some()
-                        && self
-                            .pool
-                            .instance(server, session.project.as_deref())
-                            .and_then(|u| u.status().info)
-                            .is_some_and(|i| {
-                                i.capabilities
+            let upstream_tasks = || {
+                support.is_some()
+                    && self
+                        .pool
+                        .instance(server, session.project.as_deref())
+                        .and_then(|u| u.status().info)
+                        .is_some_and(|i| {
+                            !i.modern
+                                && i.capabilities
                                     .get("tasks")
                                     .and_then(|t| t.pointer("/requests/tools/call"))
                                     .is_some()
-                            });
-                    return tasks::create(self, session, server, params, task, upstream_tasks)
-                        .await;
+                        })
+            };
+            if session.transport == TransportKind::Stateless {
+                // 2026: the director decides which calls become tasks (those of tools that
+                // support them, for clients that declared the extension); a 2025-style `task`
+                // param is tolerated and changes nothing.
+                params.shift_remove("task");
+                let declared = session.has_capability(crate::session::TASKS_EXTENSION);
+                match support {
+                    Some("required" | "optional") if declared && self.store.is_some() => {
+                        return task_ext::create(self, session, server, params, upstream_tasks())
+                            .await;
+                    }
+                    Some("required") => {
+                        return Err(super::modern::missing_capability(json!({
+                            "extensions": { crate::session::TASKS_EXTENSION: {} }
+                        })));
+                    }
+                    _ => {}
                 }
-                None if support == Some("required") => {
-                    return Err(ErrorObject::new(
-                        crate::jsonrpc::METHOD_NOT_FOUND,
-                        format!("Tool {name} must be called as a task (params.task)"),
-                    ));
+            } else {
+                match params.get("task") {
+                    // A tool that forbids tasks refuses one (-32601, as the spec says); a tool
+                    // that says nothing is run as a task by the director itself.
+                    Some(_) if support == Some("forbidden") => {
+                        return Err(ErrorObject::new(
+                            crate::jsonrpc::METHOD_NOT_FOUND,
+                            format!("Tool {name} cannot be called as a task"),
+                        ));
+                    }
+                    Some(task) if self.store.is_some() => {
+                        let task = serde_json::from_str(task.get()).map_err(|e| {
+                            ErrorObject::invalid_params(format!("Invalid params.task: {e}"))
+                        })?;
+                        let upstream_tasks = upstream_tasks();
+                        let task = tasks::create(
+                            self,
+                            session,
+                            server,
+                            params,
+                            task,
+                            upstream_tasks,
+                            None,
+                        )
+                        .await?;
+                        return Ok(raw(&json!({ "task": task.to_json() })));
+                    }
+                    None if support == Some("required") => {
+                        return Err(ErrorObject::new(
+                            crate::jsonrpc::METHOD_NOT_FOUND,
+                            format!("Tool {name} must be called as a task (params.task)"),
+                        ));
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         let started = std::time::Instant::now();
@@ -207,15 +242,51 @@ impl Gateway {
                     sink: sink.clone(),
                 },
             );
-        let outcome = connection
-            .send_request(
-                upstream_id,
-                method,
-                Some(raw(&params)),
-                rx,
-                timeout.unwrap_or_else(|| upstream.timeout()),
-            )
+        let timeout = timeout.unwrap_or_else(|| upstream.timeout());
+        if connection.info.modern {
+            modern_meta(&mut params, session);
+        }
+        let mut outcome = connection
+            .send_request(upstream_id, method, Some(raw(&params)), rx, timeout)
             .await;
+        // A 2026 upstream asks for input in its result: a 2026 client is handed the question; a
+        // 2025 client is asked on its session, and the director retries for it.
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let Some((requests, state)) = outcome.as_ref().ok().and_then(|r| mrtr::asks(r)) else {
+                break;
+            };
+            if session.transport == TransportKind::Stateless {
+                // Handed to the client as it is; its transport wraps the state (it knows the
+                // call as the client named it).
+                break;
+            }
+            let mut answers = serde_json::Map::new();
+            for (key, request) in requests {
+                let asked = request.get("method").and_then(Value::as_str).unwrap_or("");
+                let asked_params = request.get("params").map(raw);
+                let answer = relay::ask(self, &sink, asked, asked_params, timeout).await?;
+                let answer: Value = serde_json::from_str(answer.get()).unwrap_or(Value::Null);
+                answers.insert(key, answer);
+            }
+            params.insert("inputResponses".into(), raw(&answers));
+            match state {
+                Some(state) => params.insert("requestState".into(), raw(&state)),
+                None => params.shift_remove("requestState"),
+            };
+            let (next_id, rx) = connection.register()?;
+            tracked.upstream_id = next_id;
+            if let Some(f) = session
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&tracked.key)
+            {
+                f.upstream_id = next_id;
+            }
+            outcome = connection
+                .send_request(next_id, method, Some(raw(&params)), rx, timeout)
+                .await;
+        }
         tracked.answered = true;
         outcome
     }
@@ -362,3 +433,26 @@ impl Named {
         }
     }
 }
+
+/// What a 2026 upstream is told of the client in `_meta`: what it can be asked, and the log
+/// level the session wants.
+fn modern_meta(params: &mut Params, session: &Session) {
+    let mut meta: serde_json::Map<String, Value> = params
+        .get("_meta")
+        .and_then(|m| serde_json::from_str(m.get()).ok())
+        .unwrap_or_default();
+    {
+        meta.insert(
+            "io.modelcontextprotocol/clientCapabilities".into(),
+            session.negotiated().capabilities.to_json(),
+        );
+        let level = *session.log_level.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(level) = level.and_then(super::logging::name) {
+            meta.insert("io.modelcontextprotocol/logLevel".into(), json!(level));
+        }
+    }
+    params.insert("_meta".into(), raw(&meta));
+}
+
+/// How many times a 2026 upstream may ask for input in one call.
+const MAX_INPUT_ROUNDS: usize = 16;

@@ -1,10 +1,11 @@
 //! Lanes: a shared stdio or legacy SSE upstream cannot say which client a request of its
 //! (sampling, elicitation) is for while it serves several at once. So a session that can be
-//! asked such things (it declared sampling or elicitation) has its connection to itself among
-//! such sessions: the instance's own when no other one is using it, else a lane — an extra
-//! connection to the same instance, opened for the purpose, reused, and closed after
-//! [`IDLE`] unused. Sessions that cannot be asked share freely. Streamable HTTP upstreams need
-//! none: their requests arrive on the answer stream of the call they belong to.
+//! asked such things (it declared sampling or elicitation) has a connection to itself while
+//! its requests are in flight: a lane — an extra connection to the same instance, opened for
+//! the purpose, reused by the next such session, and closed after [`IDLE`] unused. Sessions
+//! that cannot be asked share the instance's own connection, where a request of the upstream
+//! is attributed only when one client is being served. Streamable HTTP upstreams need none:
+//! their requests arrive on the answer stream of the call they belong to.
 
 use super::Gateway;
 use crate::jsonrpc::ErrorObject;
@@ -83,9 +84,9 @@ pub async fn hold(
     {
         let mut lanes = upstream.lanes.lock().unwrap_or_else(|e| e.into_inner());
         lanes.extra.retain(|(c, _)| c.is_open());
-        let open: Vec<Arc<Connection>> = std::iter::once(shared.clone())
-            .chain(lanes.extra.iter().map(|(c, _)| c.clone()))
-            .collect();
+        // Never the shared connection: sessions that cannot be asked use it at any time, and
+        // a request of the upstream there could be on behalf of any of them.
+        let open: Vec<Arc<Connection>> = lanes.extra.iter().map(|(c, _)| c.clone()).collect();
         for c in open {
             if claim(&mut lanes, &c) {
                 return Ok((c.clone(), Some(hold(&c))));

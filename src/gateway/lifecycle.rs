@@ -46,17 +46,6 @@ pub fn initialize(
         n.version = version;
         n.capabilities = ClientCapabilities::from_map(&p.capabilities);
     }
-    // The instructions of the servers this session can see, through its project's instances.
-    let instructions: Vec<String> = settings
-        .servers
-        .keys()
-        .filter(|server| session.filter.sees_server(server))
-        .filter_map(|server| g.pool.instance(server, session.project.as_deref()))
-        .filter_map(|u| {
-            let text = u.status().info?.instructions?;
-            Some(format!("## {}\n{}", u.server, text.trim()))
-        })
-        .collect();
     let mut result = json!({
         "protocolVersion": version.as_str(),
         "capabilities": {
@@ -77,14 +66,33 @@ pub fn initialize(
         result["capabilities"]["tasks"] =
             json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
     }
-    if !instructions.is_empty() {
-        result["instructions"] = Value::String(format!(
-            "MCP Director serves the tools, prompts and resources of several servers; tool and \
-             prompt names are prefixed with their server.\n\n{}",
-            instructions.join("\n\n")
-        ));
+    if let Some(text) = instructions(g, session) {
+        result["instructions"] = Value::String(text);
     }
     Ok(raw(&result))
+}
+
+/// The instructions of the servers the session can see (through its project's instances),
+/// each under its name; `None` when none has any.
+pub fn instructions(g: &Gateway, session: &Session) -> Option<String> {
+    let settings = g.settings();
+    let parts: Vec<String> = settings
+        .servers
+        .keys()
+        .filter(|server| session.filter.sees_server(server))
+        .filter_map(|server| g.pool.instance(server, session.project.as_deref()))
+        .filter_map(|u| {
+            let text = u.status().info?.instructions?;
+            Some(format!("## {}\n{}", u.server, text.trim()))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "MCP Director serves the tools, prompts and resources of several servers; tool and \
+             prompt names are prefixed with their server.\n\n{}",
+            parts.join("\n\n")
+        )
+    })
 }
 
 /// `server/discover` belongs to the 2026-07-28 protocol, which the director does not serve

@@ -23,6 +23,11 @@ pub fn rank(level: &str) -> Option<u8> {
     LEVELS.iter().position(|l| *l == level).map(|i| i as u8)
 }
 
+/// The name of a level rank.
+pub fn name(rank: u8) -> Option<&'static str> {
+    LEVELS.get(rank as usize).copied()
+}
+
 /// Whether a `notifications/message` at `level` goes to `session`: at or above the level it
 /// set; everything while it set none.
 pub fn wanted(session: &Session, level: Option<&str>) -> bool {

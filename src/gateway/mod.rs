@@ -9,11 +9,14 @@ mod forward;
 mod lanes;
 mod lifecycle;
 mod logging;
+pub mod modern;
+pub mod mrtr;
 mod progress;
 mod prompts;
 mod relay;
-mod resources;
+pub(crate) mod resources;
 mod sessions;
+mod task_ext;
 mod tasks;
 mod tools;
 mod view;
@@ -25,6 +28,7 @@ pub use view::View;
 use crate::jsonrpc::{ErrorObject, Message, Notification, Request, Response, raw};
 use crate::session::{Session, Sink};
 use crate::upstream::pool::{Pool, PoolEvent};
+use crate::version::Version;
 use indexmap::IndexMap;
 use mcp_director_api::models::Config;
 use serde_json::json;
@@ -83,6 +87,8 @@ pub struct Gateway {
     /// The merged catalog per project (`None`: sessions in no project).
     views: RwLock<HashMap<Option<String>, Arc<View>>>,
     progress: Arc<progress::Progress>,
+    /// 2026 calls waiting for their client's answers.
+    pub calls: mrtr::Calls,
 }
 
 impl Gateway {
@@ -119,6 +125,7 @@ impl Gateway {
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
             progress: Arc::default(),
+            calls: mrtr::Calls::default(),
         });
         gateway.pool.apply(&config.borrow());
         let weak = Arc::downgrade(&gateway);
@@ -159,6 +166,9 @@ impl Gateway {
                 let limit =
                     Duration::from_secs(g.settings().settings.session_idle_timeout_secs.get());
                 g.expire_idle(limit).await;
+                for session in g.calls.expired() {
+                    g.remove_session(&session.id).await;
+                }
                 lanes::close_idle(&g.pool.all());
                 drop(g);
                 tokio::time::sleep((limit / 2).min(Duration::from_secs(30))).await;
@@ -236,6 +246,9 @@ impl Gateway {
         r: Request,
         sink: Sink,
     ) -> Result<Box<serde_json::value::RawValue>, ErrorObject> {
+        if session.negotiated().version >= Version::V2026_07_28 {
+            return self.dispatch_modern(session, r, sink).await;
+        }
         match r.method.as_str() {
             "initialize" => lifecycle::initialize(self, session, r.params.as_deref()),
             "ping" => Ok(raw(&json!({}))),
@@ -259,6 +272,32 @@ impl Gateway {
             "tasks/cancel" => tasks::cancel(self, session, r.params.as_deref()).await,
             other => Err(ErrorObject::method_not_found(other)),
         }
+    }
+
+    /// A 2026-07-28 request: the methods that revision has, answered as it wants them.
+    async fn dispatch_modern(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        r: Request,
+        sink: Sink,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObject> {
+        let params = r.params.as_deref();
+        let result = match r.method.as_str() {
+            "server/discover" => modern::discover(self, session),
+            "tools/list" => tools::list(self, session, params),
+            "tools/call" => tools::call(self, session, &r, sink).await,
+            "prompts/list" => prompts::list(self, session, params),
+            "prompts/get" => prompts::get(self, session, &r, sink).await,
+            "resources/list" => resources::list(self, session, params),
+            "resources/templates/list" => resources::templates(self, session, params),
+            "resources/read" => resources::read(self, session, &r, sink).await,
+            "completion/complete" => completion::complete(self, session, &r, sink).await,
+            "tasks/get" => task_ext::get(self, session, params).await,
+            "tasks/update" => task_ext::update(self, session, params).await,
+            "tasks/cancel" => task_ext::cancel(self, session, params).await,
+            other => Err(modern::method_not_found(other)),
+        }?;
+        Ok(modern::finish(&r.method, session, result))
     }
 
     async fn notification(&self, session: &Arc<Session>, n: Notification) {

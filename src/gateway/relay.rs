@@ -13,7 +13,7 @@
 
 use super::Gateway;
 use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
-use crate::session::{Relayed, Session, Sink};
+use crate::session::{AnswerTo, Relayed, Session, Sink, TransportKind};
 use crate::tasks::Status;
 use crate::upstream::{Connection, Event};
 use serde_json::value::RawValue;
@@ -56,7 +56,7 @@ pub fn hook(gateway: std::sync::Weak<Gateway>) -> crate::upstream::Hook {
                     true
                 }
                 "notifications/message" => {
-                    match attribute_by_id(&g, connection, related, None, None) {
+                    match attribute_by_id(&g, connection, related, None) {
                         Target::One(_, sink) => {
                             log(&sink, n);
                             true
@@ -128,8 +128,12 @@ fn notification(
                     let relayed = s.relayed.lock().unwrap_or_else(|e| e.into_inner());
                     relayed
                         .iter()
-                        .find(|(_, r)| {
-                            Arc::ptr_eq(&r.connection, connection) && &r.upstream_id == upstream_id
+                        .find(|(_, r)| match &r.to {
+                            AnswerTo::Upstream {
+                                connection: c,
+                                upstream_id: u,
+                            } => Arc::ptr_eq(c, connection) && u == upstream_id,
+                            AnswerTo::Director(_) => false,
                         })
                         .map(|(id, _)| *id)
                 };
@@ -164,22 +168,20 @@ enum Target {
 
 /// The session (and the stream of its request) a message from `connection` belongs to: the
 /// owner of an isolated connection; the request whose answer stream carried it (`related`);
-/// the request whose progress token it names; else the only session being served there (that
-/// declared `capability`, when it asks for one).
+/// the request whose progress token it names; else the only session being served there.
 fn attribute(
     g: &Gateway,
     connection: &Arc<Connection>,
     owner: Option<&Arc<Session>>,
     related: Option<i64>,
     params: Option<&RawValue>,
-    capability: Option<&str>,
 ) -> Target {
     if let Some(owner) = owner {
         let sink =
             served(owner, connection.id, related).unwrap_or_else(|| Sink::new(owner.clone()));
         return Target::One(owner.clone(), sink);
     }
-    attribute_by_id(g, connection.id, related, params, capability)
+    attribute_by_id(g, connection.id, related, params)
 }
 
 /// The stream of `s`'s request in flight on connection `connection` (the one with upstream
@@ -201,7 +203,6 @@ fn attribute_by_id(
     connection: u64,
     related: Option<i64>,
     params: Option<&RawValue>,
-    capability: Option<&str>,
 ) -> Target {
     let served = |s: &Arc<Session>, upstream_id: Option<i64>| -> Option<Sink> {
         served(s, connection, upstream_id)
@@ -218,12 +219,13 @@ fn attribute_by_id(
     if let Some(sink) = progress_token(params).and_then(|t| g.progress.sink(&t, connection)) {
         return Target::One(sink.session.clone(), sink);
     }
+    // Otherwise only a connection serving one client can say whom it asks. (Whether that
+    // client can answer is checked after: a capable client must never be asked on behalf of
+    // another one served on the same connection.)
     let mut found: Option<Sink> = None;
     for s in &sessions {
         // The client asked is the sink's (a task job's requests lead to the task's creator).
-        if let Some(sink) =
-            served(s, None).filter(|sink| capability.is_none_or(|c| sink.session.has_capability(c)))
-        {
+        if let Some(sink) = served(s, None) {
             // Several requests of one client (not of different tasks) are one client to ask.
             if let Some(f) = &found
                 && (f.session.id != sink.session.id || f.task != sink.task)
@@ -280,21 +282,24 @@ async fn request(
         }
     };
     let params = r.params.as_deref();
-    let target = attribute(g, &connection, owner, related, params, Some(capability));
-    // roots/list no client can answer (none that is being served offers roots) is answered
-    // with the project's roots: the session's project, or the instance's.
-    if r.method == "roots/list" && !matches!(target, Target::One(..)) {
-        let project = match attribute(g, &connection, owner, related, params, None) {
-            Target::One(s, _) => s.project.clone(),
-            _ => server.split_once('@').map(|(_, p)| p.to_string()),
+    let target = attribute(g, &connection, owner, related, params);
+    // roots/list no client can answer (none offers roots) is answered with the project's
+    // roots: the session's project, or the instance's.
+    if r.method == "roots/list" {
+        let project = match &target {
+            Target::One(s, _) if s.has_capability("roots") => None,
+            Target::One(s, _) => Some(s.project.clone()),
+            _ => Some(server.split_once('@').map(|(_, p)| p.to_string())),
         };
-        let roots = project
-            .and_then(|p| g.settings().projects.get(&p).map(|p| p.roots.clone()))
-            .unwrap_or_default();
-        connection
-            .respond(answer(Ok(raw(&json!({ "roots": roots })))))
-            .await;
-        return;
+        if let Some(project) = project {
+            let roots = project
+                .and_then(|p| g.settings().projects.get(&p).map(|p| p.roots.clone()))
+                .unwrap_or_default();
+            connection
+                .respond(answer(Ok(raw(&json!({ "roots": roots })))))
+                .await;
+            return;
+        }
     }
     let (session, sink) = match target {
         Target::One(session, sink) => (session, sink),
@@ -317,8 +322,15 @@ async fn request(
         }
     };
     if !session.has_capability(capability) {
-        let e = ErrorObject::method_not_found(&r.method)
-            .with_data(json!({"reason": format!("the client did not declare {capability}")}));
+        // A 2026 client is told which capability it lacks (-32021), through the upstream,
+        // which can do without or fail the call with it.
+        let e = match session.transport {
+            TransportKind::Stateless => {
+                super::modern::missing_capability(json!({ capability: {} }))
+            }
+            _ => ErrorObject::method_not_found(&r.method)
+                .with_data(json!({"reason": format!("the client did not declare {capability}")})),
+        };
         connection.respond(answer(Err(e))).await;
         return;
     }
@@ -330,23 +342,30 @@ async fn request(
         .insert(
             id,
             Relayed {
-                connection: connection.clone(),
-                upstream_id: r.id.clone(),
+                to: AnswerTo::Upstream {
+                    connection: connection.clone(),
+                    upstream_id: r.id.clone(),
+                },
                 task: sink.task.clone(),
             },
         );
     let mut params = r.params;
     if let Some(task) = &sink.task {
         // The task needs its requestor: it is `input_required` until the answer comes back,
-        // and the request says which task it is for.
-        params = Some(with_related_task(params.as_deref(), task));
-        set_task_status(g, &session, task, Status::InputRequired).await;
+        // and the request says which task it is for (a 2026 task's questions are its own).
+        if session.transport != TransportKind::Stateless {
+            params = Some(with_related_task(params.as_deref(), task));
+        }
     }
+    // Sent before the task says it waits, so whoever sees it waiting finds the question.
     sink.send(Message::Request(Request {
         id: Id::from(id),
         method: r.method,
         params,
     }));
+    if let Some(task) = &sink.task {
+        set_task_status(g, &session, task, Status::InputRequired).await;
+    }
 }
 
 /// `params` with `_meta["io.modelcontextprotocol/related-task"] = {taskId}`.
@@ -391,19 +410,103 @@ pub async fn client_response(g: &Gateway, session: &Arc<Session>, r: Response) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
-    match relayed {
-        Some(rel) => {
-            if let Some(task) = &rel.task {
-                set_task_status(g, session, task, Status::Working).await;
-            }
-            rel.connection
+    let Some(rel) = relayed else {
+        tracing::debug!(session = %session.id, id, "response to no relayed request");
+        return;
+    };
+    // Working again once nothing it asked is unanswered.
+    if let Some(task) = &rel.task {
+        let waiting = session
+            .relayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|r| r.task.as_ref() == Some(task));
+        if !waiting {
+            set_task_status(g, session, task, Status::Working).await;
+        }
+    }
+    match rel.to {
+        AnswerTo::Upstream {
+            connection,
+            upstream_id,
+        } => {
+            connection
                 .respond(Response {
-                    id: rel.upstream_id,
+                    id: upstream_id,
                     outcome: r.outcome,
                 })
                 .await
         }
-        None => tracing::debug!(session = %session.id, id, "response to no relayed request"),
+        AnswerTo::Director(waiter) => {
+            let _ = waiter.send(r.outcome);
+        }
+    }
+}
+
+/// Asks the client something on behalf of a 2026 server (an input request of its
+/// `InputRequiredResult`): a request on the stream of the call (`sink`), answered by the client
+/// like any other; its answer, or an error when it cannot be asked or does not answer in time.
+pub async fn ask(
+    g: &Gateway,
+    sink: &Sink,
+    method: &str,
+    params: Option<Box<RawValue>>,
+    timeout: std::time::Duration,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let session = &sink.session;
+    let capability = match method {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        other => return Err(ErrorObject::method_not_found(other)),
+    };
+    if !session.has_capability(capability) {
+        if method == "roots/list" {
+            // Answered for a client that offers none, as for 2025-era servers.
+            let roots = session
+                .project
+                .as_ref()
+                .and_then(|p| g.settings().projects.get(p).map(|p| p.roots.clone()))
+                .unwrap_or_default();
+            return Ok(raw(&json!({ "roots": roots })));
+        }
+        return Err(ErrorObject::method_not_found(method)
+            .with_data(json!({"reason": format!("the client did not declare {capability}")})));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let id = session.next_request_id();
+    session
+        .relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id,
+            Relayed {
+                to: AnswerTo::Director(tx),
+                task: sink.task.clone(),
+            },
+        );
+    let mut params = params;
+    if let Some(task) = &sink.task {
+        params = Some(with_related_task(params.as_deref(), task));
+    }
+    sink.send(Message::Request(Request {
+        id: Id::from(id),
+        method: method.to_string(),
+        params,
+    }));
+    let answered = tokio::time::timeout(timeout, rx).await;
+    session
+        .relayed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    match answered {
+        Ok(Ok(outcome)) => outcome,
+        _ => Err(ErrorObject::internal(format!(
+            "the client did not answer {method}"
+        ))),
     }
 }
 

@@ -43,7 +43,13 @@ fn owner(g: &Gateway, session: &Session, uri: &str) -> Result<String, ErrorObjec
         .filter(|server| session.filter.sees(server, uri))
         .map(str::to_string)
         .ok_or_else(|| {
-            ErrorObject::new(RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"))
+            // 2026-07-28 retired its own code for this: invalid params, naming the URI.
+            let code = if session.negotiated().version >= crate::version::Version::V2026_07_28 {
+                crate::jsonrpc::INVALID_PARAMS
+            } else {
+                RESOURCE_NOT_FOUND
+            };
+            ErrorObject::new(code, format!("Resource not found: {uri}"))
                 .with_data(json!({"uri": uri}))
         })
 }

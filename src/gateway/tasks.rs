@@ -7,8 +7,8 @@
 //! its `tasks/result`) and a cancel reaches it (`tasks/cancel`). Tasks belong to their
 //! principal (a profile token's identity, else the session): for anyone else they do not exist.
 
-use super::{Gateway, Params, decode_cursor, encode_cursor, relay};
-use crate::jsonrpc::{ErrorObject, Notification, raw};
+use super::{Gateway, Params, decode_cursor, encode_cursor, relay, task_ext};
+use crate::jsonrpc::{ErrorObject, Notification, Response, raw};
 use crate::session::{Session, Sink, TransportKind};
 use crate::tasks::{self, Status, Task};
 use serde_json::value::RawValue;
@@ -32,6 +32,8 @@ pub struct Running {
     request_id: Value,
     /// `(server, upstream task id)` when the upstream runs the task itself.
     upstream_task: Arc<Mutex<Option<(String, String)>>>,
+    /// A 2026 task's questions for its client (`tasks/get` shows them, `tasks/update` answers).
+    pub(super) inbox: Option<Arc<task_ext::Inbox>>,
 }
 
 /// `params.task`: the spec's `ttl`, and the seed's `timeoutMs` (a deadline for the work).
@@ -42,13 +44,13 @@ pub struct TaskParams {
     timeout_ms: Option<u64>,
 }
 
-fn store(g: &Gateway) -> Result<&crate::store::Store, ErrorObject> {
+pub(super) fn store(g: &Gateway) -> Result<&crate::store::Store, ErrorObject> {
     g.store
         .as_ref()
         .ok_or_else(|| ErrorObject::internal("tasks need the store (not available on stdio)"))
 }
 
-fn internal(e: sqlx::Error) -> ErrorObject {
+pub(super) fn internal(e: sqlx::Error) -> ErrorObject {
     ErrorObject::internal(format!("task store: {e}"))
 }
 
@@ -70,7 +72,8 @@ pub(super) fn announce(g: &Gateway, creator: &str, task: &Task) {
 }
 
 /// Starts a task running `tools/call` on `server` with `params` (the upstream's own tool
-/// name already in place); answers the `CreateTaskResult` at once.
+/// name already in place); answers the task, stored, at once. A 2026 task (`inbox`) runs in
+/// the inbox's session, and what its upstream asks waits there for `tasks/update`.
 pub async fn create(
     g: &Arc<Gateway>,
     session: &Arc<Session>,
@@ -78,7 +81,8 @@ pub async fn create(
     mut params: Params,
     task: TaskParams,
     upstream_supports_tasks: bool,
-) -> Result<Box<RawValue>, ErrorObject> {
+    inbox: Option<Arc<task_ext::Inbox>>,
+) -> Result<Task, ErrorObject> {
     let store = store(g)?.clone();
     params.shift_remove("task");
     let now = crate::analytics::now_ms();
@@ -96,21 +100,32 @@ pub async fn create(
     tasks::create(&store, &record).await.map_err(internal)?;
 
     // The job's upstream request lives in a session of its own, so ending the creating
-    // session does not cancel it; progress and server requests still go to the creator.
-    let scope = crate::profile::Scope {
-        profile: session.profile.clone(),
-        project: session.project.clone(),
-        filter: session.filter.clone(),
-        principal: Some(session.principal().into_owned()),
+    // session does not cancel it; progress and server requests still go to the creator (a
+    // 2026 task's, to its inbox).
+    let (detached, sink) = match &inbox {
+        Some(inbox) => (
+            inbox.session.clone(),
+            Sink {
+                request_stream: Some(inbox.stream.clone()),
+                session: inbox.session.clone(),
+                task: Some(record.id.clone()),
+            },
+        ),
+        None => (
+            Session::new(
+                crate::session::new_id(),
+                TransportKind::Stdio,
+                detached_scope(session),
+            ),
+            Sink {
+                request_stream: None,
+                session: session.clone(),
+                task: Some(record.id.clone()),
+            },
+        ),
     };
-    let detached = Session::new(crate::session::new_id(), TransportKind::Stdio, scope);
-    // The call's own stream ended with the CreateTaskResult: the job's messages (progress,
-    // server requests) go to the creator's session stream, marked as the task's.
-    let sink = Sink {
-        request_stream: None,
-        session: session.clone(),
-        task: Some(record.id.clone()),
-    };
+    let modern = inbox.is_some();
+    let inbox_stream = inbox.as_ref().map(|i| i.stream.clone());
     let request_id = json!(format!("task:{}", record.id));
     let upstream_task = Arc::new(Mutex::new(None));
     let job = {
@@ -216,8 +231,10 @@ pub async fn create(
                 },
                 None => work.await,
             };
+            // A tool's own error is a failed task in 2025, a completed one (with the result
+            // saying isError) in 2026.
             let (status, message) = match &outcome {
-                Ok(v) if super::forward::tool_error(v) => {
+                Ok(v) if super::forward::tool_error(v) && !modern => {
                     (Status::Failed, "The tool reported an error.".to_string())
                 }
                 Ok(_) => (Status::Completed, "The operation completed.".to_string()),
@@ -233,6 +250,10 @@ pub async fn create(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
+            if let Some(stream) = inbox_stream {
+                // Ends the stream, and with it the inbox's reader.
+                let _ = stream.push(Response::ok(Value::Null, raw(&json!({}))).into());
+            }
             // Connections the job opened for itself (`isolation = "session"`) end with it.
             for (_, c) in detached.isolated.lock().await.drain() {
                 c.close();
@@ -247,13 +268,24 @@ pub async fn create(
             detached,
             request_id,
             upstream_task,
+            inbox,
         },
     );
-    Ok(raw(&json!({ "task": record.to_json() })))
+    Ok(record)
+}
+
+/// Who a task's job acts as: its creator's profile, project and identity.
+fn detached_scope(session: &Session) -> crate::profile::Scope {
+    crate::profile::Scope {
+        profile: session.profile.clone(),
+        project: session.project.clone(),
+        filter: session.filter.clone(),
+        principal: Some(session.principal().into_owned()),
+    }
 }
 
 /// Cancels the job's upstream work: the request in flight, and the upstream's own task.
-async fn stop_upstream(
+pub(super) async fn stop_upstream(
     g: &Gateway,
     detached: &Arc<Session>,
     request_id: &Value,
@@ -295,7 +327,11 @@ pub async fn get(
 }
 
 /// The session's principal's task `task_id` (anyone else's is "not found", like a missing one).
-async fn owned(g: &Gateway, session: &Session, task_id: &str) -> Result<Task, ErrorObject> {
+pub(super) async fn owned(
+    g: &Gateway,
+    session: &Session,
+    task_id: &str,
+) -> Result<Task, ErrorObject> {
     tasks::get(store(g)?, &session.principal(), task_id)
         .await
         .map_err(internal)?
@@ -389,8 +425,19 @@ pub async fn cancel(
     params: Option<&RawValue>,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let TaskId { task_id } = crate::jsonrpc::params(params)?;
+    let cancelled = stop(g, session, &task_id).await?;
+    announce(g, &session.id, &cancelled);
+    Ok(raw(&cancelled.to_json()))
+}
+
+/// Cancels the session's task `task_id`: `cancelled` in the store, its work stopped.
+pub(super) async fn stop(
+    g: &Gateway,
+    session: &Session,
+    task_id: &str,
+) -> Result<Task, ErrorObject> {
     let store = store(g)?;
-    let task = owned(g, session, &task_id).await?;
+    let task = owned(g, session, task_id).await?;
     if task.status.is_terminal() {
         return Err(ErrorObject::invalid_params(format!(
             "Cannot cancel the task: it is already {}",
@@ -399,7 +446,7 @@ pub async fn cancel(
     }
     let cancelled = tasks::transition(
         store,
-        &task_id,
+        task_id,
         Status::Cancelled,
         Some("The task was cancelled."),
         None,
@@ -411,14 +458,18 @@ pub async fn cancel(
         .running
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&task_id);
+        .remove(task_id);
     if let Some(r) = running {
         stop_upstream(g, &r.detached, &r.request_id, &r.upstream_task).await;
         r.job.abort();
+        if let Some(inbox) = &r.inbox {
+            let _ = inbox
+                .stream
+                .push(Response::ok(Value::Null, raw(&json!({}))).into());
+        }
         for (_, c) in r.detached.isolated.lock().await.drain() {
             c.close();
         }
     }
-    announce(g, &session.id, &cancelled);
-    Ok(raw(&cancelled.to_json()))
+    Ok(cancelled)
 }

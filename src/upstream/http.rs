@@ -184,6 +184,19 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         HeaderValue::from_static("application/json, text/event-stream"),
     );
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // A 2026 message is stateless: no session; its revision, method and name in headers.
+    if let Some((version, method, name)) = modern_headers(&message) {
+        headers.remove("mcp-session-id");
+        for (header, value) in [
+            ("mcp-protocol-version", Some(version)),
+            ("mcp-method", Some(method)),
+            ("mcp-name", name),
+        ] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&header_safe(&v)).ok()) {
+                headers.insert(header, v);
+            }
+        }
+    }
     if let Some(traceparent) = crate::telemetry::outgoing_traceparent()
         && let Ok(v) = HeaderValue::from_str(&traceparent)
     {
@@ -325,6 +338,48 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         }
     }
     None
+}
+
+/// What a 2026 request's headers mirror from its body: the revision in `_meta`, the method,
+/// and the name it addresses (`name`, `uri` or `taskId`). `None` for any other message.
+fn modern_headers(message: &Message) -> Option<(String, String, Option<String>)> {
+    let Message::Request(r) = message else {
+        return None;
+    };
+    let params: serde_json::Value = serde_json::from_str(r.params.as_deref()?.get()).ok()?;
+    let version = params
+        .pointer("/_meta/io.modelcontextprotocol~1protocolVersion")?
+        .as_str()?
+        .to_string();
+    let field = match r.method.as_str() {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
+        _ => None,
+    };
+    let name = field
+        .and_then(|f| params.get(f))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    Some((version, r.method.clone(), name))
+}
+
+/// A header value as the transport spec has it: plain visible ASCII as is, anything else (or
+/// with surrounding spaces) as `=?base64?…?=`.
+fn header_safe(value: &str) -> String {
+    let visible = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let padded = value.starts_with(' ') || value.ends_with(' ');
+    let looks_encoded = value.starts_with("=?base64?") && value.ends_with("?=");
+    let plain = visible && !padded && !looks_encoded;
+    if plain {
+        value.to_string()
+    } else {
+        use base64::Engine;
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
 }
 
 /// The server's own stream (notifications, requests: `list_changed` arrives here). Re-opened

@@ -106,13 +106,46 @@ pub fn header_map(
     Ok(map)
 }
 
-/// What `initialize` told us about the server.
+/// What `server/discover` or `initialize` told us about the server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerInfo {
     pub protocol_version: String,
     pub server_info: serde_json::Map<String, Value>,
     pub capabilities: serde_json::Map<String, Value>,
     pub instructions: Option<String>,
+    /// It speaks 2026-07-28: stateless requests, each with its version and capabilities in
+    /// `_meta`; no session, no requests to us (it asks through `InputRequiredResult`).
+    pub modern: bool,
+}
+
+/// The revision the director speaks to servers that have it.
+pub const MODERN: &str = "2026-07-28";
+
+/// How long a server may take to answer the `server/discover` probe before it is taken for a
+/// 2025-era server (some of those say nothing to a request before `initialize`).
+const PROBE: Duration = Duration::from_secs(3);
+
+/// `params` with the `_meta` a 2026 request needs (version, the client's capabilities, who
+/// the client is) added to what is there; what is there already (a progress token, a log
+/// level, capabilities a caller chose) stays.
+pub fn with_modern_meta(params: Option<&RawValue>, capabilities: &Value) -> Box<RawValue> {
+    let mut params: serde_json::Map<String, Value> = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Value::Object(meta) = meta {
+        meta.entry("io.modelcontextprotocol/protocolVersion")
+            .or_insert_with(|| json!(MODERN));
+        meta.entry("io.modelcontextprotocol/clientCapabilities")
+            .or_insert_with(|| capabilities.clone());
+        meta.entry("io.modelcontextprotocol/clientInfo")
+            .or_insert_with(
+                || json!({"name": "mcp-director", "version": env!("CARGO_PKG_VERSION")}),
+            );
+    }
+    raw(&params)
 }
 
 /// One live, initialized connection to an upstream server.
@@ -205,6 +238,43 @@ impl Connection {
             info: ServerInfo::default(),
             shutdown: Mutex::new(Some(shutdown)),
         };
+        // A 2026 server answers the probe (or says, with an error of its revision, which
+        // versions it has); anything else is a 2025-era server, opened with `initialize`.
+        let probe = Some(with_modern_meta(None, &json!({})));
+        let discovered = conn
+            .request("server/discover", probe, PROBE.min(timeout))
+            .await;
+        let modern = match &discovered {
+            Ok(result) => serde_json::from_str::<Value>(result.get())
+                .ok()
+                .filter(|r| {
+                    r["supportedVersions"]
+                        .as_array()
+                        .is_some_and(|v| v.iter().any(|v| v == MODERN))
+                }),
+            Err(e) if e.code == -32022 => {
+                tracing::warn!(server = %server, error = %e, "the server has no revision the director speaks statelessly");
+                None
+            }
+            Err(_) => None,
+        };
+        if let Some(result) = modern {
+            conn.info = ServerInfo {
+                protocol_version: MODERN.to_string(),
+                server_info: result
+                    .pointer("/_meta/io.modelcontextprotocol~1serverInfo")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+                capabilities: result["capabilities"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                instructions: result["instructions"].as_str().map(str::to_string),
+                modern: true,
+            };
+            return Ok((std::sync::Arc::new(conn), events));
+        }
         let init = json!({
             "protocolVersion": UPSTREAM_VERSIONS[0],
             "capabilities": {
@@ -240,6 +310,7 @@ impl Connection {
                 .cloned()
                 .unwrap_or_default(),
             instructions: result["instructions"].as_str().map(str::to_string),
+            modern: false,
         };
         conn.notify("notifications/initialized", None).await;
         Ok((std::sync::Arc::new(conn), events))
@@ -287,6 +358,12 @@ impl Connection {
         rx: Answer,
         timeout: Duration,
     ) -> Result<Box<RawValue>, ErrorObject> {
+        // Every request to a 2026 server says its revision (callers may have put the client's
+        // capabilities there already).
+        let params = match self.info.modern {
+            true => Some(with_modern_meta(params.as_deref(), &json!({}))),
+            false => params,
+        };
         let request = Message::Request(Request {
             id: Id::from(id),
             method: method.to_string(),

@@ -1,21 +1,60 @@
-"""The newest Python SDK (2.x) in its default `auto` mode: it sends `server/discover` first and
-must fall back to `initialize` against the director. Usage: sdk2_client.py URL
-Prints {"protocol": ..., "tools": [...], "echo": ...}."""
+"""The newest Python SDK (2.x) in its default `auto` mode, as users run it: it sends
+`server/discover` first and talks 2026-07-28 to the director when offered (or the version given
+as the second argument, pinned with `mode`). Calls go to the fixture behind the director (`a/`):
+an echo, progress, sampling and elicitation (which a 2026 client answers as multi round-trip
+input requests), and a resource read.
+Usage: sdk2_client.py URL [VERSION]. Prints one JSON object of what it saw."""
 import asyncio
 import json
 import sys
 
+from mcp import types
 from mcp.client.client import Client
 
 
+async def sampling(context, params):
+    asked = params.messages[0].content.text
+    return types.CreateMessageResult(
+        role="assistant",
+        content=types.TextContent(type="text", text=f"sampled: {asked}"),
+        model="sdk2-model",
+    )
+
+
+async def elicitation(context, params):
+    return types.ElicitResult(action="accept", content={"name": "sdk2"})
+
+
 async def main():
-    async with Client(sys.argv[1]) as client:
+    url = sys.argv[1]
+    options = {}
+    if len(sys.argv) > 2:
+        options["mode"] = sys.argv[2]
+    progress = []
+
+    async def on_progress(done, total, message):
+        progress.append(done)
+
+    async with Client(
+        url, sampling_callback=sampling, elicitation_callback=elicitation, **options
+    ) as client:
         tools = await client.list_tools()
         echo = await client.call_tool("a/echo", {"text": "from sdk 2"})
+        sampled = await client.call_tool("a/sample", {"prompt": "hello"})
+        elicited = await client.call_tool("a/elicit", {"message": "sure?"})
+        stepped = await client.call_tool(
+            "a/progress", {"steps": 3}, progress_callback=on_progress
+        )
+        resource = await client.read_resource("fixture://static")
         print(json.dumps({
-            "protocol": client.session.initialize_result.protocol_version,
+            "protocol": client.protocol_version,
             "tools": sorted(t.name for t in tools.tools),
             "echo": echo.content[0].text,
+            "sampled": sampled.content[0].text,
+            "elicited": elicited.content[0].text,
+            "progress": progress,
+            "stepped": stepped.content[0].text,
+            "resource": resource.contents[0].text,
         }))
 
 

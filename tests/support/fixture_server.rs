@@ -17,9 +17,14 @@
 //! instance leak its progress tokens to another; `FIXTURE_GRANDCHILD=FILE` starts a child
 //! process of its own and writes its pid there.
 //!
+//! `FIXTURE_CONFORMANCE=1` serves only the catalogue of the official MCP conformance suite
+//! instead (see `conformance.rs`).
+//!
 //! With `--http ADDR` it serves Streamable HTTP instead (stateful; answers as SSE, or JSON with
 //! `--json`; no server-initiated requests), prints `listening on http://ADDR/mcp`, and is the
 //! fast upstream of the benchmark. `FIXTURE_EXTRA_TOOLS=N` adds N trivial tools.
+
+mod conformance;
 
 use mcp_director::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response, raw};
 use serde_json::{Value, json};
@@ -41,6 +46,8 @@ struct Server {
     name: String,
     /// The level `logging/setLevel` asked for (index into LEVELS).
     log_level: Mutex<usize>,
+    /// `FIXTURE_CONFORMANCE=1`: the conformance catalogue's state.
+    conformance: Option<conformance::State>,
 }
 
 const LEVELS: [&str; 4] = ["debug", "info", "warning", "error"];
@@ -267,6 +274,9 @@ impl Server {
             .as_ref()
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or(json!({}));
+        if let Some(state) = &self.conformance {
+            return conformance::handle(&self, state, &r.method, params).await;
+        }
         match r.method.as_str() {
             "initialize" => Ok(json!({
                 "protocolVersion": params["protocolVersion"].as_str().unwrap_or("2025-11-25"),
@@ -361,6 +371,7 @@ async fn serve_http(addr: &str, json_only: bool) {
         cancelled: Mutex::default(),
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
         log_level: Mutex::new(0),
+        conformance: conformance_mode(),
     });
     let sessions: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     let next_session = Arc::new(AtomicI64::new(1));
@@ -429,6 +440,10 @@ async fn serve_http(addr: &str, json_only: bool) {
     axum::serve(listener, app).await.expect("serve");
 }
 
+fn conformance_mode() -> Option<conformance::State> {
+    (std::env::var("FIXTURE_CONFORMANCE").as_deref() == Ok("1")).then(conformance::State::default)
+}
+
 /// `FIXTURE_EXTRA_TOOLS=N` adds N tools `tool_1` … `tool_N` (catalog-size benchmarks).
 fn extra_tools() -> Vec<String> {
     let n: usize = std::env::var("FIXTURE_EXTRA_TOOLS")
@@ -454,6 +469,7 @@ async fn main() {
         cancelled: Mutex::default(),
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
         log_level: Mutex::new(0),
+        conformance: conformance_mode(),
     });
     tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();

@@ -34,10 +34,12 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(&root, false),
         ["codegen", "--check"] => codegen(&root, true),
         ["test", rest @ ..] => test::run(&root, rest),
+        ["peers"] => test::install_peers(&root).map(|()| true),
         _ => {
             eprintln!(
                 "usage: cargo xtask codegen [--check] [--root DIR]\n       \
-                 cargo xtask test [-- cargo test arguments]"
+                 cargo xtask test [-- cargo test arguments]\n       \
+                 cargo xtask peers   (only install what the tests talk to)"
             );
             return ExitCode::from(2);
         }

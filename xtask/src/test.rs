@@ -17,9 +17,9 @@ pub const NPM: &[&str] = &[
     "playwright-core@1.65.1",
 ];
 
-/// The conformance suite's reference backend, beside the repository (`../shared`); its
-/// package.json pins its dependencies.
-const CONFORMANCE_BACKEND: &str = "../shared/conformance/everything-server";
+/// The conformance suite's 2026 line (requirement sets per protocol revision), in
+/// `target/peers/npm-conformance-2026`.
+pub const NPM_CONFORMANCE_2026: &[&str] = &["@modelcontextprotocol/conformance@0.2.0-alpha.11"];
 
 /// PyPI packages, installed into the virtualenv `target/peers/venv`.
 pub const PIP: &[&str] = &["mcp==1.30.0"];
@@ -33,7 +33,8 @@ pub const PIP_SCHEMATHESIS: &[&str] = &["schemathesis==4.32.5"];
 /// Debian's chromium, for the consent-page browser test.
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
+/// Installs every peer the tests talk to under `target/peers/` (skipped when already there).
+pub fn install_peers(root: &Path) -> Result<()> {
     let peers = root.join("target/peers");
     std::fs::create_dir_all(&peers)?;
     if !NPM.is_empty() {
@@ -61,26 +62,25 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
         })?;
     }
     ensure_chromium()?;
-    let backend = root.join(CONFORMANCE_BACKEND);
-    if backend.join("package.json").exists() {
-        let dir = peers.join("conformance-backend");
-        let manifest = std::fs::read_to_string(backend.join("package.json"))?;
-        install(&dir, &[manifest.as_str()], |dir| {
-            for name in ["package.json", "everything-server.ts"] {
-                std::fs::copy(backend.join(name), dir.join(name))?;
-            }
+    // The 2026 line of the conformance suite, beside 0.1.16 (one npm prefix holds one version).
+    install(
+        &peers.join("npm-conformance-2026"),
+        NPM_CONFORMANCE_2026,
+        |dir| {
             run_cmd(
                 Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund"])
-                    .current_dir(dir),
+                    .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                    .arg(dir)
+                    .args(NPM_CONFORMANCE_2026),
             )
-        })?;
-    } else {
-        eprintln!(
-            "xtask: {} not found; the conformance test will fail",
-            backend.display()
-        );
-    }
+        },
+    )?;
+    Ok(())
+}
+
+pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
+    install_peers(root)?;
+    let peers = root.join("target/peers");
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["test", "--workspace", "--no-fail-fast"])

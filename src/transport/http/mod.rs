@@ -3,11 +3,14 @@
 //!
 //! - `guard.rs`: what every request passes (Origin, credential, rate, body, Accept, version);
 //! - `session.rs`: 2025-era sessions (`initialize`, their requests, GET stream, DELETE);
+//! - `modern.rs`: 2026-07-28 requests (no session: each carries its version and capabilities);
 //! - `legacy_sse.rs`: the 2024-11-05 HTTP+SSE transport;
 //! - `stream.rs`: how answers leave (JSON, request streams, session streams).
 
 mod guard;
 mod legacy_sse;
+mod listen;
+mod modern;
 mod session;
 mod stream;
 
@@ -60,6 +63,9 @@ pub async fn post(
     };
     match &q.session_id {
         Some(id) => legacy_sse::post(&state, id, credential, message).await,
+        None if modern::is_modern(&headers, &message) => {
+            modern::post(&state, &q, &headers, credential, message).await
+        }
         None => session::post(&state, &q, &headers, credential, message, &limits).await,
     }
 }

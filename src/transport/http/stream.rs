@@ -54,31 +54,41 @@ pub(super) fn stream_end(
     }
 }
 
-/// A request stream as an SSE response: written by hand, since the priming event needs an
-/// empty `data:` line (axum omits empty data), with a keep-alive comment every 15 s. It holds
-/// a stream slot, and ends with the session or the director.
+/// A request stream as an SSE response (see [`sse_response`]) holding a stream slot, ending
+/// with the session or the director.
 pub(super) fn request_stream_response(
     state: &AppState,
     session: &Arc<Session>,
     events: impl Stream<Item = String> + Send + 'static,
     slot: crate::session::StreamSlot,
 ) -> Response {
-    let ended = stream_end(state, session);
+    sse_response(events, stream_end(state, session), slot)
+}
+
+/// SSE text as a response: written by hand (a priming event needs an empty `data:` line, which
+/// axum omits), with a keep-alive comment every 15 s, ending with `events` or when `ended`
+/// resolves; `hold` lives as long as the stream (a stream slot, a session's guard).
+pub(super) fn sse_response(
+    events: impl Stream<Item = String> + Send + 'static,
+    ended: impl Future<Output = ()> + Send + 'static,
+    hold: impl Send + 'static,
+) -> Response {
     // Events ready together leave in one chunk (one write): the priming event with the
     // headers, a quick answer with the end of the body.
     let events = Box::pin(events.take_until(Box::pin(ended)).ready_chunks(64));
-    let body = futures::stream::unfold((events, slot), |(mut events, slot)| async move {
+    let body = futures::stream::unfold((events, hold), |(mut events, hold)| async move {
         let chunk = match tokio::time::timeout(Duration::from_secs(15), events.next()).await {
             Ok(Some(texts)) => Bytes::from(texts.concat()),
             Ok(None) => return None,
             Err(_) => Bytes::from_static(b": keep-alive\n\n"),
         };
-        Some((Ok::<_, Infallible>(chunk), (events, slot)))
+        Some((Ok::<_, Infallible>(chunk), (events, hold)))
     });
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
         ],
         Body::from_stream(body),
     )

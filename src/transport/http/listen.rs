@@ -1,0 +1,131 @@
+//! `subscriptions/listen` (2026-07-28): one long-lived POST stream per listener, carrying the
+//! change notifications it opted into, each tagged with its subscription id (the request's id).
+//! The listener is a session of its own that lives as long as the stream: list changes reach
+//! it as they reach every session, resource updates through the subscriptions it makes here.
+
+use super::stream::{sse_response, stream_end};
+use crate::gateway::resources;
+use crate::jsonrpc::{Message, Notification, Request, raw};
+use crate::session::Session;
+use crate::state::AppState;
+use axum::response::Response;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What a listener asked for (`params.notifications`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Filter {
+    tools_list_changed: bool,
+    prompts_list_changed: bool,
+    resources_list_changed: bool,
+    resource_subscriptions: Vec<String>,
+}
+
+impl Filter {
+    fn wants(&self, message: &Message) -> bool {
+        let Message::Notification(n) = message else {
+            return false;
+        };
+        match n.method.as_str() {
+            "notifications/tools/list_changed" => self.tools_list_changed,
+            "notifications/prompts/list_changed" => self.prompts_list_changed,
+            "notifications/resources/list_changed" => self.resources_list_changed,
+            "notifications/resources/updated" => n
+                .params
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                .and_then(|p| p.get("uri").and_then(Value::as_str).map(str::to_string))
+                .is_some_and(|uri| self.resource_subscriptions.contains(&uri)),
+            _ => false,
+        }
+    }
+}
+
+/// `message` with the subscription's id in `_meta`, as SSE text.
+fn tagged(message: Message, id: &Value) -> String {
+    let Message::Notification(n) = message else {
+        return String::new();
+    };
+    let mut params: serde_json::Map<String, Value> = n
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Value::Object(meta) = meta {
+        meta.insert("io.modelcontextprotocol/subscriptionId".into(), id.clone());
+    }
+    let n = Notification {
+        method: n.method,
+        params: Some(raw(&params)),
+    };
+    crate::sse::format(None, None, &Message::from(n).to_json())
+}
+
+/// Opens the stream: the acknowledgment first (with what the director will honour: every
+/// list it was asked for, and the resources it could subscribe to), then the notifications.
+pub(super) async fn listen(
+    state: &AppState,
+    session: Arc<Session>,
+    r: Request,
+    hold: impl Send + 'static,
+) -> Response {
+    let mut filter: Filter = r
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+        .and_then(|p| p.get("notifications").cloned())
+        .and_then(|n| serde_json::from_value(n).ok())
+        .unwrap_or_default();
+    let g = &state.gateway;
+    let mut subscribed = Vec::new();
+    for uri in std::mem::take(&mut filter.resource_subscriptions) {
+        let params = raw(&json!({ "uri": uri }));
+        if resources::subscribe(g, &session, Some(&params))
+            .await
+            .is_ok()
+        {
+            subscribed.push(uri);
+        }
+    }
+    filter.resource_subscriptions = subscribed;
+    let mut acknowledged = serde_json::Map::new();
+    for (name, on) in [
+        ("toolsListChanged", filter.tools_list_changed),
+        ("promptsListChanged", filter.prompts_list_changed),
+        ("resourcesListChanged", filter.resources_list_changed),
+    ] {
+        if on {
+            acknowledged.insert(name.into(), json!(true));
+        }
+    }
+    if !filter.resource_subscriptions.is_empty() {
+        acknowledged.insert(
+            "resourceSubscriptions".into(),
+            json!(filter.resource_subscriptions),
+        );
+    }
+    let ack: Message = Notification {
+        method: "notifications/subscriptions/acknowledged".into(),
+        params: Some(raw(&json!({ "notifications": acknowledged }))),
+    }
+    .into();
+    let id = r.id.clone();
+    let rx = session.outbound.attach(None);
+    let ended = stream_end(state, &session);
+    let events =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|(_, m)| (m, rx)) },
+        )
+        .filter(move |m| std::future::ready(filter.wants(m)));
+    let id2 = id.clone();
+    let texts = futures::stream::once(async move { tagged(ack, &id) })
+        .chain(events.map(move |m| tagged(m, &id2)));
+    sse_response(texts, ended, (hold, session))
+}

@@ -1,0 +1,329 @@
+//! MCP 2026-07-28 through the director, on the wire: discovery, stateless requests and the
+//! header checks, multi round-trip calls bridged both ways (a 2026 client and a 2025 stdio
+//! server; a 2025 client and a 2026-only server written with the Python SDK 2.3), and
+//! `requestState` that is tampered with, expired or someone else's.
+
+mod common;
+
+use common::{Director, McpHttp, Peer};
+use serde_json::{Value, json};
+use std::process::{Command, Stdio};
+
+const V: &str = "2026-07-28";
+
+fn fixture(name: &str) -> String {
+    format!(
+        "[servers.{name}]\ncommand = \"{}\"\nenv = {{ FIXTURE_NAME = \"{name}\" }}\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    )
+}
+
+/// A 2026 request: version and capabilities in `_meta`, mirrored in the headers.
+fn modern(
+    c: &McpHttp,
+    id: u64,
+    method: &str,
+    params: Value,
+    capabilities: Value,
+) -> reqwest::RequestBuilder {
+    modern_with(c, id, method, params, capabilities, &[])
+}
+
+/// [`modern`], with some headers sent as given instead of as they should be.
+fn modern_with(
+    c: &McpHttp,
+    id: u64,
+    method: &str,
+    mut params: Value,
+    capabilities: Value,
+    headers: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "1"},
+    });
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut sent = vec![
+        ("mcp-protocol-version", V.to_string()),
+        ("mcp-method", method.into()),
+    ];
+    sent.extend(name.map(|n| ("mcp-name", n)));
+    let mut r = c.request(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+    for (header, value) in sent {
+        let given = headers.iter().find(|(h, _)| *h == header).map(|(_, v)| *v);
+        r = r.header(header, given.unwrap_or(&value));
+    }
+    r
+}
+
+async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = r.send().await.expect("POST /mcp");
+    let status = response.status().as_u16();
+    let messages = common::messages(response).await;
+    (status, messages.last().cloned().unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_client_is_served_without_a_session() {
+    let d = Director::start(&fixture("a"));
+    d.wait_running(&["a"]).await;
+    let c = McpHttp::new(&d.url);
+
+    let (status, discover) = answer(modern(&c, 1, "server/discover", json!({}), json!({}))).await;
+    assert_eq!(status, 200);
+    let versions = &discover["result"]["supportedVersions"];
+    for v in [V, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] {
+        assert!(
+            versions.as_array().unwrap().contains(&json!(v)),
+            "{discover}"
+        );
+    }
+    assert_eq!(discover["result"]["resultType"], "complete");
+    assert_eq!(
+        discover["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "mcp-director"
+    );
+
+    let response = modern(&c, 2, "tools/list", json!({}), json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers().get("mcp-session-id").is_none(),
+        "no session for a 2026 request"
+    );
+    let list = common::messages(response).await.remove(0);
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    let (_, again) = answer(modern(&c, 6, "tools/list", json!({}), json!({}))).await;
+    assert_eq!(
+        again["result"]["tools"], list["result"]["tools"],
+        "deterministic order"
+    );
+    assert!(names.contains(&"a/echo"));
+    assert_eq!(list["result"]["resultType"], "complete");
+    assert!(list["result"]["ttlMs"].is_u64(), "{list}");
+    assert!(list["result"]["cacheScope"].is_string(), "{list}");
+
+    let (_, echo) = answer(modern(
+        &c,
+        3,
+        "tools/call",
+        json!({"name": "a/echo", "arguments": {"text": "hi"}}),
+        json!({}),
+    ))
+    .await;
+    assert_eq!(echo["result"]["content"][0]["text"], "a: hi");
+    assert_eq!(echo["result"]["resultType"], "complete");
+
+    // Resource not found: -32602 in 2026.
+    let (_, missing) = answer(modern(
+        &c,
+        4,
+        "resources/read",
+        json!({"uri": "fixture://nope"}),
+        json!({}),
+    ))
+    .await;
+    assert_eq!(missing["error"]["code"], -32602, "{missing}");
+
+    // No `initialize`-era methods without a session: ping is not a 2026 method.
+    let (status, ping) = answer(modern(&c, 5, "ping", json!({}), json!({}))).await;
+    assert_eq!((status, &ping["error"]["code"]), (404, &json!(-32601)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_and_versions_are_checked_in_the_specified_order() {
+    let d = Director::start(&fixture("a"));
+    d.wait_running(&["a"]).await;
+    let c = McpHttp::new(&d.url);
+    let call = json!({"name": "a/echo", "arguments": {"text": "x"}});
+
+    // Mcp-Method that is not the body's method.
+    let r = modern_with(
+        &c,
+        1,
+        "tools/call",
+        call.clone(),
+        json!({}),
+        &[("mcp-method", "tools/list")],
+    );
+    let (status, e) = answer(r).await;
+    assert_eq!((status, &e["error"]["code"]), (400, &json!(-32020)), "{e}");
+
+    // Mcp-Name that is not the tool called.
+    let r = modern_with(
+        &c,
+        2,
+        "tools/call",
+        call.clone(),
+        json!({}),
+        &[("mcp-name", "a/env")],
+    );
+    let (status, e) = answer(r).await;
+    assert_eq!((status, &e["error"]["code"]), (400, &json!(-32020)), "{e}");
+
+    // The same name, base64-encoded, is the same name.
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode("a/echo");
+    let encoded = format!("=?base64?{encoded}?=");
+    let r = modern_with(
+        &c,
+        3,
+        "tools/call",
+        call,
+        json!({}),
+        &[("mcp-name", &encoded)],
+    );
+    let (status, ok) = answer(r).await;
+    assert_eq!(
+        (status, &ok["result"]["content"][0]["text"]),
+        (200, &json!("a: x"))
+    );
+
+    // A version the director does not serve: -32022 naming those it does.
+    let body = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2099-01-01",
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let r = c
+        .request(&body)
+        .header("mcp-protocol-version", "2099-01-01")
+        .header("mcp-method", "tools/list");
+    let (status, e) = answer(r).await;
+    assert_eq!((status, &e["error"]["code"]), (400, &json!(-32022)), "{e}");
+    assert!(
+        e["error"]["data"]["supported"].to_string().contains(V),
+        "{e}"
+    );
+
+    // The header and `_meta` disagree.
+    let r = modern_with(
+        &c,
+        5,
+        "tools/list",
+        json!({}),
+        json!({}),
+        &[("mcp-protocol-version", "2025-11-25")],
+    );
+    let (status, _) = answer(r).await;
+    assert_eq!(status, 400);
+}
+
+/// A 2026 client calls a tool of a 2025 stdio server that asks for sampling: the client gets
+/// an `InputRequiredResult`, and its retry resumes the very same upstream call. A state that
+/// is tampered with, replayed, or presented for another call is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn input_requests_of_a_2025_server_reach_a_2026_client_as_multi_round_trips() {
+    let d = Director::start(&fixture("a"));
+    d.wait_running(&["a"]).await;
+    let c = McpHttp::new(&d.url);
+    let caps = json!({"sampling": {}});
+    let call = json!({"name": "a/sample", "arguments": {"prompt": "hello"}});
+
+    let (_, first) = answer(modern(&c, 1, "tools/call", call.clone(), caps.clone())).await;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let (key, request) = result["inputRequests"]
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("one input request");
+    assert_eq!(request["method"], "sampling/createMessage");
+    let state = result["requestState"].as_str().unwrap().to_string();
+
+    // Tampered: refused, and the parked call is still there for the honest retry.
+    let mut tampered = state.clone();
+    tampered.insert(
+        3,
+        if tampered.as_bytes()[3] == b'A' {
+            'B'
+        } else {
+            'A'
+        },
+    );
+    let sampled = json!({"role": "assistant", "model": "m",
+        "content": {"type": "text", "text": "a poem"}});
+    let retry = |state: &str, id: u64, call: &Value| {
+        let mut params = call.clone();
+        params["requestState"] = json!(state);
+        params["inputResponses"] = json!({ key.clone(): sampled.clone() });
+        modern(&c, id, "tools/call", params, caps.clone())
+    };
+    let (_, refused) = answer(retry(&tampered, 2, &call)).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // For another tool: refused.
+    let other = json!({"name": "a/echo", "arguments": {"text": "x"}});
+    let (_, refused) = answer(retry(&state, 3, &other)).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    let (_, done) = answer(retry(&state, 4, &call)).await;
+    assert_eq!(done["id"], 4);
+    assert_eq!(
+        done["result"]["content"][0]["text"], "sampled: a poem",
+        "{done}"
+    );
+
+    // Replayed after the call is over: refused, never another call's answer.
+    let (_, replayed) = answer(retry(&state, 5, &call)).await;
+    assert_eq!(replayed["error"]["code"], -32602, "{replayed}");
+}
+
+/// The Python SDK 2.3 as a 2026-only upstream (stateless; its `ask` tool asks through an
+/// `InputRequiredResult` with its own state), reached by the SDK's client in both eras.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_only_server_serves_clients_of_both_eras() {
+    let port = common::free_port();
+    let python = common::peers().join("venv2/bin/python");
+    let _server = Peer::spawn(
+        Command::new(&python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/sdk2_server.py"
+            ))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sdk2_server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let d = Director::start(&format!(
+        "[servers.py]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n"
+    ));
+    d.wait_running(&["py"]).await;
+    for (mode, protocol) in [(None, V), (Some("legacy"), "2025-11-25")] {
+        let mut cmd = Command::new(&python);
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/sdk2_ask.py"
+        ))
+        .arg(format!("{}/mcp", d.url))
+        .args(mode);
+        let out = cmd.output().expect("python");
+        assert!(
+            out.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["protocol"], protocol);
+        assert_eq!(report["echo"], "sdk2: hi");
+        assert_eq!(report["answer"], "hello Ada, about tea", "{mode:?}");
+        assert_eq!(report["asked"], json!(["your name, for tea?"]));
+    }
+}
