@@ -46,6 +46,7 @@ fn modern_with(
     let name = params
         .get("name")
         .or_else(|| params.get("uri"))
+        .or_else(|| params.get("taskId"))
         .and_then(Value::as_str)
         .map(str::to_string);
     let mut sent = vec![
@@ -306,6 +307,75 @@ async fn a_2026_only_server_serves_clients_of_both_eras() {
         "[servers.py]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n"
     ));
     d.wait_running(&["py"]).await;
+    // It announces a new tool on the director's subscriptions/listen stream: the director's
+    // catalog follows (and tells its own listeners).
+    let c = McpHttp::new(&d.url);
+    let listen_request = modern(
+        &c,
+        7,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+        json!({}),
+    );
+    let listener = tokio::spawn(async move {
+        use futures::StreamExt;
+        let response = listen_request.send().await.unwrap();
+        let mut body = response.bytes_stream();
+        let mut parser = mcp_director::sse::Parser::default();
+        let mut seen = Vec::new();
+        while let Ok(Some(Ok(chunk))) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), body.next()).await
+        {
+            for e in parser.feed(&chunk) {
+                if let Ok(m) = serde_json::from_str::<Value>(&e.data) {
+                    let done = m["method"] == "notifications/tools/list_changed";
+                    seen.push(m);
+                    if done {
+                        return seen;
+                    }
+                }
+            }
+        }
+        seen
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, grown) = answer(modern(
+        &c,
+        8,
+        "tools/call",
+        json!({"name": "py/grow", "arguments": {"name": "sprout"}}),
+        json!({}),
+    ))
+    .await;
+    assert_eq!(
+        grown["result"]["content"][0]["text"], "added sprout",
+        "{grown}"
+    );
+    common::wait_for(|| async {
+        let (_, list) = answer(modern(&c, 9, "tools/list", json!({}), json!({}))).await;
+        list["result"]["tools"]
+            .as_array()?
+            .iter()
+            .any(|t| t["name"] == "py/sprout")
+            .then_some(())
+    })
+    .await;
+    let seen = listener.await.unwrap();
+    assert_eq!(
+        seen[0]["method"], "notifications/subscriptions/acknowledged",
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen[0]["params"]["notifications"],
+        json!({"toolsListChanged": true})
+    );
+    let changed = seen.last().unwrap();
+    assert_eq!(changed["method"], "notifications/tools/list_changed");
+    assert_eq!(
+        changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        7
+    );
+
     for (mode, protocol) in [(None, V), (Some("legacy"), "2025-11-25")] {
         let mut cmd = Command::new(&python);
         cmd.arg(concat!(
@@ -326,4 +396,64 @@ async fn a_2026_only_server_serves_clients_of_both_eras() {
         assert_eq!(report["answer"], "hello Ada, about tea", "{mode:?}");
         assert_eq!(report["asked"], json!(["your name, for tea?"]));
     }
+}
+
+/// The 2026 exchange on the wire, pinned: discovery, lists with caching, a call, a resource,
+/// a prompt, a completion, a multi round-trip call and its retry, the task extension's errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn modern_exchange_snapshot() {
+    let d = Director::start(&fixture("a"));
+    d.wait_running(&["a"]).await;
+    let c = McpHttp::new(&d.url);
+    let caps = json!({"sampling": {}});
+    let mut log = Vec::new();
+    let steps = [
+        ("server/discover", json!({})),
+        ("tools/list", json!({})),
+        (
+            "tools/call",
+            json!({"name": "a/echo", "arguments": {"text": "x"}}),
+        ),
+        ("resources/read", json!({"uri": "fixture://static"})),
+        (
+            "prompts/get",
+            json!({"name": "a/greet", "arguments": {"name": "Ada"}}),
+        ),
+        (
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "a/greet"},
+                "argument": {"name": "name", "value": "A"}}),
+        ),
+        ("tasks/get", json!({"taskId": "nope"})),
+        ("tasks/result", json!({"taskId": "nope"})),
+        (
+            "tools/call",
+            json!({"name": "a/sample", "arguments": {"prompt": "hi"}}),
+        ),
+    ];
+    for (i, (method, params)) in steps.into_iter().enumerate() {
+        let (status, received) =
+            answer(modern(&c, i as u64, method, params.clone(), caps.clone())).await;
+        log.push(
+            json!({"method": method, "params": params, "status": status, "received": received}),
+        );
+    }
+    let asked = &log.last().unwrap()["received"]["result"];
+    let key = asked["inputRequests"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap();
+    let retry = json!({"name": "a/sample", "arguments": {"prompt": "hi"},
+        "requestState": asked["requestState"],
+        "inputResponses": {key: {"role": "assistant", "model": "m",
+            "content": {"type": "text", "text": "hello"}}}});
+    let (status, received) = answer(modern(&c, 99, "tools/call", retry.clone(), caps)).await;
+    log.push(
+        json!({"method": "tools/call", "params": retry, "status": status, "received": received}),
+    );
+    insta::assert_json_snapshot!("modern_exchange", log, {
+        "[].received.result.requestState" => "[mac-protected state]",
+        "[].params.requestState" => "[mac-protected state]",
+        "[].received.result._meta[\"io.modelcontextprotocol/serverInfo\"].version" => "[version]",
+    });
 }

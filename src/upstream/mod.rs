@@ -6,6 +6,7 @@
 //! supervises one connection per server and keeps its catalog.
 
 pub mod http;
+mod listen;
 pub mod pool;
 pub mod sse;
 pub mod stdio;
@@ -273,7 +274,9 @@ impl Connection {
                 instructions: result["instructions"].as_str().map(str::to_string),
                 modern: true,
             };
-            return Ok((std::sync::Arc::new(conn), events));
+            let conn = std::sync::Arc::new(conn);
+            listen::spawn(&conn);
+            return Ok((conn, events));
         }
         let init = json!({
             "protocolVersion": UPSTREAM_VERSIONS[0],

@@ -1,13 +1,14 @@
 """A server built with the newest Python SDK (2.x), as users write them: stateless Streamable
 HTTP, so it speaks 2026-07-28 (a client that discovers it gets no session). Its `ask` tool asks the
 client's user through a resolver: on 2026-07-28 that is an `InputRequiredResult` with the SDK's own
-`requestState`, answered by a retry. Usage: sdk2_server.py PORT"""
+`requestState`, answered by a retry. Its `grow` tool adds a tool and announces it on the
+`subscriptions/listen` streams. Usage: sdk2_server.py PORT"""
 import sys
 from typing import Annotated
 
 from pydantic import BaseModel
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 
 server = MCPServer("sdk2-upstream")
@@ -31,6 +32,18 @@ def echo(text: str) -> str:
 def ask(topic: str, who: Annotated[Name, Resolve(ask_name)]) -> str:
     """Asks the user's name (elicitation), then greets."""
     return f"hello {who.name}, about {topic}"
+
+
+@server.tool()
+async def grow(name: str, ctx: Context) -> str:
+    """Adds a tool called `name`, and says so on subscriptions/listen streams."""
+
+    def added() -> str:
+        return f"{name} was added"
+
+    server.add_tool(added, name=name)
+    await ctx.notify_tools_changed()
+    return f"added {name}"
 
 
 server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]), stateless_http=True)
