@@ -359,31 +359,51 @@ async fn a_restarted_http_upstream_is_reconnected() {
     .await;
 }
 
-/// The newest Python SDK as users run it: by default it discovers the director's 2026-07-28
-/// and talks it statelessly (sampling and elicitation of the stdio fixture reach it as multi
-/// round-trip input requests); pinned to `legacy` it initializes a 2025-11-25 session, where the
-/// same calls are server→client requests. Both see the same tools and answers.
+/// The newest Python SDK as users run it, over Streamable HTTP and launching the director over
+/// stdio: by default it discovers the director's 2026-07-28 and talks it statelessly (sampling
+/// and elicitation of the stdio fixture reach it as multi round-trip input requests); pinned to
+/// `legacy` it initializes a 2025-11-25 session, where the same calls are server→client
+/// requests. All four see the same tools and answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_2_talks_both_eras_through_the_director() {
     let d = Director::start(&fixture("a", ""));
     d.wait_running(&["a"]).await;
     let python = common::peers().join("venv2/bin/python");
-    for (mode, protocol) in [(None, "2026-07-28"), (Some("legacy"), "2025-11-25")] {
+    // The same client launching the director over stdio, as desktop clients do.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, fixture("a", "")).unwrap();
+    let stdio = json!([
+        env!("CARGO_BIN_EXE_mcp-director"),
+        "stdio",
+        "--config",
+        config,
+        "--data-dir",
+        dir.path()
+    ]);
+    let url = format!("{}/mcp", d.url);
+    for (target, mode, protocol) in [
+        (url.as_str(), None, "2026-07-28"),
+        (url.as_str(), Some("legacy"), "2025-11-25"),
+        ("stdio", None, "2026-07-28"),
+        ("stdio", Some("legacy"), "2025-11-25"),
+    ] {
         let mut cmd = Command::new(&python);
         cmd.arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/python/sdk2_client.py"
         ))
-        .arg(format!("{}/mcp", d.url));
+        .arg(target)
+        .env("SDK2_STDIO_COMMAND", stdio.to_string());
         cmd.args(mode);
         let out = cmd.output().expect("python");
         assert!(
             out.status.success(),
-            "{mode:?}: {}",
+            "{target} {mode:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(report["protocol"], protocol);
+        assert_eq!(report["protocol"], protocol, "{target}: {report}");
         assert_eq!(report["echo"], "a: from sdk 2");
         assert_eq!(report["sampled"], "sampled: sampled: hello", "{mode:?}");
         assert_eq!(report["elicited"], "elicited: accept sdk2", "{mode:?}");

@@ -196,6 +196,16 @@ impl super::Gateway {
         self.view_for(None)
     }
 
+    /// Waits (at most `limit`) until every server has connected or failed, so that a client
+    /// that starts the director and asks at once (a desktop client over stdio) sees the whole
+    /// catalog rather than an empty one.
+    pub async fn started(&self, limit: std::time::Duration) {
+        let upstreams = self.pool.all();
+        let settled = futures::future::join_all(upstreams.iter().map(|u| u.settled()));
+        let _ = tokio::time::timeout(limit, settled).await;
+        self.rebuild_view();
+    }
+
     pub fn view_for(&self, project: Option<&str>) -> Arc<View> {
         self.views
             .read()

@@ -126,6 +126,14 @@ pub struct Lanes {
 }
 
 impl Upstream {
+    /// Resolves once the server has connected (its catalog known) or failed.
+    pub async fn settled(&self) {
+        let mut status = self.status.subscribe();
+        let _ = status
+            .wait_for(|s| s.state != UpstreamState::Starting)
+            .await;
+    }
+
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
     }

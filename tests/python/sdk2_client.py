@@ -3,13 +3,16 @@
 as the second argument, pinned with `mode`). Calls go to the fixture behind the director (`a/`):
 an echo, progress, sampling and elicitation (which a 2026 client answers as multi round-trip
 input requests), and a resource read.
-Usage: sdk2_client.py URL [VERSION]. Prints one JSON object of what it saw."""
+Usage: sdk2_client.py TARGET [MODE]: TARGET is a URL, or `stdio` with the director's command
+line (a JSON list) in SDK2_STDIO_COMMAND. Prints one JSON object of what it saw."""
 import asyncio
 import json
+import os
 import sys
 
 from mcp import types
 from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters
 
 
 async def sampling(context, params):
@@ -26,7 +29,10 @@ async def elicitation(context, params):
 
 
 async def main():
-    url = sys.argv[1]
+    target = sys.argv[1]
+    if target == "stdio":
+        command = json.loads(os.environ["SDK2_STDIO_COMMAND"])
+        target = StdioServerParameters(command=command[0], args=command[1:])
     options = {}
     if len(sys.argv) > 2:
         options["mode"] = sys.argv[2]
@@ -36,7 +42,7 @@ async def main():
         progress.append(done)
 
     async with Client(
-        url, sampling_callback=sampling, elicitation_callback=elicitation, **options
+        target, sampling_callback=sampling, elicitation_callback=elicitation, **options
     ) as client:
         tools = await client.list_tools()
         echo = await client.call_tool("a/echo", {"text": "from sdk 2"})

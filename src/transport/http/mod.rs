@@ -9,7 +9,6 @@
 
 mod guard;
 mod legacy_sse;
-mod listen;
 mod modern;
 mod session;
 mod stream;

@@ -1,15 +1,13 @@
-//! `subscriptions/listen` (2026-07-28): one long-lived POST stream per listener, carrying the
-//! change notifications it opted into, each tagged with its subscription id (the request's id).
+//! `subscriptions/listen` (2026-07-28): one long-lived stream per listener (over HTTP, the
+//! POST's SSE answer; on stdio, lines among the rest), carrying the change notifications it
+//! opted into, each tagged with its subscription id (the request's id).
 //! The listener is a session of its own that lives as long as the stream: list changes reach
 //! it as they reach every session, resource updates through the subscriptions it makes here.
 
-use super::stream::{sse_response, stream_end};
-use crate::gateway::resources;
+use crate::gateway::{Gateway, resources};
 use crate::jsonrpc::{Message, Notification, Request, raw};
 use crate::session::Session;
-use crate::state::AppState;
-use axum::response::Response;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -25,10 +23,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn wants(&self, message: &Message) -> bool {
-        let Message::Notification(n) = message else {
-            return false;
-        };
+    fn wants(&self, n: &Notification) -> bool {
         match n.method.as_str() {
             "notifications/tools/list_changed" => self.tools_list_changed,
             "notifications/prompts/list_changed" => self.prompts_list_changed,
@@ -44,11 +39,8 @@ impl Filter {
     }
 }
 
-/// `message` with the subscription's id in `_meta`, as SSE text.
-fn tagged(message: Message, id: &Value) -> String {
-    let Message::Notification(n) = message else {
-        return String::new();
-    };
+/// `n` with the subscription's id in `_meta`.
+fn tagged(n: Notification, id: &Value) -> Message {
     let mut params: serde_json::Map<String, Value> = n
         .params
         .as_deref()
@@ -64,17 +56,18 @@ fn tagged(message: Message, id: &Value) -> String {
         method: n.method,
         params: Some(raw(&params)),
     };
-    crate::sse::format(None, None, &Message::from(n).to_json())
+    Message::from(n)
 }
 
-/// Opens the stream: the acknowledgment first (with what the director will honour: every
-/// list it was asked for, and the resources it could subscribe to), then the notifications.
-pub(super) async fn listen(
-    state: &AppState,
-    session: Arc<Session>,
-    r: Request,
-    hold: impl Send + 'static,
-) -> Response {
+/// Opens a listener: the acknowledgment first (with what the director will honour: every
+/// list it was asked for, and the resources it could subscribe to), then the notifications
+/// the listener's session receives that it asked for, each tagged with the subscription's id.
+/// The transport frames them, and ends the stream.
+pub async fn listen(
+    g: &Arc<Gateway>,
+    session: &Arc<Session>,
+    r: &Request,
+) -> impl Stream<Item = Message> + Send + 'static {
     let mut filter: Filter = r
         .params
         .as_deref()
@@ -82,11 +75,10 @@ pub(super) async fn listen(
         .and_then(|p| p.get("notifications").cloned())
         .and_then(|n| serde_json::from_value(n).ok())
         .unwrap_or_default();
-    let g = &state.gateway;
     let mut subscribed = Vec::new();
     for uri in std::mem::take(&mut filter.resource_subscriptions) {
         let params = raw(&json!({ "uri": uri }));
-        if resources::subscribe(g, &session, Some(&params))
+        if resources::subscribe(g, session, Some(&params))
             .await
             .is_ok()
         {
@@ -110,22 +102,24 @@ pub(super) async fn listen(
             json!(filter.resource_subscriptions),
         );
     }
-    let ack: Message = Notification {
+    let ack = Notification {
         method: "notifications/subscriptions/acknowledged".into(),
         params: Some(raw(&json!({ "notifications": acknowledged }))),
-    }
-    .into();
+    };
     let id = r.id.clone();
     let rx = session.outbound.attach(None);
-    let ended = stream_end(state, &session);
     let events =
         futures::stream::unfold(
             rx,
             |mut rx| async move { rx.recv().await.map(|(_, m)| (m, rx)) },
         )
-        .filter(move |m| std::future::ready(filter.wants(m)));
+        .filter_map(move |m| {
+            std::future::ready(match m {
+                Message::Notification(n) if filter.wants(&n) => Some(n),
+                _ => None,
+            })
+        });
     let id2 = id.clone();
-    let texts = futures::stream::once(async move { tagged(ack, &id) })
-        .chain(events.map(move |m| tagged(m, &id2)));
-    sse_response(texts, ended, (hold, session))
+    futures::stream::once(async move { tagged(ack, &id) })
+        .chain(events.map(move |m| tagged(m, &id2)))
 }
