@@ -130,13 +130,19 @@ async fn health(
     let upstreams = config
         .servers
         .iter()
-        .map(|(name, s)| UpstreamHealth {
-            name: name.clone(),
-            state: match state.gateway.pool.get(name) {
-                Some(u) => u.status().state,
-                None if !s.enabled => UpstreamState::Disabled,
-                None => UpstreamState::Configured,
-            },
+        .map(|(name, s)| {
+            let status = state.gateway.pool.get(name).map(|u| u.status());
+            let info = status.as_ref().and_then(|s| s.info.as_ref());
+            UpstreamHealth {
+                name: name.clone(),
+                state: match &status {
+                    Some(status) => status.state,
+                    None if !s.enabled => UpstreamState::Disabled,
+                    None => UpstreamState::Configured,
+                },
+                protocol_version: info.map(|i| i.protocol_version.clone()),
+                protocol_era: info.map(|i| i.era()),
+            }
         })
         .collect::<Vec<_>>();
     let store_ok = store.status == StoreHealthStatus::Ok;

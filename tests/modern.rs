@@ -75,6 +75,11 @@ async fn a_2026_client_is_served_without_a_session() {
     d.wait_running(&["a"]).await;
     let c = McpHttp::new(&d.url);
 
+    let status = d.client(None).get_server_status("a").await.unwrap().into_inner();
+    assert_eq!(
+        status.protocol_era,
+        Some(mcp_director_client::types::ProtocolEra::Legacy)
+    );
     let (status, discover) = answer(modern(&c, 1, "server/discover", json!({}), json!({}))).await;
     assert_eq!(status, 200);
     let versions = &discover["result"]["supportedVersions"];
@@ -307,6 +312,19 @@ async fn a_2026_only_server_serves_clients_of_both_eras() {
         "[servers.py]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n"
     ));
     d.wait_running(&["py"]).await;
+    let status = d.client(None).get_server_status("py").await.unwrap().into_inner();
+    assert_eq!(status.protocol_version.as_deref(), Some(V));
+    assert_eq!(
+        status.protocol_era,
+        Some(mcp_director_client::types::ProtocolEra::Modern)
+    );
+    let health: Value = reqwest::get(format!("{}/health", d.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["upstreams"][0]["protocol_era"], "modern", "{health}");
     // It announces a new tool on the director's subscriptions/listen stream: the director's
     // catalog follows (and tells its own listeners).
     let c = McpHttp::new(&d.url);

@@ -205,6 +205,7 @@ impl AdminApi for Admin {
                 },
                 pid: None,
                 protocol_version: None,
+                protocol_era: None,
                 server_info: Default::default(),
                 capabilities: Default::default(),
                 last_error: None,
@@ -226,6 +227,7 @@ impl AdminApi for Admin {
             state: status.state,
             pid: status.pid,
             protocol_version: status.info.as_ref().map(|i| i.protocol_version.clone()),
+            protocol_era: status.info.as_ref().map(|i| i.era()),
             server_info: status
                 .info
                 .as_ref()

@@ -119,6 +119,16 @@ pub struct ServerInfo {
     pub modern: bool,
 }
 
+impl ServerInfo {
+    /// How the director speaks to the server, for status reports.
+    pub fn era(&self) -> mcp_director_api::models::ProtocolEra {
+        match self.modern {
+            true => mcp_director_api::models::ProtocolEra::Modern,
+            false => mcp_director_api::models::ProtocolEra::Legacy,
+        }
+    }
+}
+
 /// The revision the director speaks to servers that have it.
 pub const MODERN: &str = "2026-07-28";
 

@@ -1202,6 +1202,57 @@ pub mod models {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub scopes_supported: ::std::vec::Vec<::std::string::String>,
     }
+    ///How the director speaks to a server: `legacy` (2024-11-05 … 2025-11-25: an `initialize` handshake and a session) or `modern` (2026-07-28: stateless, each request carrying its revision; found by `server/discover`).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ProtocolEra {
+        #[serde(rename = "legacy")]
+        Legacy,
+        #[serde(rename = "modern")]
+        Modern,
+    }
+    impl ::std::fmt::Display for ProtocolEra {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Legacy => f.write_str("legacy"),
+                Self::Modern => f.write_str("modern"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ProtocolEra {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "legacy" => Ok(Self::Legacy),
+                "modern" => Ok(Self::Modern),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ProtocolEra {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ProtocolEra {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A supported MCP protocol version.
     #[derive(
         ::serde::Deserialize,
@@ -1409,6 +1460,8 @@ pub mod models {
         ///Process id of the stdio child, when running.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub pid: ::std::option::Option<u32>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub protocol_era: ::std::option::Option<ProtocolEra>,
         ///Protocol version negotiated with the server.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub protocol_version: ::std::option::Option<::std::string::String>,
@@ -1705,6 +1758,11 @@ pub mod models {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpstreamHealth {
         pub name: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub protocol_era: ::std::option::Option<ProtocolEra>,
+        ///The protocol version spoken with the server, once connected.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub protocol_version: ::std::option::Option<::std::string::String>,
         pub state: UpstreamState,
     }
     ///Lifecycle state of an upstream connection.
