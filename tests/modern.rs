@@ -75,7 +75,12 @@ async fn a_2026_client_is_served_without_a_session() {
     d.wait_running(&["a"]).await;
     let c = McpHttp::new(&d.url);
 
-    let status = d.client(None).get_server_status("a").await.unwrap().into_inner();
+    let status = d
+        .client(None)
+        .get_server_status("a")
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
         status.protocol_era,
         Some(mcp_director_client::types::ProtocolEra::Legacy)
@@ -312,7 +317,12 @@ async fn a_2026_only_server_serves_clients_of_both_eras() {
         "[servers.py]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n"
     ));
     d.wait_running(&["py"]).await;
-    let status = d.client(None).get_server_status("py").await.unwrap().into_inner();
+    let status = d
+        .client(None)
+        .get_server_status("py")
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(status.protocol_version.as_deref(), Some(V));
     assert_eq!(
         status.protocol_era,

@@ -26,8 +26,8 @@ pub struct Parked {
     pub stream: Arc<RequestStream>,
     /// The next message of `stream` not yet given to the client.
     pub next: u64,
-    /// Input requests asked and not answered yet, by key (the relayed request's id).
-    pub pending: BTreeMap<String, Value>,
+    /// Input requests asked and not answered yet.
+    pub pending: Questions,
     /// What the state was issued for: the method and `name`/`uri` of the call.
     pub call: String,
     pub until: Instant,
@@ -150,7 +150,7 @@ impl Calls {
             c: parked.call.clone(),
             e: crate::analytics::now_ms() + PARKED_FOR.as_millis() as i64,
         };
-        let result = input_required(&parked.pending, self.sign(&claims));
+        let result = input_required(&parked.pending.input_requests(), self.sign(&claims));
         let mut calls = self.parked.lock().unwrap_or_else(|e| e.into_inner());
         calls.retain(|_, p| p.until > Instant::now());
         calls.insert(handle, parked);
@@ -198,12 +198,9 @@ pub enum Resumed {
 }
 
 /// `{resultType: "input_required", inputRequests, requestState}`, from the generated type.
-fn input_required(pending: &BTreeMap<String, Value>, state: String) -> Box<RawValue> {
+fn input_required(requests: &Map<String, Value>, state: String) -> Box<RawValue> {
     use mcp_director_protocol::v2026_07_28 as p;
-    let requests: Map<String, Value> = pending
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let requests = requests.clone();
     let result = p::InputRequiredResult {
         input_requests: serde_json::from_value(Value::Object(requests)).ok(),
         meta: None,
@@ -212,6 +209,54 @@ fn input_required(pending: &BTreeMap<String, Value>, state: String) -> Box<RawVa
         extra: Map::new(),
     };
     raw(&result)
+}
+
+/// Questions an upstream asked a 2026 client and that are not answered yet: the key the
+/// client sees, the id the director relayed them under (its answer goes back by it), and the
+/// input request itself.
+#[derive(Default)]
+pub struct Questions(BTreeMap<String, (i64, Value)>);
+
+impl Questions {
+    /// Takes in a relayed request. Its key is the upstream's own request id when that is a
+    /// string (a server names its questions, and may expect answers under those names), unless
+    /// taken; else the director's id.
+    pub fn ask(&mut self, session: &Session, r: &crate::jsonrpc::Request) {
+        let Some(id) = r.id.as_i64() else { return };
+        let named = session
+            .relayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .and_then(|rel| match &rel.to {
+                crate::session::AnswerTo::Upstream { upstream_id, .. } => {
+                    upstream_id.as_str().map(str::to_string)
+                }
+                _ => None,
+            })
+            .filter(|name| !self.0.contains_key(name) && name.parse::<i64>().is_err());
+        let key = named.unwrap_or_else(|| id.to_string());
+        self.0
+            .insert(key, (id, input_request(&r.method, r.params.as_deref())));
+    }
+
+    /// The director's id of the question `key`, which is then answered (None: not asked, or
+    /// answered already).
+    pub fn answer(&mut self, key: &str) -> Option<i64> {
+        self.0.remove(key).map(|(id, _)| id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `inputRequests` as the client gets them.
+    pub fn input_requests(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 /// An input request as a 2026 client gets it: the server request's method and params, without

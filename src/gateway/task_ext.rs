@@ -14,7 +14,6 @@ use crate::session::{RequestStream, Session, Sink, TASKS_EXTENSION, TransportKin
 use crate::tasks::{Status, Task};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Where a 2026 task's upstream requests wait for the client.
@@ -24,7 +23,7 @@ pub struct Inbox {
     /// The job's request stream: what the upstream says while serving it.
     pub stream: Arc<RequestStream>,
     /// Questions not answered yet, by key (the relayed request's id), as the client sees them.
-    pending: Mutex<BTreeMap<String, Value>>,
+    pending: Mutex<mrtr::Questions>,
     /// The first message of `stream` not taken in yet.
     next: Mutex<u64>,
 }
@@ -103,12 +102,7 @@ impl Inbox {
         while let Some(Some((index, message))) = self.stream.next(*next).now_or_never() {
             *next = index + 1;
             if let Message::Request(r) = message {
-                let key = match &r.id {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                lock(&self.pending)
-                    .insert(key, mrtr::input_request(&r.method, r.params.as_deref()));
+                lock(&self.pending).ask(&self.session, &r);
             }
         }
     }
@@ -166,7 +160,7 @@ pub async fn get(
             let pending = inbox
                 .map(|i| {
                     i.collect();
-                    lock(&i.pending).clone()
+                    lock(&i.pending).input_requests()
                 })
                 .unwrap_or_default();
             out.insert("inputRequests".into(), json!(pending));
@@ -215,10 +209,9 @@ pub async fn update(
         return Ok(raw(&json!({})));
     };
     for (key, answer) in p.input_responses {
-        if lock(&inbox.pending).remove(&key).is_none() {
+        let Some(id) = lock(&inbox.pending).answer(&key) else {
             continue;
-        }
-        let Ok(id) = key.parse::<i64>() else { continue };
+        };
         let response = Response::ok(Value::from(id), raw(&answer));
         let sink = Sink::new(inbox.session.clone());
         g.handle(&inbox.session, response.into(), sink).await;

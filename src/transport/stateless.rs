@@ -14,7 +14,6 @@ use crate::session::{Session, Sink, TransportKind};
 use crate::version::Version;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a new 2026 request is served with: who asks, what the client can be asked (its
@@ -111,7 +110,7 @@ pub fn serve(
         work: Some(work),
         id,
         call,
-        pending: BTreeMap::new(),
+        pending: mrtr::Questions::default(),
     }
 }
 
@@ -150,10 +149,9 @@ pub async fn resume(
     };
     for (key, value) in retry.responses {
         // Keys not asked (any more) are ignored, as the spec says.
-        if parked.pending.remove(&key).is_none() {
+        let Some(id) = parked.pending.answer(&key) else {
             continue;
-        }
-        let Ok(id) = key.parse::<i64>() else { continue };
+        };
         let answer = RpcResponse::ok(Value::from(id), crate::jsonrpc::raw(&value));
         let sink = Sink::new(parked.session.clone());
         gateway.handle(&parked.session, answer.into(), sink).await;
@@ -187,7 +185,7 @@ pub struct Serving {
     work: Option<Work>,
     id: Value,
     call: String,
-    pending: BTreeMap<String, Value>,
+    pending: mrtr::Questions,
 }
 
 /// What the client is told next.
@@ -262,12 +260,7 @@ impl Serving {
     }
 
     fn ask(&mut self, r: Request) {
-        let key = match &r.id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        self.pending
-            .insert(key, mrtr::input_request(&r.method, r.params.as_deref()));
+        self.pending.ask(&self.session, &r);
     }
 
     /// Parks the call (its work goes on in a task of its own) and answers what it asks.

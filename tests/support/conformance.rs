@@ -549,7 +549,17 @@ async fn call(server: &Server, state: &State, params: &Value) -> Result<Value, E
             Ok(text("Success"))
         }
         "test_input_required_result_elicitation" => {
-            let name = elicit_text(server, "What is your name?", "name").await?;
+            // Asked under the name the suite expects to answer (`user_name`).
+            let schema = json!({"type": "object", "properties": {"name": {"type": "string"}},
+                "required": ["name"]});
+            let r = server
+                .ask_as(
+                    json!("user_name"),
+                    "elicitation/create",
+                    elicitation("What is your name?", schema),
+                )
+                .await?;
+            let name = r["content"]["name"].as_str().unwrap_or("unknown");
             Ok(text(format!("Hello, {name}!")))
         }
         "test_input_required_result_sampling" => {

@@ -35,7 +35,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
-type Waiters = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, ErrorObject>>>>>;
+/// Requests we sent the client, by their id as JSON text.
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, ErrorObject>>>>>;
 
 struct Server {
     out: mpsc::UnboundedSender<Message>,
@@ -68,12 +69,17 @@ impl Server {
     }
 
     async fn ask(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = json!(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.ask_as(id, method, params).await
+    }
+
+    /// [`Server::ask`] under an id of the caller's (a name, for a client that keys answers).
+    async fn ask_as(&self, id: Value, method: &str, params: Value) -> Result<Value, ErrorObject> {
         let (tx, rx) = oneshot::channel();
-        self.waiters.lock().unwrap().insert(id, tx);
+        self.waiters.lock().unwrap().insert(id.to_string(), tx);
         self.send(
             Request {
-                id: json!(id),
+                id,
                 method: method.into(),
                 params: Some(raw(&params)),
             }
@@ -505,10 +511,7 @@ async fn main() {
                 });
             }
             Ok(Message::Response(r)) => {
-                if let Some(w) =
-                    r.id.as_i64()
-                        .and_then(|id| server.waiters.lock().unwrap().remove(&id))
-                {
+                if let Some(w) = server.waiters.lock().unwrap().remove(&r.id.to_string()) {
                     let _ = w.send(
                         r.outcome
                             .map(|v| serde_json::from_str(v.get()).unwrap_or(Value::Null)),
