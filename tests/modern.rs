@@ -485,3 +485,73 @@ async fn modern_exchange_snapshot() {
         "[].received.result._meta[\"io.modelcontextprotocol/serverInfo\"].version" => "[version]",
     });
 }
+
+/// The Python SDK 2.3 client as users run it (it discovers 2026-07-28) through the director in
+/// front of `server-everything` over stdio, a 2025-era server: its sampling and elicitation
+/// reach the client as multi round-trip requests, progress arrives, a resource reads, and a
+/// task-only tool runs as a task of the tasks extension — the upstream's own task, whose
+/// question (`input_required`) the client answers through `tasks/update`.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_2_reaches_a_2025_server_everything_through_2026() {
+    let everything = common::peers()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let d = Director::start(&format!(
+        "[servers.ev]\ncommand = \"node\"\nargs = [{:?}, \"stdio\"]\n",
+        everything.display().to_string()
+    ));
+    d.wait_running(&["ev"]).await;
+    let out = Command::new(common::peers().join("venv2/bin/python"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/sdk2_everything.py"
+        ))
+        .arg(format!("{}/mcp", d.url))
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["protocol"], V);
+    assert!(report["tools"].as_u64().unwrap() >= 10, "{report}");
+    assert_eq!(report["echo"], "Echo: hi");
+    assert!(
+        report["sampled"]
+            .as_str()
+            .unwrap()
+            .contains("a sampled answer"),
+        "{report}"
+    );
+    assert!(
+        report["elicited"][0]
+            .as_str()
+            .unwrap()
+            .contains("User provided"),
+        "{report}"
+    );
+    assert_eq!(report["progress"], json!([1.0, 2.0, 3.0]));
+    assert!(
+        report["resource"]
+            .as_str()
+            .unwrap()
+            .starts_with("# Everything Server"),
+        "{report}"
+    );
+    assert!(
+        report["research"].as_str().unwrap().contains("technical"),
+        "{report}"
+    );
+    let statuses = report["task_statuses"].as_array().unwrap();
+    assert!(statuses.contains(&json!("input_required")), "{report}");
+    assert_eq!(statuses.last().unwrap(), "completed");
+    assert_eq!(
+        report["asked"],
+        json!([
+            "sampling/createMessage",
+            "elicitation/create",
+            "elicitation/create"
+        ])
+    );
+}
