@@ -404,6 +404,45 @@ async fn a_2026_only_server_serves_clients_of_both_eras() {
         7
     );
 
+    // A 2025 client subscribes to a resource of the 2026 server (which has no
+    // resources/subscribe): the director listens for it, and the update reaches the client.
+    let mut legacy = McpHttp::new(&d.url);
+    legacy.initialize(json!({})).await;
+    let mut stream = legacy.open_stream(None).await;
+    let subscribed = legacy
+        .post(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
+            "params": {"uri": "note://today"}}),
+        )
+        .await;
+    assert_eq!(subscribed[0]["result"], json!({}), "{subscribed:?}");
+    // The listen stream is re-opened with the resource as the subscription is answered; until
+    // the server has it, a touch goes unheard: touched until heard (10 s at most).
+    let mut updated = Value::Null;
+    for attempt in 0..20 {
+        let touched = legacy
+            .post(
+                json!({"jsonrpc": "2.0", "id": 2 + attempt, "method": "tools/call",
+                "params": {"name": "py/touch", "arguments": {"uri": "note://today"}}}),
+            )
+            .await;
+        assert_eq!(common::result_text(&touched), "touched note://today");
+        let heard = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+            while let Some((_, m)) = stream.recv().await {
+                if m["method"] == "notifications/resources/updated" {
+                    return Some(m);
+                }
+            }
+            None
+        })
+        .await;
+        if let Ok(Some(m)) = heard {
+            updated = m;
+            break;
+        }
+    }
+    assert_eq!(updated["params"]["uri"], "note://today", "{updated}");
+
     for (mode, protocol) in [(None, V), (Some("legacy"), "2025-11-25")] {
         let mut cmd = Command::new(&python);
         cmd.arg(concat!(

@@ -91,11 +91,7 @@ pub async fn subscribe(
     let server = owner(g, session, &uri)?;
     let (upstream, connection) = g.connection(session, &server).await?;
     connection
-        .request(
-            "resources/subscribe",
-            Some(raw(&params)),
-            upstream.timeout(),
-        )
+        .subscribe_resource(&uri, true, upstream.timeout())
         .await?;
     session
         .subscriptions
@@ -136,11 +132,7 @@ pub async fn unsubscribe(
         && connection.id == sub.connection
     {
         connection
-            .request(
-                "resources/unsubscribe",
-                Some(raw(&params)),
-                upstream.timeout(),
-            )
+            .subscribe_resource(&uri, false, upstream.timeout())
             .await?;
     }
     Ok(raw(&json!({})))
@@ -165,9 +157,8 @@ pub async fn resubscribe(
         }
     }
     for uri in uris {
-        let params = raw(&json!({ "uri": uri }));
         if let Err(e) = connection
-            .request("resources/subscribe", Some(params), upstream.timeout())
+            .subscribe_resource(&uri, true, upstream.timeout())
             .await
         {
             tracing::warn!(server = %upstream.name, %uri, error = %e, "resubscribe failed");

@@ -226,10 +226,19 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
         // (server-everything among them) answer 400 naming the session. Start over.
         let had_session = link.session().id.is_some();
         let body = http_body_util::Limited::new(response.into_body(), 64 << 10);
-        let body = match body.collect().await {
-            Ok(b) => String::from_utf8_lossy(&b.to_bytes()).to_ascii_lowercase(),
-            Err(_) => String::new(),
+        let bytes = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => Bytes::new(),
         };
+        // A 2026 server answers its errors with a 4xx and the JSON-RPC error itself (-32021 and
+        // the like): that is the answer, for the caller to see.
+        if let Ok(Message::Response(r)) = Message::parse(&bytes)
+            && request_id.as_ref() == Some(&r.id)
+            && r.outcome.is_err()
+        {
+            return Some(Message::Response(r));
+        }
+        let body = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
         let lost = status == StatusCode::NOT_FOUND
             || (status == StatusCode::BAD_REQUEST && body.contains("session"));
         fail(format!("upstream server '{server}' answered HTTP {status}")).await;
@@ -322,15 +331,31 @@ async fn post(link: &Link, message: Message) -> Option<Message> {
     } else if content_type.starts_with("application/json") {
         let body = http_body_util::Limited::new(response.into_body(), link.max_message);
         match body.collect().await {
-            Ok(body) => match deliver(&body.to_bytes()) {
-                Some(m) => return Some(m),
-                None => {
-                    fail(format!(
-                        "upstream server '{server}' sent an invalid message"
-                    ))
-                    .await
+            Ok(body) => {
+                let body = body.to_bytes();
+                if let Some(m) = deliver(&body) {
+                    return Some(m);
                 }
-            },
+                // Some servers stream a JSON body as lines, notifications first: taken as
+                // such, the last line the answer.
+                let mut answer = None;
+                for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    match deliver(line) {
+                        Some(m @ Message::Response(_)) => answer = Some(m),
+                        Some(m) => {
+                            let _ = inbound.send(on_stream(m)).await;
+                        }
+                        None => {}
+                    }
+                }
+                if answer.is_some() {
+                    return answer;
+                }
+                fail(format!(
+                    "upstream server '{server}' sent an invalid message"
+                ))
+                .await
+            }
             Err(e) => {
                 fail(format!("upstream server '{server}': {e}")).await;
                 link.dead.notify_one();

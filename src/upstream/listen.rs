@@ -1,19 +1,54 @@
-//! A 2026 server announces list changes only on a `subscriptions/listen` stream (there is no
-//! GET stream and no session). The director keeps one open per connection for the lists the
-//! server says can change, re-opened when the server ends it, and given up with the connection.
-//! What arrives there (`list_changed`) takes the ordinary path of server notifications.
+//! A 2026 server announces changes only on a `subscriptions/listen` stream (there is no GET
+//! stream, no session, and no `resources/subscribe`). The director keeps one open per
+//! connection, asking for the lists the server says can change and for the resources its
+//! clients subscribed to; it is re-opened when the server ends it or the resources change, and
+//! given up with the connection. What arrives there (`list_changed`, `resources/updated`)
+//! takes the ordinary path of server notifications.
 
 use super::{Connection, Sent, with_modern_meta};
 use crate::jsonrpc::{Id, Message, Request, raw};
 use serde_json::{Value, json};
-use std::sync::{Arc, Weak};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// How often a listening task checks that its connection is still wanted.
 const CHECK: Duration = Duration::from_secs(5);
 
-/// The `notifications` filter for what the server's capabilities say can change.
-fn filter(capabilities: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+/// What a connection listens for.
+#[derive(Default)]
+pub struct Listening {
+    lists: serde_json::Map<String, Value>,
+    resources: Mutex<BTreeSet<String>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Listening {
+    /// Adds (or, `on` false, removes) a resource; the stream is re-opened to say so.
+    pub fn resource(&self, uri: &str, on: bool) {
+        let mut resources = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = match on {
+            true => resources.insert(uri.to_string()),
+            false => resources.remove(uri),
+        };
+        if changed {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The `notifications` filter to listen with now (empty: nothing to listen for).
+    fn filter(&self) -> serde_json::Map<String, Value> {
+        let mut filter = self.lists.clone();
+        let resources = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        if !resources.is_empty() {
+            filter.insert("resourceSubscriptions".into(), json!(*resources));
+        }
+        filter
+    }
+}
+
+/// The lists a server's capabilities say can change, as a `notifications` filter.
+fn lists(capabilities: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
     let mut filter = serde_json::Map::new();
     for (capability, field) in [
         ("tools", "toolsListChanged"),
@@ -32,29 +67,41 @@ fn filter(capabilities: &serde_json::Map<String, Value>) -> serde_json::Map<Stri
     filter
 }
 
-/// Starts listening on `conn`, if its server has anything to announce.
+/// Starts listening on `conn` (a 2026 server's), for as long as it lives.
 pub fn spawn(conn: &Arc<Connection>) {
-    let filter = filter(&conn.info.capabilities);
-    if filter.is_empty() {
+    let listening = Arc::new(Listening {
+        lists: lists(&conn.info.capabilities),
+        ..Default::default()
+    });
+    if conn.listening.set(listening.clone()).is_err() {
         return;
     }
     let weak = Arc::downgrade(conn);
     tokio::spawn(async move {
         let mut pause = Duration::from_secs(1);
         loop {
+            let filter = listening.filter();
+            if filter.is_empty() {
+                tokio::select! {
+                    () = listening.changed.notified() => continue,
+                    () = gone(&weak) => return,
+                }
+            }
             // The connection is not held while listening: dropping it ends this task.
             let Some((sending, answer)) = open(&weak, &filter) else {
                 return;
             };
             let started = tokio::time::Instant::now();
-            let listening = async {
+            let listening_done = async {
                 if let Sent::Answered(_) = sending.await {
                     return;
                 }
                 let _ = answer.await;
             };
             tokio::select! {
-                () = listening => {}
+                () = listening_done => {}
+                // Re-opened at once with what is wanted now.
+                () = listening.changed.notified() => continue,
                 () = gone(&weak) => return,
             }
             if started.elapsed() > Duration::from_secs(60) {

@@ -175,6 +175,8 @@ pub struct Connection {
     pub pid: Option<u32>,
     pub info: ServerInfo,
     shutdown: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// A 2026 server's listen stream: what it is asked for.
+    listening: std::sync::OnceLock<std::sync::Arc<listen::Listening>>,
 }
 
 impl Connection {
@@ -248,6 +250,7 @@ impl Connection {
             pid,
             info: ServerInfo::default(),
             shutdown: Mutex::new(Some(shutdown)),
+            listening: Default::default(),
         };
         // A 2026 server answers the probe (or says, with an error of its revision, which
         // versions it has); anything else is a 2025-era server, opened with `initialize`.
@@ -343,6 +346,27 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let (id, rx) = self.register()?;
         self.send_request(id, method, params, rx, timeout).await
+    }
+
+    /// Subscribes to (or, `on` false, unsubscribes from) a resource's updates: a 2025 server
+    /// is asked with `resources/subscribe`, a 2026 one's listen stream names the resource.
+    pub async fn subscribe_resource(
+        &self,
+        uri: &str,
+        on: bool,
+        timeout: Duration,
+    ) -> Result<(), ErrorObject> {
+        if let Some(listening) = self.listening.get() {
+            listening.resource(uri, on);
+            return Ok(());
+        }
+        let method = match on {
+            true => "resources/subscribe",
+            false => "resources/unsubscribe",
+        };
+        self.request(method, Some(raw(&json!({ "uri": uri }))), timeout)
+            .await
+            .map(|_| ())
     }
 
     /// Reserves an id (so a caller can map it, e.g. for cancellation) before sending.

@@ -46,4 +46,17 @@ async def grow(name: str, ctx: Context) -> str:
     return f"added {name}"
 
 
+@server.resource("note://today")
+def today() -> str:
+    """A note that changes."""
+    return "today's note"
+
+
+@server.tool()
+async def touch(uri: str, ctx: Context) -> str:
+    """Says the resource at `uri` changed (to subscribed listeners)."""
+    await ctx.notify_resource_updated(uri)
+    return f"touched {uri}"
+
+
 server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]), stateless_http=True)
