@@ -204,6 +204,14 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             format!("`{bind}` is not an address:port such as 127.0.0.1:3000"),
         )
     })?;
+    for proxy in &config.settings.trusted_proxies {
+        if crate::client_addr::parse(proxy).is_none() {
+            return Err(ConfigError::invalid(
+                "settings.trusted_proxies",
+                format!("`{proxy}` is not a network (10.0.0.0/8) or an address"),
+            ));
+        }
+    }
     for (key, server) in &config.servers {
         let at = format!("servers.{key}");
         check_name(&at, key, server.name.as_deref().map(String::as_str))?;

@@ -5,7 +5,7 @@ use crate::admin::Admin;
 use crate::session::TransportKind;
 use crate::state::AppState;
 use crate::transport;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -51,12 +51,13 @@ pub fn router(state: AppState) -> Router {
 /// address that presented wrong credentials 10 times in a minute waits (429).
 async fn admin_from_afar(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    crate::client_addr::ClientAddr(client): crate::client_addr::ClientAddr,
     request: Request,
     next: Next,
 ) -> Response {
     let auth = state.config.effective().settings.auth.enabled;
-    if !auth && !peer.ip().is_loopback() {
+    // The client, not a proxy on this machine: behind one, everyone would look local.
+    if !auth && !client.is_loopback() {
         return mcp_director_api::ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -64,7 +65,7 @@ async fn admin_from_afar(
         )
         .into_response();
     }
-    if let Some(wait) = state.admin_failures.blocked(peer.ip()) {
+    if let Some(wait) = state.admin_failures.blocked(client) {
         let mut r = mcp_director_api::ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -77,7 +78,7 @@ async fn admin_from_afar(
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
-        state.admin_failures.failed(peer.ip());
+        state.admin_failures.failed(client);
     }
     response
 }

@@ -484,6 +484,50 @@ async fn five_a_minute_lets_five_through() {
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
 }
 
+/// Behind a load balancer every request comes from the balancer: with it in
+/// `trusted_proxies`, each client behind it has its own bucket (by `X-Forwarded-For`), and the
+/// admin API's "local clients only" rule sees the real client; without it, the header is
+/// anyone's to write and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_behind_a_trusted_proxy_are_told_apart() {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let statuses = async |d: &Director, client: &str, n: usize| {
+        let c = McpHttp::new(&d.url);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let r = c.request(&init).header("x-forwarded-for", client);
+            out.push(r.send().await.unwrap().status().as_u16());
+        }
+        out
+    };
+    let limits = "[settings.rate_limit]\nper_minute = 2\n";
+    let behind = Director::start(&format!(
+        "[settings]\ntrusted_proxies = [\"127.0.0.0/8\"]\n{limits}"
+    ));
+    assert_eq!(statuses(&behind, "198.51.100.1", 3).await, [200, 200, 429]);
+    assert_eq!(statuses(&behind, "198.51.100.2", 2).await, [200, 200]);
+    // The admin API answers local clients only (no [settings.auth]): a client the proxy names
+    // is not local, though the proxy is.
+    let admin = reqwest::Client::new()
+        .get(format!("{}/api/servers", behind.url))
+        .header("x-forwarded-for", "198.51.100.3");
+    assert_eq!(admin.send().await.unwrap().status().as_u16(), 403);
+    let local = reqwest::get(format!("{}/api/servers", behind.url))
+        .await
+        .unwrap();
+    assert_eq!(local.status().as_u16(), 200);
+
+    let direct = Director::start(limits);
+    assert_eq!(statuses(&direct, "198.51.100.1", 2).await, [200, 200]);
+    assert_eq!(
+        statuses(&direct, "198.51.100.2", 1).await,
+        [429],
+        "one bucket"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_initialize_leaves_no_session() {
     let d = Director::start("");

@@ -23,7 +23,7 @@ pub use bearer::{Endpoint, admit, challenge};
 use crate::profile::glob_match;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -215,12 +215,11 @@ const SIGN_IN: RateLimitSettings = RateLimitSettings {
 /// under `settings.rate_limit`, and a much smaller one for sign-in attempts.
 pub async fn rate_limit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    crate::client_addr::ClientAddr(ip): crate::client_addr::ClientAddr,
     request: Request,
     next: Next,
 ) -> Response {
     let limits = state.config.effective().settings.rate_limit.clone();
-    let ip = peer.ip();
     let mut checked = state.rate_limits.check(&format!("oauth-ip:{ip}"), &limits);
     if checked.is_ok() && request.method() == Method::POST && request.uri().path() == "/authorize" {
         checked = state

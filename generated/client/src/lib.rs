@@ -1495,6 +1495,9 @@ pub mod types {
         ///A Streamable HTTP session with no request and no open stream for this long is ended (its isolated upstream processes stopped); the client then gets 404 and re-initializes.
         #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1800>")]
         pub session_idle_timeout_secs: ::std::num::NonZeroU64,
+        ///Networks (CIDRs, e.g. `10.0.0.0/8`, or single addresses) of the load balancers and reverse proxies in front of the director. A request from one of them is taken to come from the client it names in `X-Forwarded-For` (the rightmost address not itself trusted); from anywhere else the header is ignored. Rate limits, the admin API's loopback rule and the admin sign-in throttle use that address.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub trusted_proxies: ::std::vec::Vec<::std::string::String>,
         ///Follow edits of the configuration file: checked every 2 s and applied like POST /api/config/reload (only what changed restarts; an invalid edit is logged and changes nothing).
         #[serde(default = "defaults::default_bool::<true>")]
         pub watch_config: bool,
@@ -1516,6 +1519,7 @@ pub mod types {
                 require_protocol_version_header: Default::default(),
                 session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
                 ),
+                trusted_proxies: Default::default(),
                 watch_config: defaults::default_bool::<true>(),
             }
         }

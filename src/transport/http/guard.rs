@@ -12,7 +12,6 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,7 +203,7 @@ pub(super) fn check_rate(
     state: &AppState,
     q: &McpQuery,
     headers: &HeaderMap,
-    peer: SocketAddr,
+    peer: std::net::IpAddr,
     credential: &Credential,
 ) -> Result<(), Rejection> {
     let config = state.config.effective();
@@ -227,10 +226,10 @@ pub(super) fn check_rate(
             if known {
                 format!("token:{hash}")
             } else {
-                format!("ip:{}", peer.ip())
+                format!("ip:{peer}")
             }
         }
-        Credential::None => format!("ip:{}", peer.ip()),
+        Credential::None => format!("ip:{peer}"),
     };
     let session_id = headers
         .get(SESSION_HEADER)

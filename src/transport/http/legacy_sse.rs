@@ -4,19 +4,19 @@
 use super::McpQuery;
 use super::guard::*;
 use super::stream::session_events;
+use crate::client_addr::ClientAddr;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{ErrorObject, Message};
 use crate::oauth;
 use crate::profile::Credential;
 use crate::session::{Session, Sink, TransportKind};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ pub(super) async fn post(
 /// Legacy HTTP+SSE (2024-11-05): the stream is the session.
 pub async fn sse(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     Query(q): Query<McpQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {

@@ -17,16 +17,16 @@ pub use guard::{Rejection, origin_allowed};
 pub use legacy_sse::sse;
 pub use session::{delete, get};
 
+use crate::client_addr::ClientAddr;
 use crate::jsonrpc::Message;
 use crate::oauth;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use guard::*;
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -46,7 +46,7 @@ pub struct McpQuery {
 /// Streamable HTTP session.
 pub async fn post(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     Query(q): Query<McpQuery>,
     headers: HeaderMap,
     body: Body,

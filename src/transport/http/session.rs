@@ -5,19 +5,19 @@
 use super::guard::*;
 use super::stream::*;
 use super::{McpQuery, SESSION_HEADER};
+use crate::client_addr::ClientAddr;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{ErrorObject, INVALID_REQUEST, Message, Response as RpcResponse};
 use crate::oauth;
 use crate::profile::Credential;
 use crate::session::{Session, Sink, TransportKind};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, StreamExt};
 use mcp_director_api::models::LimitSettings;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,7 +189,7 @@ pub(super) async fn post(
 /// The standalone stream of a session: notifications and server requests not tied to a POST.
 pub async fn get(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     Query(q): Query<McpQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
