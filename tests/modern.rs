@@ -594,3 +594,99 @@ async fn python_sdk_2_reaches_a_2025_server_everything_through_2026() {
         ])
     );
 }
+
+/// Our fixture as a 2026-only stdio server (it refuses `initialize`): the director discovers
+/// it, speaks 2026 to it over stdio, listens for its tool changes, and carries its
+/// `input_required` questions to clients of both eras — a 2025 client is asked on its session
+/// (the director retries for it), a 2026 client gets the question with the server's state
+/// wrapped in the director's (so a forged one is refused before it reaches the server).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_only_stdio_server_is_reached_by_both_eras() {
+    let d = Director::start(&format!(
+        "[servers.m]\ncommand = \"{}\"\nenv = {{ FIXTURE_NAME = \"m\", FIXTURE_MODERN_ONLY = \"1\" }}\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    d.wait_running(&["m"]).await;
+    let status = d
+        .client(None)
+        .get_server_status("m")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.protocol_era,
+        Some(mcp_director_client::types::ProtocolEra::Modern)
+    );
+
+    // A 2025 client: asked with sampling/createMessage on its own session.
+    let mut legacy = McpHttp::new(&d.url);
+    legacy.initialize(json!({"sampling": {}})).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "m/sample", "arguments": {"prompt": "p"}}});
+    let sampled = legacy
+        .call_answering(call, |request| {
+            assert_eq!(request["method"], "sampling/createMessage");
+            json!({"role": "assistant", "model": "m",
+                "content": {"type": "text", "text": "from 2025"}})
+        })
+        .await;
+    assert_eq!(common::result_text(&sampled), "sampled: from 2025");
+
+    // A 2026 client: the question, then its retry.
+    let c = McpHttp::new(&d.url);
+    let caps = json!({"sampling": {}});
+    let call = json!({"name": "m/sample", "arguments": {"prompt": "p"}});
+    let (_, first) = answer(modern(&c, 1, "tools/call", call.clone(), caps.clone())).await;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    assert_eq!(
+        result["inputRequests"]["q"]["method"],
+        "sampling/createMessage"
+    );
+    let state = result["requestState"].as_str().unwrap();
+    assert_ne!(
+        state, "fixture-state",
+        "the server's own state is never handed out bare"
+    );
+    let retry = |state: &str| {
+        let mut p = call.clone();
+        p["requestState"] = json!(state);
+        p["inputResponses"] = json!({"q": {"role": "assistant", "model": "m",
+            "content": {"type": "text", "text": "from 2026"}}});
+        p
+    };
+    let (_, forged) = answer(modern(
+        &c,
+        2,
+        "tools/call",
+        retry("fixture-state"),
+        caps.clone(),
+    ))
+    .await;
+    assert_eq!(forged["error"]["code"], -32602, "{forged}");
+    let (_, done) = answer(modern(&c, 3, "tools/call", retry(state), caps.clone())).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "sampled: from 2026",
+        "{done}"
+    );
+
+    // Its tool changes arrive on the director's listen stream (over stdio).
+    let (_, added) = answer(modern(
+        &c,
+        4,
+        "tools/call",
+        json!({"name": "m/add_tool", "arguments": {"name": "sprout"}}),
+        json!({}),
+    ))
+    .await;
+    assert_eq!(added["result"]["content"][0]["text"], "added sprout");
+    common::wait_for(|| async {
+        let (_, list) = answer(modern(&c, 5, "tools/list", json!({}), json!({}))).await;
+        list["result"]["tools"]
+            .as_array()?
+            .iter()
+            .any(|t| t["name"] == "m/sprout")
+            .then_some(())
+    })
+    .await;
+}

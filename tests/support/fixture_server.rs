@@ -12,6 +12,9 @@
 //! - prompt `greet {name}` (with completion), resources `fixture://static`, `fixture://items/{id}`
 //!
 //! `FIXTURE_NAME` names the server in its answers (to tell two instances apart).
+//! `FIXTURE_MODERN_ONLY=1` makes it a 2026-07-28 server: `initialize` refused, `server/discover`
+//! and `subscriptions/listen` served, and `sample`/`elicit`/`roots` answer `input_required`
+//! (finishing on the retry with `inputResponses` and its `requestState`).
 //! `FIXTURE_HOSTILE=1` adds hostile tools: `spray` (progress for others' tokens, log messages)
 //! and `flood {mib}` (one endless line); `FIXTURE_TOKEN_LOG`/`FIXTURE_SPRAY_FROM` let one
 //! instance leak its progress tokens to another; `FIXTURE_GRANDCHILD=FILE` starts a child
@@ -49,9 +52,62 @@ struct Server {
     log_level: Mutex<usize>,
     /// `FIXTURE_CONFORMANCE=1`: the conformance catalogue's state.
     conformance: Option<conformance::State>,
+    /// `FIXTURE_MODERN_ONLY=1`: a 2026-07-28 server that refuses `initialize`; its open
+    /// `subscriptions/listen` requests (their ids) hear of its tool changes.
+    modern_only: bool,
+    listeners: Mutex<Vec<Value>>,
 }
 
 const LEVELS: [&str; 4] = ["debug", "info", "warning", "error"];
+
+/// The state the 2026 fixture hands out with its questions (checked on the retry).
+const STATE: &str = "fixture-state";
+
+/// What the tools that ask the client (`sample`, `elicit`, `roots`) ask.
+fn question(tool: &str, params: &Value) -> (&'static str, Value) {
+    let arg = |k: &str| params["arguments"][k].clone();
+    match tool {
+        "sample" => (
+            "sampling/createMessage",
+            json!({
+                "messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}],
+                "maxTokens": 50,
+            }),
+        ),
+        "elicit" => (
+            "elicitation/create",
+            json!({
+                "mode": "form",
+                "message": arg("message"),
+                "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            }),
+        ),
+        _ => ("roots/list", json!({})),
+    }
+}
+
+/// Their result, from the client's answer.
+fn answered(tool: &str, answer: &Value) -> Value {
+    let text = match tool {
+        "sample" => format!(
+            "sampled: {}",
+            answer
+                .pointer("/content/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+        "elicit" => format!(
+            "elicited: {} {}",
+            answer["action"].as_str().unwrap_or_default(),
+            answer
+                .pointer("/content/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+        _ => format!("roots: {}", answer["roots"]),
+    };
+    json!({"content": [{"type": "text", "text": text}]})
+}
 
 impl Server {
     fn send(&self, m: Message) {
@@ -121,7 +177,8 @@ impl Server {
         let args = params.get("arguments").cloned().unwrap_or(json!({}));
         let text = |t: String| json!({"content": [{"type": "text", "text": t}]});
         let arg = |k: &str| args.get(k).cloned().unwrap_or(Value::Null);
-        match params["name"].as_str().unwrap_or_default() {
+        let name = params["name"].as_str().unwrap_or_default();
+        match name {
             "echo" => Ok(json!({
                 "content": [{"type": "text", "text": format!("{}: {}", self.name, arg("text").as_str().unwrap_or_default())}],
                 "structuredContent": {"arguments": args, "meta": params.get("_meta")},
@@ -168,41 +225,10 @@ impl Server {
                 }
                 Ok(text(format!("{steps} steps")))
             }
-            "sample" => {
-                let answer = self
-                    .ask("sampling/createMessage", json!({
-                        "messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}],
-                        "maxTokens": 50,
-                    }))
-                    .await?;
-                Ok(text(format!(
-                    "sampled: {}",
-                    answer
-                        .pointer("/content/text")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                )))
-            }
-            "elicit" => {
-                let answer = self
-                    .ask("elicitation/create", json!({
-                        "mode": "form",
-                        "message": arg("message"),
-                        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
-                    }))
-                    .await?;
-                Ok(text(format!(
-                    "elicited: {} {}",
-                    answer["action"].as_str().unwrap_or_default(),
-                    answer
-                        .pointer("/content/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                )))
-            }
-            "roots" => {
-                let answer = self.ask("roots/list", json!({})).await?;
-                Ok(text(format!("roots: {}", answer["roots"])))
+            "sample" | "elicit" | "roots" => {
+                let (method, asked) = question(name, &params);
+                let answer = self.ask(method, asked).await?;
+                Ok(answered(name, &answer))
             }
             "slow" => {
                 let ms = arg("ms").as_u64().unwrap_or(1000);
@@ -261,7 +287,17 @@ impl Server {
             "add_tool" => {
                 let name = arg("name").as_str().unwrap_or("added").to_string();
                 self.extra_tools.lock().unwrap().push(name.clone());
-                self.notify("notifications/tools/list_changed", json!({}));
+                if self.modern_only {
+                    let listeners = self.listeners.lock().unwrap().clone();
+                    for id in listeners {
+                        self.notify(
+                            "notifications/tools/list_changed",
+                            json!({"_meta": {"io.modelcontextprotocol/subscriptionId": id}}),
+                        );
+                    }
+                } else {
+                    self.notify("notifications/tools/list_changed", json!({}));
+                }
                 Ok(text(format!("added {name}")))
             }
             "forbid" => Ok(text("forbid ran".into())),
@@ -274,6 +310,67 @@ impl Server {
         }
     }
 
+    /// A 2026-07-28 server: no `initialize`; `server/discover`; `subscriptions/listen`; a tool
+    /// that needs the client answers `input_required` and finishes on the retry.
+    async fn handle_modern(
+        self: Arc<Self>,
+        r: Request,
+        params: Value,
+    ) -> Result<Value, ErrorObject> {
+        let version = params.pointer("/_meta/io.modelcontextprotocol~1protocolVersion");
+        match r.method.as_str() {
+            "initialize" => {
+                return Err(ErrorObject::new(
+                    -32601,
+                    "Method not found: initialize (this server speaks 2026-07-28 only)",
+                ));
+            }
+            "server/discover" => {
+                return Ok(json!({
+                    "resultType": "complete",
+                    "supportedVersions": ["2026-07-28"],
+                    "capabilities": {"tools": {"listChanged": true}, "resources": {}, "prompts": {}},
+                    "instructions": format!("{} is a 2026 test fixture.", self.name),
+                    "ttlMs": 0, "cacheScope": "public",
+                    "_meta": {"io.modelcontextprotocol/serverInfo": {"name": self.name, "version": "1.0.0"}},
+                }));
+            }
+            _ if version.and_then(Value::as_str) != Some("2026-07-28") => {
+                return Err(ErrorObject::new(-32022, "Unsupported protocol version")
+                    .with_data(json!({"supported": ["2026-07-28"], "requested": version})));
+            }
+            "subscriptions/listen" => {
+                self.listeners.lock().unwrap().push(r.id.clone());
+                self.notify(
+                    "notifications/subscriptions/acknowledged",
+                    json!({"_meta": {"io.modelcontextprotocol/subscriptionId": r.id},
+                        "notifications": {"toolsListChanged": true}}),
+                );
+                // Open until the client cancels it (or the connection ends).
+                return std::future::pending().await;
+            }
+            "tools/call" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                if matches!(name, "sample" | "elicit" | "roots") {
+                    let Some(answer) = params.pointer("/inputResponses/q") else {
+                        let (method, asked) = question(name, &params);
+                        return Ok(json!({
+                            "resultType": "input_required",
+                            "inputRequests": {"q": {"method": method, "params": asked}},
+                            "requestState": STATE,
+                        }));
+                    };
+                    if params["requestState"] != STATE {
+                        return Err(ErrorObject::invalid_params("requestState is not ours"));
+                    }
+                    return Ok(answered(name, answer));
+                }
+            }
+            _ => {}
+        }
+        self.handle_legacy(r, params).await
+    }
+
     async fn handle(self: Arc<Self>, r: Request) -> Result<Value, ErrorObject> {
         let params: Value = r
             .params
@@ -283,6 +380,17 @@ impl Server {
         if let Some(state) = &self.conformance {
             return conformance::handle(&self, state, &r.method, params).await;
         }
+        if self.modern_only {
+            return self.handle_modern(r, params).await;
+        }
+        self.handle_legacy(r, params).await
+    }
+
+    async fn handle_legacy(
+        self: Arc<Self>,
+        r: Request,
+        params: Value,
+    ) -> Result<Value, ErrorObject> {
         match r.method.as_str() {
             "initialize" => Ok(json!({
                 "protocolVersion": params["protocolVersion"].as_str().unwrap_or("2025-11-25"),
@@ -378,6 +486,8 @@ async fn serve_http(addr: &str, json_only: bool) {
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
         log_level: Mutex::new(0),
         conformance: conformance_mode(),
+        modern_only: std::env::var("FIXTURE_MODERN_ONLY").as_deref() == Ok("1"),
+        listeners: Mutex::default(),
     });
     let sessions: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     let next_session = Arc::new(AtomicI64::new(1));
@@ -476,6 +586,8 @@ async fn main() {
         name: std::env::var("FIXTURE_NAME").unwrap_or_else(|_| "fixture".into()),
         log_level: Mutex::new(0),
         conformance: conformance_mode(),
+        modern_only: std::env::var("FIXTURE_MODERN_ONLY").as_deref() == Ok("1"),
+        listeners: Mutex::default(),
     });
     tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
