@@ -459,7 +459,11 @@ impl Serving {
             return result;
         };
         let principal = self.session.principal();
-        let wrapped = self.state.gateway.calls.wrap(&state, &principal, &self.call);
+        let wrapped = self
+            .state
+            .gateway
+            .calls
+            .wrap(&state, &principal, &self.call);
         mrtr::with_state(Some(&result), &wrapped)
     }
 
