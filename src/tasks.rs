@@ -193,7 +193,8 @@ pub async fn transition(
 ) -> Result<Option<Task>, sqlx::Error> {
     // One conditional update: the status may change only from one that allows it, decided by
     // the database under its own write lock, so concurrent transitions cannot both win and
-    // readers never turn a write into a conflict.
+    // readers never turn a write into a conflict. (PostgreSQL, read committed: the loser waits
+    // for the winner's row lock, then re-checks `status` on the row the winner wrote.)
     let from: Vec<&str> = [Status::Working, Status::InputRequired]
         .into_iter()
         .filter(|s| s.may_become(next))
