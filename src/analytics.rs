@@ -165,7 +165,7 @@ impl Recorder {
                 if last_sweep.elapsed() > Duration::from_secs(3600) {
                     last_sweep = std::time::Instant::now();
                     let cutoff = now_ms() - retention().as_millis() as i64;
-                    let _ = sqlx::query("DELETE FROM analytics_rollup WHERE at_ms < ?")
+                    let _ = sqlx::query("DELETE FROM analytics_rollup WHERE at_ms < $1")
                         .bind(cutoff)
                         .execute(store.pool())
                         .await;
@@ -238,7 +238,7 @@ async fn write(store: &Store, rollups: &IndexMap<Key, Rollup>) -> Result<(), sql
     for (k, r) in rollups {
         sqlx::query(
             "INSERT INTO analytics_rollup (at_ms, kind, server, name, profile, project, calls, errors, bytes_in, bytes_out, latency)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(k.at_ms)
         .bind(k.kind)
@@ -267,7 +267,7 @@ pub async fn summary(
     let since = now_ms() - window.as_millis() as i64;
     type Stored = (String, String, String, String, i64, i64, String);
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT server, kind, name, profile, calls, errors, latency FROM analytics_rollup WHERE at_ms >= ?",
+        "SELECT server, kind, name, profile, calls, errors, latency FROM analytics_rollup WHERE at_ms >= $1",
     )
     .bind(since)
     .fetch_all(store.pool())

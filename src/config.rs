@@ -407,7 +407,7 @@ fn validate_refs(
 
 /// The effective configuration: `${VAR}` (and `${VAR:-default}`) expanded in every server and
 /// project string an operator would reasonably keep out of the file (command, args, env, cwd,
-/// url, headers). `$$` is a literal `$`.
+/// url, headers), the OIDC client secret and the store URL. `$$` is a literal `$`.
 pub fn expand(config: &Config) -> Result<Config, ConfigError> {
     expand_with(config, &|name| std::env::var(name).ok())
 }
@@ -452,6 +452,10 @@ pub fn expand_with(
     {
         *secret = expand_str(secret, lookup)
             .map_err(|m| ConfigError::invalid("settings.oauth.oidc.client_secret", m))?;
+    }
+    if let Some(url) = out.settings.store.url.as_mut() {
+        *url =
+            expand_str(url, lookup).map_err(|m| ConfigError::invalid("settings.store.url", m))?;
     }
     for (name, project) in out.projects.iter_mut() {
         for (k, v) in project.env.iter_mut() {

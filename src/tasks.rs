@@ -96,7 +96,7 @@ type Row = (
     Option<i64>,
     i64,
     Option<String>,
-    bool,
+    i64,
 );
 
 fn from_row(r: Row) -> Task {
@@ -113,7 +113,7 @@ fn from_row(r: Row) -> Task {
         is_error,
     ) = r;
     let outcome = outcome.and_then(|text| {
-        if is_error {
+        if is_error != 0 {
             serde_json::from_str::<ErrorObject>(&text).ok().map(Err)
         } else {
             RawValue::from_string(text).ok().map(Ok)
@@ -137,7 +137,7 @@ const COLUMNS: &str = "task_id, owner, status, status_message, created_ms, updat
 pub async fn create(store: &Store, task: &Task) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tasks (task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&task.id)
     .bind(&task.owner)
@@ -155,7 +155,7 @@ pub async fn create(store: &Store, task: &Task) -> Result<(), sqlx::Error> {
 /// The task `id` if `owner` owns it (a foreign task is as absent as a missing one).
 pub async fn get(store: &Store, owner: &str, id: &str) -> Result<Option<Task>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE task_id = ? AND owner = ?"
+        "SELECT {COLUMNS} FROM tasks WHERE task_id = $1 AND owner = $2"
     ))
     .bind(id)
     .bind(owner)
@@ -172,7 +172,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Task>, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE owner = ? ORDER BY created_ms, task_id LIMIT ? OFFSET ?"
+        "SELECT {COLUMNS} FROM tasks WHERE owner = $1 ORDER BY created_ms, task_id LIMIT $2 OFFSET $3"
     ))
     .bind(owner)
     .bind(limit)
@@ -193,7 +193,8 @@ pub async fn transition(
 ) -> Result<Option<Task>, sqlx::Error> {
     // One conditional update: the status may change only from one that allows it, decided by
     // the database under its own write lock, so concurrent transitions cannot both win and
-    // readers never turn a write into a conflict.
+    // readers never turn a write into a conflict. (PostgreSQL, read committed: the loser waits
+    // for the winner's row lock, then re-checks `status` on the row the winner wrote.)
     let from: Vec<&str> = [Status::Working, Status::InputRequired]
         .into_iter()
         .filter(|s| s.may_become(next))
@@ -205,17 +206,16 @@ pub async fn transition(
         None => (None, false),
     };
     let row: Option<Row> = sqlx::query_as(&format!(
-        "UPDATE tasks SET status = ?, status_message = ?, updated_ms = ?, outcome = COALESCE(?, outcome),
-         outcome_is_error = CASE WHEN ? IS NULL THEN outcome_is_error ELSE ? END
-         WHERE task_id = ? AND status IN (?, ?)
+        "UPDATE tasks SET status = $1, status_message = $2, updated_ms = $3, outcome = COALESCE($4, outcome),
+         outcome_is_error = CASE WHEN $4 IS NULL THEN outcome_is_error ELSE $5 END
+         WHERE task_id = $6 AND status IN ($7, $8)
          RETURNING {COLUMNS}"
     ))
     .bind(next.as_str())
     .bind(message)
     .bind(crate::analytics::now_ms())
     .bind(&text)
-    .bind(&text)
-    .bind(is_error)
+    .bind(i64::from(is_error))
     .bind(id)
     .bind(from.first().copied().unwrap_or(""))
     .bind(from.get(1).copied().unwrap_or(""))
@@ -228,7 +228,7 @@ pub async fn transition(
 pub async fn fail_orphans(store: &Store) -> Result<u64, sqlx::Error> {
     let lost = ErrorObject::internal("the director restarted while this task was running");
     let done = sqlx::query(
-        "UPDATE tasks SET status = 'failed', status_message = ?, updated_ms = ?, outcome = ?, outcome_is_error = 1
+        "UPDATE tasks SET status = 'failed', status_message = $1, updated_ms = $2, outcome = $3, outcome_is_error = 1
          WHERE status IN ('working', 'input_required')",
     )
     .bind(&lost.message)
@@ -249,7 +249,7 @@ pub async fn count_by_status(store: &Store) -> Result<Vec<(String, i64)>, sqlx::
 
 pub async fn purge_expired(store: &Store) -> Result<u64, sqlx::Error> {
     let done =
-        sqlx::query("DELETE FROM tasks WHERE ttl_ms IS NOT NULL AND created_ms + ttl_ms < ?")
+        sqlx::query("DELETE FROM tasks WHERE ttl_ms IS NOT NULL AND created_ms + ttl_ms < $1")
             .bind(crate::analytics::now_ms())
             .execute(store.pool())
             .await?;

@@ -232,3 +232,53 @@ async fn hand_edits_of_the_config_file_are_applied() {
     d.wait_running(&["a", "b"]).await;
     assert!(d.log().contains("configuration file changed: applied"));
 }
+
+#[test]
+fn the_store_url_comes_from_flag_or_environment_and_its_password_is_never_shown() {
+    // `.invalid` never resolves, so the start fails at once (a refused connection is retried).
+    const URL: &str = "postgres://app:hunter2-pw@store.invalid/director";
+    let dir = tempfile::tempdir().unwrap();
+    let serve = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-director"));
+        c.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("MCP_DIRECTOR_LOG", "debug")
+            .env_remove("MCP_DIRECTOR_STORE_URL");
+        c
+    };
+    // The start fails, naming the store it tried.
+    for mut cmd in [
+        {
+            let mut c = serve();
+            c.args(["--store-url", URL]);
+            c
+        },
+        {
+            let mut c = serve();
+            c.env("MCP_DIRECTOR_STORE_URL", URL);
+            c
+        },
+    ] {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("cannot open the store at postgres://app:***@store.invalid/director"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+    assert!(!dir.path().join("state.db").exists());
+}
+
+#[test]
+fn the_store_url_comes_from_the_configuration() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let db = elsewhere.path().join("not yet").join("store.db");
+    let d = Director::start(&format!(
+        "[settings.store]\nurl = \"sqlite://{}\"\n",
+        db.display()
+    ));
+    assert!(db.exists(), "{}", d.log());
+    assert!(!d.dir.join("data").join("state.db").exists());
+}

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Directory for runtime state (the SQLite store). Default: the platform data directory.
     #[arg(long, env = "MCP_DIRECTOR_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The store (`sqlite://…` or `postgres://…`), overriding settings.store.url. Default:
+    /// state.db in the data directory.
+    #[arg(long, env = "MCP_DIRECTOR_STORE_URL", hide_env_values = true)]
+    store_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -163,7 +167,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let bind = args
         .bind
         .unwrap_or_else(|| config.effective().settings.bind.clone());
-    let store = Store::open(&data_dir).await?;
+    let store_url = match args
+        .store_url
+        .or_else(|| config.effective().settings.store.url.clone())
+    {
+        Some(url) => url,
+        None => Store::default_url(&data_dir)?,
+    };
+    let store = Store::open(&store_url).await?;
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;

@@ -287,7 +287,7 @@ pub async fn consent_after_sign_in(
         .map_err(OAuthError::store)?
         .ok_or_else(|| OAuthError::bad("invalid_client", "the client is gone"))?;
     let csrf = random_token();
-    sqlx::query("UPDATE oauth_requests SET csrf_hash = ? WHERE request_id = ?")
+    sqlx::query("UPDATE oauth_requests SET csrf_hash = $1 WHERE request_id = $2")
         .bind(sha256_hex(&csrf))
         .bind(&pending.request_id)
         .execute(state.store.pool())

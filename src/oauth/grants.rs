@@ -42,7 +42,7 @@ pub struct Client {
 pub async fn insert_client(store: &Store, c: &Client, scope: Option<&str>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO oauth_clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, auth_method, scope, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&c.client_id)
     .bind(&c.secret_hash)
@@ -61,7 +61,7 @@ pub async fn insert_client(store: &Store, c: &Client, scope: Option<&str>) -> sq
 pub async fn upsert_client(store: &Store, c: &Client) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO oauth_clients (client_id, client_secret_hash, client_name, redirect_uris, grant_types, auth_method, scope, created_ms)
-         VALUES (?, NULL, ?, ?, ?, 'none', NULL, ?)
+         VALUES ($1, NULL, $2, $3, $4, 'none', NULL, $5)
          ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name,
              redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types",
     )
@@ -78,7 +78,7 @@ pub async fn upsert_client(store: &Store, c: &Client) -> sqlx::Result<()> {
 pub async fn client(store: &Store, client_id: &str) -> sqlx::Result<Option<Client>> {
     let row = sqlx::query(
         "SELECT client_id, client_secret_hash, client_name, redirect_uris, grant_types, auth_method
-         FROM oauth_clients WHERE client_id = ?",
+         FROM oauth_clients WHERE client_id = $1",
     )
     .bind(client_id)
     .fetch_optional(store.pool())
@@ -116,7 +116,7 @@ pub struct Pending {
 pub async fn insert_pending(store: &Store, p: &Pending) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO oauth_requests (request_id, csrf_hash, browser_hash, client_id, redirect_uri, state, scope, resource, code_challenge, oidc_state, expires_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&p.request_id)
     .bind(&p.csrf_hash)
@@ -136,7 +136,7 @@ pub async fn insert_pending(store: &Store, p: &Pending) -> sqlx::Result<()> {
 
 const PENDING_COLUMNS: &str = "request_id, csrf_hash, browser_hash, client_id, redirect_uri, state, scope, resource, code_challenge, subject, claims, oidc_state, expires_ms";
 
-fn pending_from(r: &sqlx::sqlite::SqliteRow) -> Pending {
+fn pending_from(r: &sqlx::any::AnyRow) -> Pending {
     Pending {
         request_id: r.get(0),
         csrf_hash: r.get(1),
@@ -157,7 +157,7 @@ fn pending_from(r: &sqlx::sqlite::SqliteRow) -> Pending {
 /// A pending request that has not expired.
 pub async fn pending(store: &Store, request_id: &str) -> sqlx::Result<Option<Pending>> {
     let row = sqlx::query(&format!(
-        "SELECT {PENDING_COLUMNS} FROM oauth_requests WHERE request_id = ? AND expires_ms > ?"
+        "SELECT {PENDING_COLUMNS} FROM oauth_requests WHERE request_id = $1 AND expires_ms > $2"
     ))
     .bind(request_id)
     .bind(now_ms())
@@ -174,8 +174,8 @@ pub async fn sign_in(
     claims: &Claims,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE oauth_requests SET subject = ?, claims = ?, oidc_state = NULL
-         WHERE request_id = ? AND subject IS NULL AND expires_ms > ?",
+        "UPDATE oauth_requests SET subject = $1, claims = $2, oidc_state = NULL
+         WHERE request_id = $3 AND subject IS NULL AND expires_ms > $4",
     )
     .bind(subject)
     .bind(claims.to_json())
@@ -189,11 +189,11 @@ pub async fn sign_in(
 /// Counts a wrong password against the pending request; after `max` it is gone (the user starts
 /// again from the client), so a request cannot be used to guess passwords.
 pub async fn sign_in_failed(store: &Store, request_id: &str, max: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE oauth_requests SET failures = failures + 1 WHERE request_id = ?")
+    sqlx::query("UPDATE oauth_requests SET failures = failures + 1 WHERE request_id = $1")
         .bind(request_id)
         .execute(store.pool())
         .await?;
-    sqlx::query("DELETE FROM oauth_requests WHERE request_id = ? AND failures >= ?")
+    sqlx::query("DELETE FROM oauth_requests WHERE request_id = $1 AND failures >= $2")
         .bind(request_id)
         .bind(max)
         .execute(store.pool())
@@ -204,7 +204,7 @@ pub async fn sign_in_failed(store: &Store, request_id: &str, max: i64) -> sqlx::
 /// Removes and returns the pending request: a consent decision is taken once.
 pub async fn take_pending(store: &Store, request_id: &str) -> sqlx::Result<Option<Pending>> {
     let row = sqlx::query(&format!(
-        "DELETE FROM oauth_requests WHERE request_id = ? AND expires_ms > ? RETURNING {PENDING_COLUMNS}"
+        "DELETE FROM oauth_requests WHERE request_id = $1 AND expires_ms > $2 RETURNING {PENDING_COLUMNS}"
     ))
     .bind(request_id)
     .bind(now_ms())
@@ -230,7 +230,7 @@ pub struct Code {
 pub async fn insert_code(store: &Store, code: &str, c: &Code) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO oauth_codes (code_hash, client_id, redirect_uri, code_challenge, resource, scope, subject, claims, family, expires_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(sha256_hex(code))
     .bind(&c.client_id)
@@ -260,7 +260,7 @@ pub enum Redeemed {
 pub async fn redeem_code(store: &Store, code: &str) -> sqlx::Result<Redeemed> {
     let hash = sha256_hex(code);
     let row = sqlx::query(
-        "UPDATE oauth_codes SET used = 1 WHERE code_hash = ? AND used = 0
+        "UPDATE oauth_codes SET used = 1 WHERE code_hash = $1 AND used = 0
          RETURNING client_id, redirect_uri, code_challenge, resource, scope, subject, claims, family, expires_ms",
     )
     .bind(&hash)
@@ -280,7 +280,7 @@ pub async fn redeem_code(store: &Store, code: &str) -> sqlx::Result<Redeemed> {
         })));
     }
     let family: Option<String> =
-        sqlx::query_scalar("SELECT family FROM oauth_codes WHERE code_hash = ?")
+        sqlx::query_scalar("SELECT family FROM oauth_codes WHERE code_hash = $1")
             .bind(&hash)
             .fetch_optional(store.pool())
             .await?;
@@ -288,7 +288,7 @@ pub async fn redeem_code(store: &Store, code: &str) -> sqlx::Result<Redeemed> {
         Some(family) => {
             // Marked, so tokens this code's first exchange is still inserting are revoked too
             // (see `family_revoked`).
-            sqlx::query("UPDATE oauth_codes SET used = 2 WHERE code_hash = ?")
+            sqlx::query("UPDATE oauth_codes SET used = 2 WHERE code_hash = $1")
                 .bind(&hash)
                 .execute(store.pool())
                 .await?;
@@ -303,10 +303,9 @@ pub async fn redeem_code(store: &Store, code: &str) -> sqlx::Result<Redeemed> {
 /// tokens are stored: a replay racing the exchange cannot leave them alive.
 pub async fn family_revoked(store: &Store, family: &str) -> sqlx::Result<bool> {
     let revoked: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM oauth_tokens WHERE family = ? AND revoked = 1
-         UNION ALL SELECT 1 FROM oauth_codes WHERE family = ? AND used = 2 LIMIT 1",
+        "SELECT 1 FROM oauth_tokens WHERE family = $1 AND revoked = 1
+         UNION ALL SELECT 1 FROM oauth_codes WHERE family = $1 AND used = 2 LIMIT 1",
     )
-    .bind(family)
     .bind(family)
     .fetch_optional(store.pool())
     .await?;
@@ -331,7 +330,7 @@ pub struct Grant {
 pub async fn insert_token(store: &Store, token: &str, kind: &str, g: &Grant) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO oauth_tokens (token_hash, kind, family, client_id, subject, claims, scope, resource, expires_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(sha256_hex(token))
     .bind(kind)
@@ -349,7 +348,7 @@ pub async fn insert_token(store: &Store, token: &str, kind: &str, g: &Grant) -> 
 
 const GRANT_COLUMNS: &str = "family, client_id, subject, claims, scope, resource, expires_ms";
 
-fn grant_from(r: &sqlx::sqlite::SqliteRow) -> Grant {
+fn grant_from(r: &sqlx::any::AnyRow) -> Grant {
     Grant {
         family: r.get(0),
         client_id: r.get(1),
@@ -366,7 +365,7 @@ fn grant_from(r: &sqlx::sqlite::SqliteRow) -> Grant {
 pub async fn access(store: &Store, token_hash: &str) -> sqlx::Result<Option<Grant>> {
     let row = sqlx::query(&format!(
         "SELECT {GRANT_COLUMNS} FROM oauth_tokens
-         WHERE token_hash = ? AND kind = 'access' AND revoked = 0 AND expires_ms > ?"
+         WHERE token_hash = $1 AND kind = 'access' AND revoked = 0 AND expires_ms > $2"
     ))
     .bind(token_hash)
     .bind(now_ms())
@@ -389,7 +388,7 @@ pub async fn rotate_refresh(store: &Store, token: &str) -> sqlx::Result<Rotated>
     let hash = sha256_hex(token);
     let row = sqlx::query(&format!(
         "UPDATE oauth_tokens SET rotated = 1
-         WHERE token_hash = ? AND kind = 'refresh' AND rotated = 0 AND revoked = 0 AND expires_ms > ?
+         WHERE token_hash = $1 AND kind = 'refresh' AND rotated = 0 AND revoked = 0 AND expires_ms > $2
          RETURNING {GRANT_COLUMNS}"
     ))
     .bind(&hash)
@@ -400,7 +399,7 @@ pub async fn rotate_refresh(store: &Store, token: &str) -> sqlx::Result<Rotated>
         return Ok(Rotated::Fresh(grant_from(&r)));
     }
     let family: Option<String> = sqlx::query_scalar(
-        "SELECT family FROM oauth_tokens WHERE token_hash = ? AND kind = 'refresh' AND rotated = 1",
+        "SELECT family FROM oauth_tokens WHERE token_hash = $1 AND kind = 'refresh' AND rotated = 1",
     )
     .bind(&hash)
     .fetch_optional(store.pool())
@@ -415,7 +414,7 @@ pub async fn rotate_refresh(store: &Store, token: &str) -> sqlx::Result<Rotated>
 }
 
 pub async fn revoke_family(store: &Store, family: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE oauth_tokens SET revoked = 1 WHERE family = ?")
+    sqlx::query("UPDATE oauth_tokens SET revoked = 1 WHERE family = $1")
         .bind(family)
         .execute(store.pool())
         .await?;
@@ -432,7 +431,7 @@ pub async fn purge_expired(store: &Store) -> sqlx::Result<()> {
         ("oauth_codes", 600_000),
         ("oauth_tokens", 0),
     ] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE expires_ms <= ?"))
+        sqlx::query(&format!("DELETE FROM {table} WHERE expires_ms <= $1"))
             .bind(now - grace_ms)
             .execute(store.pool())
             .await?;

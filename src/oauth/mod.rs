@@ -12,7 +12,7 @@ mod authorize;
 pub mod bearer;
 mod client_metadata;
 mod consent;
-mod grants;
+pub mod grants;
 mod metadata;
 mod oidc;
 mod register;

@@ -1510,6 +1510,8 @@ pub mod models {
         ///A Streamable HTTP session with no request and no open stream for this long is ended (its isolated upstream processes stopped); the client then gets 404 and re-initializes.
         #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1800>")]
         pub session_idle_timeout_secs: ::std::num::NonZeroU64,
+        #[serde(default = "defaults::settings_store")]
+        pub store: StoreSettings,
         ///Networks (CIDRs, e.g. `10.0.0.0/8`, or single addresses) of the load balancers and reverse proxies in front of the director. A request from one of them is taken to come from the client it names in `X-Forwarded-For` (the rightmost address not itself trusted); from anywhere else the header is ignored. Rate limits, the admin API's loopback rule and the admin sign-in throttle use that address.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub trusted_proxies: ::std::vec::Vec<::std::string::String>,
@@ -1534,6 +1536,7 @@ pub mod models {
                 require_protocol_version_header: Default::default(),
                 session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
                 ),
+                store: defaults::settings_store(),
                 trusted_proxies: Default::default(),
                 watch_config: defaults::default_bool::<true>(),
             }
@@ -1598,6 +1601,14 @@ pub mod models {
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
+    }
+    ///Where runtime state lives (`[settings.store]`): tasks, OAuth clients and tokens, analytics. Read at start-up.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct StoreSettings {
+        ///`sqlite://<path>` (created if missing) or `postgres://user:password@host:port/database`; `--store-url` and `MCP_DIRECTOR_STORE_URL` take precedence. Unset = `state.db` in the data directory. `${VAR}` keeps a password out of the file.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<::std::string::String>,
     }
     ///Token request (RFC 6749 section 4.1.3 / 6). Unknown parameters are ignored, as RFC 6749 section 3.2 requires, so this body is not closed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1902,6 +1913,9 @@ pub mod models {
             ::std::default::Default::default()
         }
         pub(super) fn settings_rate_limit() -> super::RateLimitSettings {
+            ::std::default::Default::default()
+        }
+        pub(super) fn settings_store() -> super::StoreSettings {
             ::std::default::Default::default()
         }
     }

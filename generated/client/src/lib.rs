@@ -1495,6 +1495,8 @@ pub mod types {
         ///A Streamable HTTP session with no request and no open stream for this long is ended (its isolated upstream processes stopped); the client then gets 404 and re-initializes.
         #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1800>")]
         pub session_idle_timeout_secs: ::std::num::NonZeroU64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub store: ::std::option::Option<StoreSettings>,
         ///Networks (CIDRs, e.g. `10.0.0.0/8`, or single addresses) of the load balancers and reverse proxies in front of the director. A request from one of them is taken to come from the client it names in `X-Forwarded-For` (the rightmost address not itself trusted); from anywhere else the header is ignored. Rate limits, the admin API's loopback rule and the admin sign-in throttle use that address.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub trusted_proxies: ::std::vec::Vec<::std::string::String>,
@@ -1519,6 +1521,7 @@ pub mod types {
                 require_protocol_version_header: Default::default(),
                 session_idle_timeout_secs: defaults::default_nzu64::<::std::num::NonZeroU64, 1800>(
                 ),
+                store: Default::default(),
                 trusted_proxies: Default::default(),
                 watch_config: defaults::default_bool::<true>(),
             }
@@ -1583,6 +1586,14 @@ pub mod types {
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
+    }
+    ///Where runtime state lives (`[settings.store]`): tasks, OAuth clients and tokens, analytics. Read at start-up.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct StoreSettings {
+        ///`sqlite://<path>` (created if missing) or `postgres://user:password@host:port/database`; `--store-url` and `MCP_DIRECTOR_STORE_URL` take precedence. Unset = `state.db` in the data directory. `${VAR}` keeps a password out of the file.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<::std::string::String>,
     }
     ///Token request (RFC 6749 section 4.1.3 / 6). Unknown parameters are ignored, as RFC 6749 section 3.2 requires, so this body is not closed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
