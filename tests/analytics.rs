@@ -64,10 +64,11 @@ async fn known_calls_give_the_right_counts_and_percentiles() {
         ),
         ("a", "p", 10, 0)
     );
-    // Nearest rank over 10..100 ms plus the director's and fixture's own time.
-    assert!((50.0..80.0).contains(&slow.p50_ms), "p50 {}", slow.p50_ms);
-    assert!((100.0..130.0).contains(&slow.p95_ms), "p95 {}", slow.p95_ms);
-    assert!((100.0..130.0).contains(&slow.p99_ms), "p99 {}", slow.p99_ms);
+    // Nearest rank over 10..100 ms plus the director's and fixture's own time, read from
+    // latency histograms (within 5%: a 100 ms call may read as 95).
+    assert!((47.5..80.0).contains(&slow.p50_ms), "p50 {}", slow.p50_ms);
+    assert!((95.0..130.0).contains(&slow.p95_ms), "p95 {}", slow.p95_ms);
+    assert!((95.0..130.0).contains(&slow.p99_ms), "p99 {}", slow.p99_ms);
     let elicit = row("elicit");
     assert_eq!(
         (elicit.calls, elicit.errors, elicit.error_rate),
