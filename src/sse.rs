@@ -67,6 +67,11 @@ impl Parser {
                 line = rest;
             }
             self.size += line.len();
+            // Checked per line, not per chunk: one chunk may hold a whole oversized event.
+            if self.size > self.max {
+                self.buf = Vec::new();
+                return Err(TooLarge(self.max));
+            }
             if let Some(event) = self.event.line(line) {
                 out.push(event);
                 self.size = 0;
@@ -252,6 +257,12 @@ mod limits {
         let mut p = Parser::with_limit(16);
         assert!(p.try_feed(b"data: 01234", &mut out).is_ok());
         assert!(p.try_feed(b"56789abcdef", &mut out).is_err());
+        // A whole oversized event in one chunk (found by `fuzz/` sse): refused, not delivered.
+        let mut p = Parser::with_limit(16);
+        let mut out = Vec::new();
+        let event = format!("data: {}\n\n", "x".repeat(40));
+        assert_eq!(p.try_feed(event.as_bytes(), &mut out), Err(TooLarge(16)));
+        assert!(out.is_empty());
     }
 
     #[test]
