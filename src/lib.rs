@@ -8,6 +8,7 @@ pub mod admin;
 pub mod analytics;
 pub mod cli;
 pub mod client_addr;
+pub mod cluster;
 pub mod config;
 pub mod gateway;
 pub mod jsonrpc;

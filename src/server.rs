@@ -263,6 +263,8 @@ pub async fn serve(
         // Streams hear `notifications/shutdown` before they close; calls in flight to
         // upstreams fail with an error when the upstreams stop.
         stopping.gateway.announce_shutdown();
+        // Before the upstreams stop: the tasks fail with the true reason.
+        stopping.gateway.abandon_tasks().await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         stopping.shutdown.send_replace(true);
         stopping.gateway.pool.stop_all();

@@ -66,6 +66,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "tasks", "0003_tasks.sql"),
     migration!(4, "oauth", "0004_oauth.sql"),
     migration!(5, "analytics rollups", "0005_analytics_rollup.sql"),
+    migration!(6, "task leases and nodes", "0006_leases.sql"),
 ];
 
 /// Any value: it only has to be the same in every replica, and unlikely to be another
@@ -205,6 +206,12 @@ impl Store {
 
     pub fn backend(&self) -> &'static str {
         self.backend.as_str()
+    }
+
+    /// Whether several directors may share this store (PostgreSQL). An SQLite file belongs to
+    /// one director at a time: what its tasks were doing died with the previous process.
+    pub fn shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres)
     }
 
     pub async fn close(&self) {

@@ -134,10 +134,14 @@ fn from_row(r: Row) -> Task {
 
 const COLUMNS: &str = "task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms, outcome, outcome_is_error";
 
-pub async fn create(store: &Store, task: &Task) -> Result<(), sqlx::Error> {
+/// How long a task stays its replica's without the replica renewing it.
+pub const LEASE_MS: i64 = 30_000;
+
+/// Stores a new task, leased to `node` (the replica that runs it).
+pub async fn create(store: &Store, task: &Task, node: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO tasks (task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO tasks (task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms, node_id, lease_until_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&task.id)
     .bind(&task.owner)
@@ -147,9 +151,42 @@ pub async fn create(store: &Store, task: &Task) -> Result<(), sqlx::Error> {
     .bind(task.updated_ms)
     .bind(task.ttl_ms)
     .bind(task.poll_interval_ms)
+    .bind(node)
+    .bind(crate::analytics::now_ms() + LEASE_MS)
     .execute(store.pool())
     .await
     .map(|_| ())
+}
+
+/// Renews `node`'s leases on these tasks (those still running); answers the ones that are no
+/// longer running (finished, or cancelled through another replica).
+pub async fn renew(store: &Store, node: &str, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    let until = crate::analytics::now_ms() + LEASE_MS;
+    let mut over = Vec::new();
+    for id in ids {
+        let renewed = sqlx::query(
+            "UPDATE tasks SET lease_until_ms = $1
+             WHERE task_id = $2 AND node_id = $3 AND status IN ('working', 'input_required')",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(node)
+        .execute(store.pool())
+        .await?;
+        if renewed.rows_affected() == 0 {
+            over.push(id.clone());
+        }
+    }
+    Ok(over)
+}
+
+/// The status of task `id`, whoever owns it (for the replica running it).
+pub async fn status(store: &Store, id: &str) -> Result<Option<Status>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM tasks WHERE task_id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row.map(|(s,)| Status::parse(&s)))
 }
 
 /// The task `id` if `owner` owns it (a foreign task is as absent as a missing one).
@@ -224,23 +261,31 @@ pub async fn transition(
     Ok(row.map(from_row))
 }
 
-/// At start-up: tasks whose work was lost with the previous process fail, with that reason.
-pub async fn fail_orphans(store: &Store) -> Result<u64, sqlx::Error> {
-    let lost = ErrorObject::internal("the director restarted while this task was running");
+/// Tasks whose replica is gone (their lease lapsed before `now_ms`, or they predate leases)
+/// fail, with that reason: never a task another replica is running. Only tasks created before
+/// `created_before` (a director alone on its store fails all its past's work at start, not the
+/// tasks it has just created).
+pub async fn fail_lapsed(
+    store: &Store,
+    now_ms: i64,
+    created_before: i64,
+) -> Result<u64, sqlx::Error> {
+    let lost = ErrorObject::internal("the director running this task stopped before it finished");
     let done = sqlx::query(
         "UPDATE tasks SET status = 'failed', status_message = $1, updated_ms = $2, outcome = $3, outcome_is_error = 1
-         WHERE status IN ('working', 'input_required')",
+         WHERE status IN ('working', 'input_required') AND (lease_until_ms IS NULL OR lease_until_ms < $4)
+           AND created_ms < $5",
     )
     .bind(&lost.message)
     .bind(crate::analytics::now_ms())
     .bind(serde_json::to_string(&lost).unwrap_or_default())
+    .bind(now_ms)
+    .bind(created_before)
     .execute(store.pool())
     .await?;
     Ok(done.rows_affected())
 }
 
-/// Deletes tasks whose ttl has passed.
-/// How many tasks the store holds in each status (for /metrics).
 pub async fn count_by_status(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status")
         .fetch_all(store.pool())

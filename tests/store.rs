@@ -5,6 +5,8 @@
 //! PostgreSQL is `MCP_DIRECTOR_TEST_POSTGRES_URL` (default: the machine's, trust auth, database
 //! `test`). Unreachable, its tests fail under CI (`CI` set) and are skipped loudly elsewhere.
 
+mod common;
+
 use mcp_director::analytics::{self, Record, Recorder};
 use mcp_director::jsonrpc::ErrorObject;
 use mcp_director::oauth::grants::{self, Claims, Client, Code, Grant, Pending, Redeemed, Rotated};
@@ -12,21 +14,19 @@ use mcp_director::store::Store;
 use mcp_director::tasks::{self, Status, Task};
 use mcp_director_api::models::AnalyticsRowKind;
 use serde_json::value::RawValue;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A store the test owns, and what to remove when it ends.
+/// A store the test owns, and what is removed when it ends (held, not read: dropping it
+/// removes it).
 struct Db {
     store: Store,
     url: String,
-    cleanup: Cleanup,
+    _cleanup: Cleanup,
 }
 
 enum Cleanup {
     Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema { admin_url: String, schema: String },
+    Schema(#[allow(dead_code)] common::PgSchema),
 }
 
 impl Db {
@@ -37,82 +37,18 @@ impl Db {
         Db {
             store,
             url,
-            cleanup: Cleanup::Dir(dir),
+            _cleanup: Cleanup::Dir(dir),
         }
     }
 
     async fn postgres() -> Option<Db> {
-        use sqlx::Connection;
-        let admin_url = std::env::var("MCP_DIRECTOR_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| DEFAULT_POSTGRES.to_string());
-        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("PostgreSQL at {admin_url} is required under CI: {e}")
-            }
-            Err(e) => {
-                eprintln!(
-                    "\n!!!!! SKIPPED: PostgreSQL store contract (no PostgreSQL at {admin_url}: {e}) !!!!!\n"
-                );
-                return None;
-            }
-        };
-        // Unique across parallel tests (counter), test binaries and repeated runs (pid, clock).
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!(
-            "mcpd_test_{}_{}_{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let sep = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{sep}options=-csearch_path%3D{schema}");
-        let cleanup = Cleanup::Schema { admin_url, schema };
-        let store = Store::open(&url).await.unwrap();
+        let schema = common::PgSchema::new().await?;
+        let store = Store::open(&schema.url).await.unwrap();
         Some(Db {
             store,
-            url,
-            cleanup,
+            url: schema.url.clone(),
+            _cleanup: Cleanup::Schema(schema),
         })
-    }
-}
-
-impl Drop for Db {
-    // Runs when the test ends, failed or not: a schema left behind would pile up run after run.
-    fn drop(&mut self) {
-        let Cleanup::Schema { admin_url, schema } = &self.cleanup else {
-            return;
-        };
-        let (admin_url, name) = (admin_url.clone(), schema.clone());
-        let schema = name.clone();
-        let dropped = std::thread::spawn(move || {
-            use sqlx::Connection;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await?;
-                Ok::<_, sqlx::Error>(())
-            })?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("test schema {name} not dropped: {dropped:?}");
-        }
     }
 }
 
@@ -149,7 +85,7 @@ contract!(
     tasks_are_created_read_and_listed_per_owner,
     task_lifecycle_is_enforced_by_the_store,
     of_concurrent_transitions_one_wins,
-    orphans_counts_and_expiry,
+    leases_counts_and_expiry,
     oauth_clients,
     oauth_pending_requests,
     oauth_codes_redeem_once,
@@ -203,16 +139,22 @@ async fn tasks_are_created_read_and_listed_per_owner(db: &Db) {
     let mut t = task("t2", "alice", MS + 2);
     t.ttl_ms = None;
     t.message = Some("starting ✓".into());
-    tasks::create(s, &t).await.unwrap();
-    tasks::create(s, &task("t1", "alice", MS + 1))
+    tasks::create(s, &t, "n1").await.unwrap();
+    tasks::create(s, &task("t1", "alice", MS + 1), "n1")
         .await
         .unwrap();
-    tasks::create(s, &task("t3", "alice", MS + 2))
+    tasks::create(s, &task("t3", "alice", MS + 2), "n1")
         .await
         .unwrap();
-    tasks::create(s, &task("b1", "bob", MS)).await.unwrap();
+    tasks::create(s, &task("b1", "bob", MS), "n1")
+        .await
+        .unwrap();
     // The id is the key: a second create of it fails, whoever asks.
-    assert!(tasks::create(s, &task("t1", "bob", MS)).await.is_err());
+    assert!(
+        tasks::create(s, &task("t1", "bob", MS), "n1")
+            .await
+            .is_err()
+    );
 
     let got = tasks::get(s, "alice", "t2").await.unwrap().unwrap();
     assert_eq!(got.status, Status::Working);
@@ -239,7 +181,7 @@ async fn tasks_are_created_read_and_listed_per_owner(db: &Db) {
 
 async fn task_lifecycle_is_enforced_by_the_store(db: &Db) {
     let s = &db.store;
-    tasks::create(s, &task("t", "o", MS)).await.unwrap();
+    tasks::create(s, &task("t", "o", MS), "n1").await.unwrap();
     let t = tasks::transition(s, "t", Status::InputRequired, Some("need input"), None)
         .await
         .unwrap()
@@ -288,7 +230,7 @@ async fn task_lifecycle_is_enforced_by_the_store(db: &Db) {
     assert!(matches!(t.outcome, Some(Ok(_))));
 
     // An error outcome comes back as an error.
-    tasks::create(s, &task("e", "o", MS)).await.unwrap();
+    tasks::create(s, &task("e", "o", MS), "n1").await.unwrap();
     let failed = Err(ErrorObject::internal("upstream went away"));
     tasks::transition(s, "e", Status::Failed, Some("gone"), Some(&failed))
         .await
@@ -311,7 +253,9 @@ async fn task_lifecycle_is_enforced_by_the_store(db: &Db) {
 async fn of_concurrent_transitions_one_wins(db: &Db) {
     for round in 0..5 {
         let id = format!("race{round}");
-        tasks::create(&db.store, &task(&id, "o", MS)).await.unwrap();
+        tasks::create(&db.store, &task(&id, "o", MS), "n1")
+            .await
+            .unwrap();
         let racers: Vec<_> = (0..12)
             .map(|i| {
                 let (store, id) = (db.store.clone(), id.clone());
@@ -340,26 +284,26 @@ async fn of_concurrent_transitions_one_wins(db: &Db) {
     }
 }
 
-async fn orphans_counts_and_expiry(db: &Db) {
+async fn leases_counts_and_expiry(db: &Db) {
     let s = &db.store;
     let now = analytics::now_ms();
-    tasks::create(s, &task("w", "o", now)).await.unwrap();
-    tasks::create(s, &task("i", "o", now)).await.unwrap();
+    tasks::create(s, &task("w", "o", now), "n1").await.unwrap();
+    tasks::create(s, &task("i", "o", now), "n1").await.unwrap();
     tasks::transition(s, "i", Status::InputRequired, None, None)
         .await
         .unwrap()
         .unwrap();
-    tasks::create(s, &task("c", "o", now)).await.unwrap();
+    tasks::create(s, &task("c", "o", now), "n1").await.unwrap();
     tasks::transition(s, "c", Status::Completed, None, Some(&Ok(raw("{}"))))
         .await
         .unwrap()
         .unwrap();
     let mut old = task("old", "o", now - 120_000);
     old.ttl_ms = Some(1_000);
-    tasks::create(s, &old).await.unwrap();
+    tasks::create(s, &old, "n1").await.unwrap();
     let mut forever = task("forever", "o", 0);
     forever.ttl_ms = None;
-    tasks::create(s, &forever).await.unwrap();
+    tasks::create(s, &forever, "n1").await.unwrap();
 
     let counts = tasks::count_by_status(s).await.unwrap();
     assert_eq!(
@@ -372,13 +316,45 @@ async fn orphans_counts_and_expiry(db: &Db) {
     );
     assert_eq!(tasks::purge_expired(s).await.unwrap(), 1);
     assert!(tasks::get(s, "o", "old").await.unwrap().is_none());
-    assert_eq!(tasks::fail_orphans(s).await.unwrap(), 3);
+    // Leased tasks are their replica's while it renews them: no one else fails them.
+    assert_eq!(tasks::fail_lapsed(s, now, i64::MAX).await.unwrap(), 0);
+    let ids = ["w", "i", "c"].map(String::from);
+    assert_eq!(
+        tasks::renew(s, "n1", &ids).await.unwrap(),
+        ["c"],
+        "c is over"
+    );
+    assert_eq!(
+        tasks::renew(s, "n2", &ids[..1]).await.unwrap(),
+        ["w"],
+        "not n2's to renew"
+    );
+    // Once the leases lapse (their replica gone), the survivors fail them.
+    let later = analytics::now_ms() + tasks::LEASE_MS + 60_000;
+    // Only tasks created before the given time (a director alone on its store fails what its
+    // past left, never what it has just created).
+    assert_eq!(
+        tasks::fail_lapsed(s, later, now).await.unwrap(),
+        1,
+        "forever"
+    );
+    assert_eq!(tasks::fail_lapsed(s, later, i64::MAX).await.unwrap(), 2);
     let w = tasks::get(s, "o", "w").await.unwrap().unwrap();
     assert_eq!(w.status, Status::Failed);
     assert!(matches!(w.outcome, Some(Err(_))));
     let c = tasks::get(s, "o", "c").await.unwrap().unwrap();
     assert_eq!(c.status, Status::Completed);
-    assert_eq!(tasks::fail_orphans(s).await.unwrap(), 0);
+    assert_eq!(tasks::fail_lapsed(s, later, i64::MAX).await.unwrap(), 0);
+
+    // The replicas alive: those with a recent heartbeat.
+    let (a, b) = (
+        mcp_director::cluster::Node::new(),
+        mcp_director::cluster::Node::new(),
+    );
+    for node in [&a, &b, &a] {
+        mcp_director::cluster::heartbeat(s, node).await.unwrap();
+    }
+    assert_eq!(mcp_director::cluster::live(s).await.unwrap(), 2);
 }
 
 fn client(id: &str) -> Client {

@@ -286,7 +286,7 @@ async fn results_survive_a_restart_and_lost_work_fails_with_a_reason() {
     .await;
     assert_eq!(
         lost["result"]["statusMessage"],
-        "the director restarted while this task was running"
+        "the director running this task stopped before it finished"
     );
     drop(temp);
 }

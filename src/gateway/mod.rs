@@ -82,6 +82,8 @@ pub struct Gateway {
     store: Option<crate::store::Store>,
     /// Tasks whose job runs in this process.
     running: Mutex<HashMap<String, tasks::Running>>,
+    /// This replica, as the store knows it (its tasks are leased to it).
+    pub node: crate::cluster::Node,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
@@ -99,21 +101,6 @@ impl Gateway {
         analytics: Option<crate::analytics::Recorder>,
         store: Option<crate::store::Store>,
     ) -> Arc<Self> {
-        if let Some(store) = store.clone() {
-            tokio::spawn(async move {
-                match crate::tasks::fail_orphans(&store).await {
-                    Ok(n) if n > 0 => {
-                        tracing::warn!(tasks = n, "tasks interrupted by a restart marked failed")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "task store unusable"),
-                }
-                loop {
-                    let _ = crate::tasks::purge_expired(&store).await;
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                }
-            });
-        }
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let gateway = Arc::new_cyclic(|weak: &std::sync::Weak<Gateway>| Self {
             pool: Pool::new(events_tx, relay::hook(weak.clone())),
@@ -121,6 +108,7 @@ impl Gateway {
             analytics,
             store,
             running: Mutex::new(HashMap::new()),
+            node: crate::cluster::Node::new(),
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),
@@ -128,6 +116,9 @@ impl Gateway {
             calls: mrtr::Calls::default(),
         });
         gateway.pool.apply(&config.borrow());
+        if let Some(store) = gateway.store.clone() {
+            tokio::spawn(tasks::keep_leases(Arc::downgrade(&gateway), store));
+        }
         let weak = Arc::downgrade(&gateway);
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {

@@ -97,7 +97,9 @@ pub async fn create(
         poll_interval_ms: tasks::POLL_INTERVAL_MS,
         outcome: None,
     };
-    tasks::create(&store, &record).await.map_err(internal)?;
+    tasks::create(&store, &record, &g.node.id)
+        .await
+        .map_err(internal)?;
 
     // The job's upstream request lives in a session of its own, so ending the creating
     // session does not cancel it; progress and server requests still go to the creator (a
@@ -454,6 +456,13 @@ pub(super) async fn stop(
     .await
     .map_err(internal)?
     .ok_or_else(|| ErrorObject::invalid_params("Cannot cancel the task: it has just finished"))?;
+    halt(g, task_id).await;
+    Ok(cancelled)
+}
+
+/// Stops the job of a cancelled task if it runs here (cancelled here, or through another
+/// replica: the lease renewal finds out).
+pub(super) async fn halt(g: &Gateway, task_id: &str) {
     let running = g
         .running
         .lock()
@@ -471,5 +480,86 @@ pub(super) async fn stop(
             c.close();
         }
     }
-    Ok(cancelled)
+}
+
+impl Gateway {
+    /// At shutdown: the tasks running here fail at once, with that reason (their work ends
+    /// with this process; the other replicas would otherwise wait for the leases to lapse).
+    pub async fn abandon_tasks(&self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let running: Vec<(String, Running)> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let lost = ErrorObject::internal("the director stopped while this task was running");
+        for (id, r) in running {
+            r.job.abort();
+            let outcome = Err(lost.clone());
+            let _ = tasks::transition(
+                store,
+                &id,
+                Status::Failed,
+                Some(&lost.message),
+                Some(&outcome),
+            )
+            .await;
+        }
+    }
+}
+
+/// Every few seconds, for as long as the gateway lives: this replica's heartbeat, its tasks'
+/// leases renewed (a task cancelled through another replica is stopped here), the tasks of
+/// replicas gone failed, expired tasks purged.
+pub(super) async fn keep_leases(g: std::sync::Weak<Gateway>, store: crate::store::Store) {
+    let mut purged = std::time::Instant::now() - Duration::from_secs(3600);
+    // Alone on its store, a director starting finds only the work of its own past: it fails
+    // at once, rather than when the leases lapse.
+    if !store.shared() {
+        let all = crate::analytics::now_ms() + 2 * tasks::LEASE_MS;
+        let started = g.upgrade().map_or(0, |g| g.node.started_ms);
+        if let Ok(n) = tasks::fail_lapsed(&store, all, started).await
+            && n > 0
+        {
+            tracing::warn!(tasks = n, "tasks interrupted by a restart marked failed");
+        }
+    }
+    loop {
+        let Some(gateway) = g.upgrade() else { return };
+        let node = gateway.node.clone();
+        if let Err(e) = crate::cluster::heartbeat(&store, &node).await {
+            tracing::warn!(error = %e, "store unusable: heartbeat not written");
+        }
+        let ids: Vec<String> = gateway
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        if let Ok(over) = tasks::renew(&store, &node.id, &ids).await {
+            for id in over {
+                if tasks::status(&store, &id).await.ok().flatten() == Some(Status::Cancelled) {
+                    tracing::info!(task = %id, "task cancelled through another replica: stopped");
+                    halt(&gateway, &id).await;
+                }
+            }
+        }
+        match tasks::fail_lapsed(&store, crate::analytics::now_ms(), i64::MAX).await {
+            Ok(n) if n > 0 => {
+                tracing::warn!(tasks = n, "tasks of a director that stopped marked failed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "task store unusable"),
+        }
+        if purged.elapsed() > Duration::from_secs(60) {
+            let _ = tasks::purge_expired(&store).await;
+            purged = std::time::Instant::now();
+        }
+        drop(gateway);
+        tokio::time::sleep(crate::cluster::HEARTBEAT).await;
+    }
 }

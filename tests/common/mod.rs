@@ -484,3 +484,83 @@ impl McpHttp {
         messages
     }
 }
+
+/// A PostgreSQL schema of its own for one test (the machine's PostgreSQL, or
+/// `MCP_DIRECTOR_TEST_POSTGRES_URL`), dropped when the test ends, failed or not. `None` (with a
+/// loud message) when there is no PostgreSQL; under CI (`CI` set) that fails the test instead.
+pub struct PgSchema {
+    /// The store URL: the database, with this schema as the search path.
+    pub url: String,
+    admin_url: String,
+    schema: String,
+}
+
+impl PgSchema {
+    pub async fn new() -> Option<PgSchema> {
+        use sqlx::Connection;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let admin_url = std::env::var("MCP_DIRECTOR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("PostgreSQL at {admin_url} is required under CI: {e}")
+            }
+            Err(e) => {
+                eprintln!("\n!!!!! SKIPPED: no PostgreSQL at {admin_url}: {e} !!!!!\n");
+                return None;
+            }
+        };
+        // Unique across parallel tests (counter), test binaries and repeated runs (pid, clock).
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!(
+            "mcpd_test_{}_{}_{}",
+            std::process::id(),
+            nanos % 1_000_000_000_000,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options=-csearch_path%3D{schema}");
+        Some(PgSchema {
+            url,
+            admin_url,
+            schema,
+        })
+    }
+}
+
+impl Drop for PgSchema {
+    // A schema left behind would pile up run after run.
+    fn drop(&mut self) {
+        let (admin_url, schema) = (self.admin_url.clone(), self.schema.clone());
+        let name = schema.clone();
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await?;
+                Ok::<_, sqlx::Error>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("test schema {name} not dropped: {dropped:?}");
+        }
+    }
+}

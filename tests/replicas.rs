@@ -1,0 +1,74 @@
+//! Several directors on one PostgreSQL store: a task is its replica's (leased), so another
+//! replica starting never fails it; any replica answers for it and can cancel it, and the
+//! replica running it stops the work.
+
+mod common;
+
+use common::{Director, McpHttp, PgSchema};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "replica-owner-token-0123456789abcdefghijklmnop";
+
+fn config(store: &str) -> String {
+    format!(
+        "[settings.store]\nurl = \"{store}\"\n[servers.a]\ncommand = \"{}\"\n[profiles.owner]\nrequire_token = true\ntoken_sha256 = \"{}\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server"),
+        mcp_director::secrets::sha256_hex(TOKEN)
+    )
+}
+
+async fn owner(d: &Director) -> McpHttp {
+    let mut c = McpHttp::new(&d.url);
+    c.url = format!("{}/mcp?token={TOKEN}", d.url);
+    c.initialize(json!({})).await;
+    c
+}
+
+async fn call(c: &McpHttp, id: i64, method: &str, params: Value) -> Value {
+    c.post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+        .await
+        .pop()
+        .expect("an answer")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_starting_leaves_another_replicas_task_alone_and_any_replica_cancels_it() {
+    let Some(schema) = PgSchema::new().await else {
+        return;
+    };
+    let a = Director::start(&config(&schema.url));
+    a.wait_running(&["a"]).await;
+    let on_a = owner(&a).await;
+    let created = call(
+        &on_a,
+        1,
+        "tools/call",
+        json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+    )
+    .await;
+    let id = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+
+    // Another replica starts on the same store (a rolling deploy): the task goes on.
+    let b = Director::start(&config(&schema.url));
+    b.wait_running(&["a"]).await;
+    let on_b = owner(&b).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let seen = call(&on_b, 2, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(seen["result"]["status"], "working", "{seen}");
+
+    // Cancelled through B: cancelled for everyone, and A stops the work (its call upstream is
+    // cancelled: the slow fixture call ends).
+    let cancelled = call(&on_b, 3, "tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    let on_a_now = call(&on_a, 4, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(on_a_now["result"]["status"], "cancelled");
+    common::wait_for(|| async {
+        a.log()
+            .contains("task cancelled through another replica: stopped")
+            .then_some(())
+    })
+    .await;
+}
