@@ -39,10 +39,29 @@ pub struct Calls {
     parked: Mutex<HashMap<String, Parked>>,
 }
 
+/// The environment variable holding the secret the replicas of one deployment share: states
+/// signed by one replica then verify on every other (a 2026 upstream's state can be retried
+/// through any replica). Unset, each process signs with a key of its own.
+pub const CLUSTER_SECRET: &str = "MCP_DIRECTOR_CLUSTER_SECRET";
+
 impl Default for Calls {
     fn default() -> Self {
+        Self::keyed(std::env::var(CLUSTER_SECRET).ok().as_deref())
+    }
+}
+
+impl Calls {
+    /// Signing with a key derived from `secret` (one of the process's own when `None`).
+    fn keyed(secret: Option<&str>) -> Self {
         let mut key = [0u8; 32];
-        rand_bytes(&mut key);
+        match secret.filter(|s| !s.is_empty()) {
+            Some(secret) => {
+                use sha2::Digest;
+                let derived = Sha256::digest(format!("mcp-director requestState\0{secret}"));
+                key.copy_from_slice(&derived);
+            }
+            None => rand_bytes(&mut key),
+        }
         Self {
             key,
             parked: Mutex::default(),
@@ -170,7 +189,7 @@ impl Calls {
             .remove(&claims.h)
             .filter(|p| p.until > Instant::now())
             .map(Resumed::Parked)
-            .ok_or_else(|| refused("the call it belongs to is over"))
+            .ok_or_else(|| refused("the call it belongs to is over (or waits on another replica)"))
     }
 
     /// Calls whose client did not come back in time: their sessions end (their upstream
@@ -358,7 +377,7 @@ mod tests {
 
     #[test]
     fn states_are_bound_to_caller_call_and_integrity() {
-        let calls = Calls::default();
+        let calls = Calls::keyed(None);
         let claims = Claims {
             h: "handle".into(),
             u: None,
@@ -378,10 +397,20 @@ mod tests {
                 .verify(&format!("{state}-TAMPERED"), "alice", "tools/call x")
                 .is_err()
         );
-        let other = Calls::default();
+        let other = Calls::keyed(None);
         assert!(
             other.verify(&state, "alice", "tools/call x").is_err(),
             "another key"
+        );
+        // Replicas sharing a secret verify each other's states; a different secret does not.
+        let (one, two) = (Calls::keyed(Some("s3cret")), Calls::keyed(Some("s3cret")));
+        let shared = one.wrap("upstream-state", "alice", "tools/call x");
+        let claims = two.verify(&shared, "alice", "tools/call x").unwrap();
+        assert_eq!(claims.u.as_deref(), Some("upstream-state"));
+        assert!(
+            Calls::keyed(Some("other"))
+                .verify(&shared, "alice", "tools/call x")
+                .is_err()
         );
         let expired = calls.sign(&Claims {
             e: crate::analytics::now_ms() - 1,
