@@ -8,6 +8,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use mcp_director_api::models::RateLimitSettings;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,20 +17,35 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct RateLimits {
     by_quota: RwLock<HashMap<(u32, u32), Arc<Limiter>>>,
+    /// How many replicas share the limits (each enforces its share); 0 or 1: this one alone.
+    replicas: Arc<AtomicU32>,
 }
 
 /// Buckets by principal under one quota.
 type Limiter = DefaultKeyedRateLimiter<String>;
 
 impl RateLimits {
-    /// Takes one request from `key`'s bucket under `limit`; `Err(wait)` when it is empty.
-    /// `per_minute = 0` never limits; an unset `burst` is `per_minute`.
+    /// Limits of which this replica enforces its share, `replicas` being how many are alive
+    /// (kept current by the gateway): behind a load balancer each sees about that share of a
+    /// client's requests.
+    pub fn shared(replicas: Arc<AtomicU32>) -> Self {
+        Self {
+            replicas,
+            ..Default::default()
+        }
+    }
+
+    /// Takes one request from `key`'s bucket under `limit` (this replica's share of it);
+    /// `Err(wait)` when it is empty. `per_minute = 0` never limits; an unset `burst` is
+    /// `per_minute`.
     pub fn check(&self, key: &str, limit: &RateLimitSettings) -> Result<(), Duration> {
-        let per_minute = limit.per_minute;
-        if per_minute == 0 {
+        if limit.per_minute == 0 {
             return Ok(());
         }
-        let quota = (per_minute, limit.burst.unwrap_or(per_minute).max(1));
+        let share = self.replicas.load(Ordering::Relaxed).max(1);
+        let per_minute = limit.per_minute.div_ceil(share);
+        let burst = limit.burst.unwrap_or(limit.per_minute).div_ceil(share);
+        let quota = (per_minute, burst.max(1));
         let existing = self
             .by_quota
             .read()
@@ -137,6 +153,22 @@ mod tests {
         // Another quota (a profile's own) is another bucket; 0 never limits.
         assert!(limits.check("a", &limit(60, Some(10))).is_ok());
         assert!((0..100).all(|_| limits.check("a", &limit(0, Some(0))).is_ok()));
+    }
+
+    #[test]
+    fn each_of_several_replicas_enforces_its_share() {
+        let replicas = Arc::new(AtomicU32::new(3));
+        let limits = RateLimits::shared(replicas.clone());
+        // 10 a minute over 3 replicas: 4 here (rounded up: never less than the limit in all).
+        let passed = (0..10)
+            .filter(|_| limits.check("a", &limit(10, None)).is_ok())
+            .count();
+        assert_eq!(passed, 4);
+        replicas.store(1, Ordering::Relaxed);
+        let alone = (0..20)
+            .filter(|_| limits.check("b", &limit(10, None)).is_ok())
+            .count();
+        assert_eq!(alone, 10);
     }
 
     #[test]

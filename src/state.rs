@@ -54,12 +54,13 @@ impl AppState {
             Some(store.clone()),
         );
         crate::oauth::start_maintenance(store.clone());
+        let rate_limits = crate::rate_limit::RateLimits::shared(gateway.replicas.clone());
         Self(Arc::new(Inner {
             config,
             store,
             metrics,
             gateway,
-            rate_limits: Default::default(),
+            rate_limits,
             access_cache: Default::default(),
             admin_failures: crate::rate_limit::Failures::new(
                 10,

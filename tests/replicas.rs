@@ -72,3 +72,31 @@ async fn a_replica_starting_leaves_another_replicas_task_alone_and_any_replica_c
     })
     .await;
 }
+
+/// Without a shared counter, each of N live replicas enforces 1/N of a rate limit (a load
+/// balancer spreads a client's requests over them): two replicas, 4 a minute → 2 each.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_replicas_share_a_rate_limit() {
+    let Some(schema) = PgSchema::new().await else {
+        return;
+    };
+    let limited = format!(
+        "[settings.store]\nurl = \"{}\"\n[settings.rate_limit]\nper_minute = 4\n",
+        schema.url
+    );
+    let a = Director::start(&limited);
+    let b = Director::start(&limited);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    // Each has seen the other's heartbeat within a couple of periods.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    for d in [&a, &b] {
+        let c = McpHttp::new(&d.url);
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(c.request(&init).send().await.unwrap().status().as_u16());
+        }
+        assert_eq!(statuses, [200, 200, 429], "{}", d.url);
+    }
+}

@@ -84,6 +84,8 @@ pub struct Gateway {
     running: Mutex<HashMap<String, tasks::Running>>,
     /// This replica, as the store knows it (its tasks are leased to it).
     pub node: crate::cluster::Node,
+    /// Replicas alive on this store (1 alone): each enforces its share of the rate limits.
+    pub replicas: Arc<std::sync::atomic::AtomicU32>,
     config: watch::Receiver<Arc<Config>>,
     sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     /// The merged catalog per project (`None`: sessions in no project).
@@ -109,6 +111,7 @@ impl Gateway {
             store,
             running: Mutex::new(HashMap::new()),
             node: crate::cluster::Node::new(),
+            replicas: Arc::new(std::sync::atomic::AtomicU32::new(1)),
             config: config.clone(),
             sessions: RwLock::new(HashMap::new()),
             views: RwLock::new(HashMap::new()),

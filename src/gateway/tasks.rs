@@ -533,6 +533,14 @@ pub(super) async fn keep_leases(g: std::sync::Weak<Gateway>, store: crate::store
         if let Err(e) = crate::cluster::heartbeat(&store, &node).await {
             tracing::warn!(error = %e, "store unusable: heartbeat not written");
         }
+        if store.shared()
+            && let Ok(n) = crate::cluster::live(&store).await
+        {
+            let n = u32::try_from(n).unwrap_or(u32::MAX).max(1);
+            gateway
+                .replicas
+                .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
         let ids: Vec<String> = gateway
             .running
             .lock()
