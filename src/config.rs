@@ -26,6 +26,12 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    /// The store holding the configuration of several replicas failed.
+    #[error("configuration store: {0}")]
+    Store(String),
+    /// Another replica changed the configuration meanwhile.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ConfigError {

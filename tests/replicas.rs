@@ -100,3 +100,50 @@ async fn live_replicas_share_a_rate_limit() {
         assert_eq!(statuses, [200, 200, 429], "{}", d.url);
     }
 }
+
+/// The configuration lives in the store: a server added through one replica runs on the other
+/// within seconds; `config export` from one and `config import` into the other move it as TOML.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_change_through_one_replica_is_applied_by_all() {
+    let Some(schema) = PgSchema::new().await else {
+        return;
+    };
+    let a = Director::start(&config(&schema.url));
+    let b = Director::start(&config(&schema.url));
+    a.wait_running(&["a"]).await;
+    b.wait_running(&["a"]).await;
+    let fixture = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    let late: mcp_director_client::types::Server =
+        serde_json::from_value(json!({"name": "late", "command": fixture})).unwrap();
+    let added = a.client(None).add_server(&late).await.unwrap();
+    assert_eq!(added.status().as_u16(), 201);
+    b.wait_running(&["late"]).await;
+
+    // Out as TOML from B, changed, in through B: A follows.
+    let cli = |d: &Director, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+            .args(args)
+            .args(["--url", &d.url])
+            .env_remove("MCP_DIRECTOR_USER")
+            .env_remove("MCP_DIRECTOR_PASSWORD")
+            .output()
+            .expect("run mcp-director")
+    };
+    let exported = cli(&b, &["config", "export"]);
+    assert!(exported.status.success(), "{exported:?}");
+    let toml = String::from_utf8(exported.stdout).unwrap();
+    assert!(toml.contains("[servers.late]"), "{toml}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("moved.toml");
+    std::fs::write(&file, toml.replace("[servers.late]", "[servers.moved]")).unwrap();
+    let imported = cli(&b, &["config", "import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{imported:?}");
+    a.wait_running(&["moved"]).await;
+    let servers = a.client(None).list_servers().await.unwrap().into_inner();
+    let names: Vec<String> = servers
+        .iter()
+        .filter_map(|s| s.name.as_ref().map(|n| n.to_string()))
+        .collect();
+    assert!(names.contains(&"moved".to_string()), "{names:?}");
+    assert!(!names.contains(&"late".to_string()), "{names:?}");
+}

@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 impl From<ConfigError> for ApiError {
     fn from(e: ConfigError) -> Self {
         match e {
-            ConfigError::Io { .. } => ApiError::internal(e.to_string()),
+            ConfigError::Io { .. } | ConfigError::Store(_) => ApiError::internal(e.to_string()),
+            ConfigError::Conflict(_) => ApiError::conflict(e.to_string()),
             _ => ApiError::bad_request(e.to_string()),
         }
     }

@@ -209,8 +209,16 @@ pub enum ProjectsCmd {
 pub enum ConfigCmd {
     /// Print the configuration as JSON.
     Show,
-    /// Re-read the configuration file.
+    /// Re-read the configuration file (or, with replicas, the store's latest version).
     Reload,
+    /// Print the configuration as TOML (to keep it in a file, or move it to another director).
+    Export,
+    /// Replace the whole configuration with a TOML file's (validated first; with replicas, a
+    /// new version every replica applies).
+    Import {
+        /// The TOML file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -414,6 +422,21 @@ impl Run for ConfigCmd {
         let config = match self {
             ConfigCmd::Show => c.get_config().await,
             ConfigCmd::Reload => c.reload_config().await,
+            ConfigCmd::Export => {
+                let config = c.get_config().await.map_err(api_err)?.into_inner();
+                let config: mcp_director_api::models::Config =
+                    from_json(serde_json::to_value(config)?)?;
+                print!("{}", crate::config::to_toml(&config));
+                return Ok(());
+            }
+            ConfigCmd::Import { file } => {
+                let config = crate::config::load(&file)?;
+                crate::config::validate(&config)?;
+                let body = from_json(serde_json::to_value(&config)?)?;
+                c.update_config(&body).await.map_err(api_err)?;
+                println!("configuration imported from {}", file.display());
+                return Ok(());
+            }
         };
         print_json(&config.map_err(api_err)?.into_inner())
     }

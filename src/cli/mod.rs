@@ -175,6 +175,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Store::default_url(&data_dir)?,
     };
     let store = Store::open(&store_url).await?;
+    config.share_through(&store).await?;
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
@@ -185,10 +186,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(config, store, addr);
     let follower = state.clone();
     tokio::spawn(async move {
-        follower
-            .config
-            .follow_file(std::time::Duration::from_secs(2))
-            .await
+        match follower.config.shared() {
+            true => follower.config.follow_store().await,
+            false => {
+                follower
+                    .config
+                    .follow_file(std::time::Duration::from_secs(2))
+                    .await
+            }
+        }
     });
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("mcp-director stopped");
