@@ -14,15 +14,40 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub struct Node {
     pub id: String,
     pub started_ms: i64,
+    /// How the others reach it (set once the director listens).
+    pub url: std::sync::Arc<std::sync::OnceLock<String>>,
 }
+
+/// How many characters of a node id start the ids of the sessions it holds.
+pub const PREFIX: usize = 12;
 
 impl Node {
     pub fn new() -> Self {
         Self {
             id: crate::secrets::random_token(),
             started_ms: crate::analytics::now_ms(),
+            url: Default::default(),
         }
     }
+
+    /// What the ids of this node's sessions start with.
+    pub fn prefix(&self) -> &str {
+        &self.id[..PREFIX.min(self.id.len())]
+    }
+}
+
+/// The URL of the live node whose sessions' ids start with `prefix`.
+pub async fn owner_url(store: &Store, prefix: &str) -> Result<Option<String>, sqlx::Error> {
+    let since = crate::analytics::now_ms() - 3 * HEARTBEAT.as_millis() as i64;
+    // The length is part of the statement: PostgreSQL's substr takes no BIGINT.
+    let row: Option<(Option<String>,)> = sqlx::query_as(&format!(
+        "SELECT node_url FROM nodes WHERE substr(node_id, 1, {PREFIX}) = $1 AND heartbeat_ms >= $2"
+    ))
+    .bind(prefix)
+    .bind(since)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row.and_then(|(url,)| url))
 }
 
 impl Default for Node {
@@ -34,10 +59,11 @@ impl Default for Node {
 /// Records that `node` is alive now.
 pub async fn heartbeat(store: &Store, node: &Node) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO nodes (node_id, started_ms, heartbeat_ms) VALUES ($1, $2, $3)
-         ON CONFLICT (node_id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+        "INSERT INTO nodes (node_id, node_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (node_id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, node_url = excluded.node_url",
     )
     .bind(&node.id)
+    .bind(node.url.get().cloned())
     .bind(node.started_ms)
     .bind(crate::analytics::now_ms())
     .execute(store.pool())

@@ -25,13 +25,21 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api-docs", get(api_docs))
-        .route(
-            "/mcp",
-            get(transport::http::get)
-                .post(transport::http::post)
-                .delete(transport::http::delete),
+        .merge(
+            Router::new()
+                .route(
+                    "/mcp",
+                    get(transport::http::get)
+                        .post(transport::http::post)
+                        .delete(transport::http::delete),
+                )
+                .route("/sse", get(transport::http::sse))
+                // A session another replica holds is served there.
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    transport::http::hop::forward_foreign_sessions,
+                )),
         )
-        .route("/sse", get(transport::http::sse))
         .merge(crate::oauth::routes().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::oauth::rate_limit,

@@ -565,5 +565,12 @@ impl RequestStream {
 
 /// A session id: 256 bits from the OS CSPRNG (visible ASCII, as the transport spec requires).
 pub fn new_id() -> String {
-    crate::secrets::random_token()
+    match NODE_PREFIX.get() {
+        // Names the replica that holds the session, so another can forward to it.
+        Some(prefix) => format!("{prefix}.{}", crate::secrets::random_token()),
+        None => crate::secrets::random_token(),
+    }
 }
+
+/// The prefix of this process's session ids (its node's, see `cluster.rs`).
+pub static NODE_PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();

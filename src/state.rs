@@ -55,6 +55,21 @@ impl AppState {
         );
         crate::oauth::start_maintenance(store.clone());
         let rate_limits = crate::rate_limit::RateLimits::shared(gateway.replicas.clone());
+        // How the other replicas reach this one: as configured, else where it listens (when
+        // that is one address, not all of them).
+        let node_url = config
+            .effective()
+            .settings
+            .cluster
+            .node_url
+            .clone()
+            .or_else(|| (!listen.ip().is_unspecified()).then(|| format!("http://{listen}")));
+        if let Some(url) = node_url {
+            let _ = gateway.node.url.set(url);
+            // Known to the others at once, not at the next heartbeat.
+            let (store, node) = (store.clone(), gateway.node.clone());
+            tokio::spawn(async move { crate::cluster::heartbeat(&store, &node).await });
+        }
         Self(Arc::new(Inner {
             config,
             store,

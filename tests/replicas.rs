@@ -147,3 +147,86 @@ async fn an_admin_change_through_one_replica_is_applied_by_all() {
     assert!(names.contains(&"moved".to_string()), "{names:?}");
     assert!(!names.contains(&"late".to_string()), "{names:?}");
 }
+
+/// A 2025-era session lives in one replica; a load balancer may send its next request, its
+/// GET stream or its DELETE to another, which forwards them to the replica holding it (the
+/// replicas share MCP_DIRECTOR_CLUSTER_SECRET). Without the secret nothing is forwarded: 404,
+/// and the client starts over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_is_served_through_any_replica() {
+    let Some(schema) = PgSchema::new().await else {
+        return;
+    };
+    let secret = [("MCP_DIRECTOR_CLUSTER_SECRET", "replica-secret-0123456789")];
+    let a = Director::start_with_env(&config(&schema.url), &secret);
+    let b = Director::start_with_env(&config(&schema.url), &secret);
+    a.wait_running(&["a"]).await;
+    b.wait_running(&["a"]).await;
+    // B knows where A is once A's heartbeat carries its URL.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    let mut on_a = McpHttp::new(&a.url);
+    on_a.initialize(json!({})).await;
+    let mut via_b = McpHttp::new(&b.url);
+    via_b.session = on_a.session.clone();
+    let echoed = call(
+        &via_b,
+        1,
+        "tools/call",
+        json!({"name": "a/echo", "arguments": {"text": "through b"}}),
+    )
+    .await;
+    assert_eq!(
+        echoed["result"]["content"][0]["text"], "fixture: through b",
+        "{echoed}"
+    );
+    // The session's stream, opened through B, carries what A sends it.
+    let mut stream = via_b.open_stream(None).await;
+    let added = call(
+        &on_a,
+        2,
+        "tools/call",
+        json!({"name": "a/add_tool", "arguments": {"name": "sprout"}}),
+    )
+    .await;
+    assert_eq!(added["result"]["content"][0]["text"], "added sprout");
+    let changed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some((_, m)) = stream.recv().await {
+            if m["method"] == "notifications/tools/list_changed" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(changed, Ok(true));
+    // Ended through B: gone on A.
+    let ended = via_b
+        .http
+        .delete(&via_b.url)
+        .header("mcp-session-id", via_b.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status().as_u16(), 204);
+    let after = on_a
+        .request(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status().as_u16(), 404);
+
+    // Without the shared secret, B does not forward.
+    let c = Director::start(&config(&schema.url));
+    c.wait_running(&["a"]).await;
+    let mut fresh = McpHttp::new(&a.url);
+    fresh.initialize(json!({})).await;
+    let mut via_c = McpHttp::new(&c.url);
+    via_c.session = fresh.session.clone();
+    let refused = via_c
+        .request(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 404);
+}

@@ -119,6 +119,7 @@ impl Gateway {
             calls: mrtr::Calls::default(),
         });
         gateway.pool.apply(&config.borrow());
+        let _ = crate::session::NODE_PREFIX.set(gateway.node.prefix().to_string());
         if let Some(store) = gateway.store.clone() {
             tokio::spawn(tasks::keep_leases(Arc::downgrade(&gateway), store));
         }

@@ -18,17 +18,27 @@ pub struct Director {
 impl Director {
     /// Starts a director with `config` as its TOML file (in a fresh directory).
     pub fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// [`Director::start`] with these environment variables.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         std::fs::write(temp.path().join("mcp-director.toml"), config).expect("write config");
         let dir = temp.path().to_path_buf();
-        let mut d = Self::start_in(&dir);
+        let mut d = Self::start_in_with_env(&dir, env);
         d._temp = Some(temp);
         d
     }
 
     /// Starts a director on the config and data already in `dir` (for restart tests).
     pub fn start_in(dir: &Path) -> Self {
+        Self::start_in_with_env(dir, &[])
+    }
+
+    fn start_in_with_env(dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+            .envs(env.iter().copied())
             .arg("serve")
             .arg("--config")
             .arg(dir.join("mcp-director.toml"))

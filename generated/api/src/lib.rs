@@ -181,6 +181,14 @@ pub mod models {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub token_endpoint_auth_method: ::std::option::Option<::std::string::String>,
     }
+    ///Several replicas on one PostgreSQL store (`[settings.cluster]`). A request for a 2025-era session that another replica holds is forwarded to it over an internal hop authenticated with the secret every replica has in `MCP_DIRECTOR_CLUSTER_SECRET` (without it, nothing is forwarded and such a request gets 404). Read at start-up.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ClusterSettings {
+        ///How the other replicas reach this one (e.g. `http://10.1.2.3:3000`). Unset: the listening address, when it is a specific one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub node_url: ::std::option::Option<::std::string::String>,
+    }
     ///The whole configuration file (TOML).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1490,6 +1498,8 @@ pub mod models {
         ///Listen address.
         #[serde(default = "defaults::settings_bind")]
         pub bind: ::std::string::String,
+        #[serde(default = "defaults::settings_cluster")]
+        pub cluster: ClusterSettings,
         ///Profile applied when a client names none.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_profile: ::std::option::Option<::std::string::String>,
@@ -1526,6 +1536,7 @@ pub mod models {
                 analytics_retention_days: defaults::default_nzu64::<::std::num::NonZeroU32, 30>(),
                 auth: defaults::settings_auth(),
                 bind: defaults::settings_bind(),
+                cluster: defaults::settings_cluster(),
                 default_profile: Default::default(),
                 default_protocol_version: defaults::settings_default_protocol_version(),
                 limits: defaults::settings_limits(),
@@ -1896,6 +1907,9 @@ pub mod models {
         }
         pub(super) fn settings_bind() -> ::std::string::String {
             "127.0.0.1:3000".to_string()
+        }
+        pub(super) fn settings_cluster() -> super::ClusterSettings {
+            ::std::default::Default::default()
         }
         pub(super) fn settings_default_protocol_version() -> super::ProtocolVersion {
             super::ProtocolVersion::X20251125

@@ -177,6 +177,14 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub token_endpoint_auth_method: ::std::option::Option<::std::string::String>,
     }
+    ///Several replicas on one PostgreSQL store (`[settings.cluster]`). A request for a 2025-era session that another replica holds is forwarded to it over an internal hop authenticated with the secret every replica has in `MCP_DIRECTOR_CLUSTER_SECRET` (without it, nothing is forwarded and such a request gets 404). Read at start-up.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ClusterSettings {
+        ///How the other replicas reach this one (e.g. `http://10.1.2.3:3000`). Unset: the listening address, when it is a specific one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub node_url: ::std::option::Option<::std::string::String>,
+    }
     ///The whole configuration file (TOML).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1475,6 +1483,8 @@ pub mod types {
         ///Listen address.
         #[serde(default = "defaults::settings_bind")]
         pub bind: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cluster: ::std::option::Option<ClusterSettings>,
         ///Profile applied when a client names none.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_profile: ::std::option::Option<::std::string::String>,
@@ -1511,6 +1521,7 @@ pub mod types {
                 analytics_retention_days: defaults::default_nzu64::<::std::num::NonZeroU32, 30>(),
                 auth: Default::default(),
                 bind: defaults::settings_bind(),
+                cluster: Default::default(),
                 default_profile: Default::default(),
                 default_protocol_version: Default::default(),
                 limits: Default::default(),

@@ -8,6 +8,7 @@
 //! - `stream.rs`: how answers leave (JSON, request streams, session streams).
 
 mod guard;
+pub mod hop;
 mod legacy_sse;
 mod modern;
 mod session;
