@@ -357,15 +357,16 @@ async fn request(
             params = Some(with_related_task(params.as_deref(), task));
         }
     }
-    // Sent before the task says it waits, so whoever sees it waiting finds the question.
+    // The task says it waits before the question goes out: a client that has the question
+    // finds the task waiting (a 2026 task's `tasks/get` waits the moment for its question).
+    if let Some(task) = &sink.task {
+        set_task_status(g, &session, task, Status::InputRequired).await;
+    }
     sink.send(Message::Request(Request {
         id: Id::from(id),
         method: r.method,
         params,
     }));
-    if let Some(task) = &sink.task {
-        set_task_status(g, &session, task, Status::InputRequired).await;
-    }
 }
 
 /// `params` with `_meta["io.modelcontextprotocol/related-task"] = {taskId}`.

@@ -157,12 +157,18 @@ pub async fn get(
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&task_id)
                 .and_then(|r| r.inbox.clone());
-            let pending = inbox
-                .map(|i| {
-                    i.collect();
-                    lock(&i.pending).input_requests()
-                })
-                .unwrap_or_default();
+            let mut pending = serde_json::Map::new();
+            if let Some(inbox) = inbox {
+                // The question follows its status by a moment (see relay.rs): wait for it.
+                for _ in 0..50 {
+                    inbox.collect();
+                    pending = lock(&inbox.pending).input_requests();
+                    if !pending.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(4)).await;
+                }
+            }
             out.insert("inputRequests".into(), json!(pending));
         }
         (Status::Completed, Some(Ok(result))) => {
