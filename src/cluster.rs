@@ -6,6 +6,17 @@
 use crate::store::Store;
 use std::time::Duration;
 
+/// The environment variable holding the secret the replicas of one deployment share (their
+/// internal hop, and the requestState each verifies of the others).
+pub const SECRET_ENV: &str = "MCP_DIRECTOR_CLUSTER_SECRET";
+
+/// That secret, read once (None: unset or empty).
+pub fn secret() -> Option<&'static str> {
+    static SECRET: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(|| std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty()));
+    SECRET.as_deref()
+}
+
 /// How often a node says it is alive and renews its leases (well within `tasks::LEASE_MS`).
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 

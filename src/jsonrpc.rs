@@ -343,6 +343,30 @@ pub fn raw<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).expect("payloads serialise")
 }
 
+/// `params` with these `_meta` entries added (`keep`: an entry already there stays, else it is
+/// replaced); everything else as it was.
+pub fn with_meta(
+    params: Option<&RawValue>,
+    entries: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+    keep: bool,
+) -> Box<RawValue> {
+    use serde_json::{Map, Value};
+    let mut params: Map<String, Value> = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(meta) = meta {
+        for (key, value) in entries {
+            if !(keep && meta.contains_key(key)) {
+                meta.insert(key.into(), value);
+            }
+        }
+    }
+    raw(&params)
+}
+
 /// Parses a raw payload (absent = `{}`) into `T`, as an invalid-params error if it does not fit.
 pub fn params<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<T, ErrorObject> {
     let text = params.map_or("{}", RawValue::get);

@@ -249,17 +249,15 @@ impl Gateway {
         let mut outcome = connection
             .send_request(upstream_id, method, Some(raw(&params)), rx, timeout)
             .await;
-        // A 2026 upstream asks for input in its result: a 2026 client is handed the question; a
-        // 2025 client is asked on its session, and the director retries for it.
-        for _round in 0..MAX_INPUT_ROUNDS {
+        // A 2026 upstream asks for input in its result: a 2026 client is handed the question
+        // as it is (its transport wraps the state: it knows the call as the client named it);
+        // a 2025 client is asked on its session, and the director retries for it.
+        let bridged = connection.info.modern && session.transport != TransportKind::Stateless;
+        let rounds = if bridged { MAX_INPUT_ROUNDS } else { 0 };
+        for _round in 0..rounds {
             let Some((requests, state)) = outcome.as_ref().ok().and_then(|r| mrtr::asks(r)) else {
                 break;
             };
-            if session.transport == TransportKind::Stateless {
-                // Handed to the client as it is; its transport wraps the state (it knows the
-                // call as the client named it).
-                break;
-            }
             let mut answers = serde_json::Map::new();
             for (key, request) in requests {
                 let asked = request.get("method").and_then(Value::as_str).unwrap_or("");

@@ -39,14 +39,12 @@ pub struct Calls {
     parked: Mutex<HashMap<String, Parked>>,
 }
 
-/// The environment variable holding the secret the replicas of one deployment share: states
-/// signed by one replica then verify on every other (a 2026 upstream's state can be retried
-/// through any replica). Unset, each process signs with a key of its own.
-pub const CLUSTER_SECRET: &str = "MCP_DIRECTOR_CLUSTER_SECRET";
-
 impl Default for Calls {
+    /// With the replicas' shared secret (`cluster::secret`), states signed by one replica verify
+    /// on every other (a 2026 upstream's state can be retried through any replica); without
+    /// it, each process signs with a key of its own.
     fn default() -> Self {
-        Self::keyed(std::env::var(CLUSTER_SECRET).ok().as_deref())
+        Self::keyed(crate::cluster::secret())
     }
 }
 
@@ -353,6 +351,8 @@ pub fn asks(result: &RawValue) -> Option<(Map<String, Value>, Option<String>)> {
         #[serde(rename = "requestState")]
         state: Option<String>,
     }
+    // Every call's result passes here: most are not questions, and say so without a parse.
+    memchr::memmem::find(result.get().as_bytes(), b"input_required")?;
     let r: R = serde_json::from_str(result.get()).ok()?;
     (r.result_type.as_deref() == Some("input_required")).then_some((r.requests, r.state))
 }

@@ -270,16 +270,10 @@ async fn request(
         connection.respond(answer(Ok(raw(&json!({}))))).await;
         return;
     }
-    let capability = match r.method.as_str() {
-        "sampling/createMessage" => "sampling",
-        "elicitation/create" => "elicitation",
-        "roots/list" => "roots",
-        other => {
-            connection
-                .respond(answer(Err(ErrorObject::method_not_found(other))))
-                .await;
-            return;
-        }
+    let Some(capability) = capability_of(&r.method) else {
+        let e = ErrorObject::method_not_found(&r.method);
+        connection.respond(answer(Err(e))).await;
+        return;
     };
     let params = r.params.as_deref();
     let target = attribute(g, &connection, owner, related, params);
@@ -292,12 +286,8 @@ async fn request(
             _ => Some(server.split_once('@').map(|(_, p)| p.to_string())),
         };
         if let Some(project) = project {
-            let roots = project
-                .and_then(|p| g.settings().projects.get(&p).map(|p| p.roots.clone()))
-                .unwrap_or_default();
-            connection
-                .respond(answer(Ok(raw(&json!({ "roots": roots })))))
-                .await;
+            let roots = project_roots(g, project.as_deref());
+            connection.respond(answer(Ok(roots))).await;
             return;
         }
     }
@@ -322,18 +312,57 @@ async fn request(
         }
     };
     if !session.has_capability(capability) {
-        // A 2026 client is told which capability it lacks (-32021), through the upstream,
-        // which can do without or fail the call with it.
-        let e = match session.transport {
-            TransportKind::Stateless => {
-                super::modern::missing_capability(json!({ capability: {} }))
-            }
-            _ => ErrorObject::method_not_found(&r.method)
-                .with_data(json!({"reason": format!("the client did not declare {capability}")})),
-        };
+        let e = undeclared(&session, &r.method, capability);
         connection.respond(answer(Err(e))).await;
         return;
     }
+    let to = AnswerTo::Upstream {
+        connection: connection.clone(),
+        upstream_id: r.id.clone(),
+    };
+    send_to_client(g, &sink, to, r.method, r.params).await;
+}
+
+/// The client capability a server request needs (None: not a request a client answers).
+fn capability_of(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" => Some("sampling"),
+        "elicitation/create" => Some("elicitation"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+/// `roots/list` answered by the director: the project's roots (none without a project).
+fn project_roots(g: &Gateway, project: Option<&str>) -> Box<RawValue> {
+    let roots = project
+        .and_then(|p| g.settings().projects.get(p).map(|p| p.roots.clone()))
+        .unwrap_or_default();
+    raw(&json!({ "roots": roots }))
+}
+
+/// Why `session` is not asked `method`: a 2026 client is told which capability it lacks
+/// (-32021; the server can do without or fail the call with it), a 2025 one -32601.
+fn undeclared(session: &Session, method: &str, capability: &str) -> ErrorObject {
+    match session.transport {
+        TransportKind::Stateless => super::modern::missing_capability(json!({ capability: {} })),
+        _ => ErrorObject::method_not_found(method)
+            .with_data(json!({"reason": format!("the client did not declare {capability}")})),
+    }
+}
+
+/// Sends a request to the sink's client, its answer to go to `to`; returns its id. A task's
+/// request makes the task `input_required` first (a client that has the question finds the
+/// task waiting; a 2026 task's `tasks/get` waits the moment for its question) and, for a 2025
+/// client, says which task it is for (a 2026 task's questions are its own).
+async fn send_to_client(
+    g: &Gateway,
+    sink: &Sink,
+    to: AnswerTo,
+    method: String,
+    mut params: Option<Box<RawValue>>,
+) -> i64 {
+    let session = &sink.session;
     let id = session.next_request_id();
     session
         .relayed
@@ -342,48 +371,28 @@ async fn request(
         .insert(
             id,
             Relayed {
-                to: AnswerTo::Upstream {
-                    connection: connection.clone(),
-                    upstream_id: r.id.clone(),
-                },
+                to,
                 task: sink.task.clone(),
             },
         );
-    let mut params = r.params;
     if let Some(task) = &sink.task {
-        // The task needs its requestor: it is `input_required` until the answer comes back,
-        // and the request says which task it is for (a 2026 task's questions are its own).
         if session.transport != TransportKind::Stateless {
             params = Some(with_related_task(params.as_deref(), task));
         }
-    }
-    // The task says it waits before the question goes out: a client that has the question
-    // finds the task waiting (a 2026 task's `tasks/get` waits the moment for its question).
-    if let Some(task) = &sink.task {
-        set_task_status(g, &session, task, Status::InputRequired).await;
+        set_task_status(g, session, task, Status::InputRequired).await;
     }
     sink.send(Message::Request(Request {
         id: Id::from(id),
-        method: r.method,
+        method,
         params,
     }));
+    id
 }
 
 /// `params` with `_meta["io.modelcontextprotocol/related-task"] = {taskId}`.
 fn with_related_task(params: Option<&RawValue>, task: &str) -> Box<RawValue> {
-    let mut map: serde_json::Map<String, Value> = params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
-    let meta = map
-        .entry("_meta")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if let Value::Object(meta) = meta {
-        meta.insert(
-            "io.modelcontextprotocol/related-task".into(),
-            json!({ "taskId": task }),
-        );
-    }
-    raw(&map)
+    let related = json!({ "taskId": task });
+    crate::jsonrpc::with_meta(params, [(super::tasks::RELATED, related)], false)
 }
 
 /// Moves a task between `working` and `input_required` and tells its creator.
@@ -456,53 +465,28 @@ pub async fn ask(
     timeout: std::time::Duration,
 ) -> Result<Box<RawValue>, ErrorObject> {
     let session = &sink.session;
-    let capability = match method {
-        "sampling/createMessage" => "sampling",
-        "elicitation/create" => "elicitation",
-        "roots/list" => "roots",
-        other => return Err(ErrorObject::method_not_found(other)),
+    let Some(capability) = capability_of(method) else {
+        return Err(ErrorObject::method_not_found(method));
     };
     if !session.has_capability(capability) {
         if method == "roots/list" {
             // Answered for a client that offers none, as for 2025-era servers.
-            let roots = session
-                .project
-                .as_ref()
-                .and_then(|p| g.settings().projects.get(p).map(|p| p.roots.clone()))
-                .unwrap_or_default();
-            return Ok(raw(&json!({ "roots": roots })));
+            return Ok(project_roots(g, session.project.as_deref()));
         }
-        return Err(ErrorObject::method_not_found(method)
-            .with_data(json!({"reason": format!("the client did not declare {capability}")})));
+        return Err(undeclared(session, method, capability));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let id = session.next_request_id();
-    session
-        .relayed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            id,
-            Relayed {
-                to: AnswerTo::Director(tx),
-                task: sink.task.clone(),
-            },
-        );
-    let mut params = params;
-    if let Some(task) = &sink.task {
-        params = Some(with_related_task(params.as_deref(), task));
-    }
-    sink.send(Message::Request(Request {
-        id: Id::from(id),
-        method: method.to_string(),
-        params,
-    }));
+    let id = send_to_client(g, sink, AnswerTo::Director(tx), method.to_string(), params).await;
     let answered = tokio::time::timeout(timeout, rx).await;
-    session
+    let unanswered = session
         .relayed
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
+    if let (Some(_), Some(task)) = (unanswered, &sink.task) {
+        // Given up on: the task is not waiting for it any more.
+        set_task_status(g, session, task, Status::Working).await;
+    }
     match answered {
         Ok(Ok(outcome)) => outcome,
         _ => Err(ErrorObject::internal(format!(

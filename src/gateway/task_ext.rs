@@ -8,7 +8,8 @@
 //! capabilities: what the upstream asks while it runs waits in the inbox (the task is then
 //! `input_required`) until a `tasks/update` answers it.
 
-use super::{Gateway, Params, mrtr, tasks};
+use super::tasks::{self, TaskId};
+use super::{Gateway, Params, mrtr};
 use crate::jsonrpc::{ErrorObject, Message, Response, raw};
 use crate::session::{RequestStream, Session, Sink, TASKS_EXTENSION, TransportKind};
 use crate::tasks::{Status, Task};
@@ -49,12 +50,7 @@ pub async fn create(
     params: Params,
     upstream_supports_tasks: bool,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let scope = crate::profile::Scope {
-        profile: session.profile.clone(),
-        project: session.project.clone(),
-        filter: session.filter.clone(),
-        principal: Some(session.principal().into_owned()),
-    };
+    let scope = tasks::detached_scope(session);
     let job_session = Session::new(crate::session::new_id(), TransportKind::Stateless, scope);
     *job_session
         .negotiated
@@ -108,6 +104,15 @@ impl Inbox {
     }
 }
 
+/// The inbox of a 2026 task running here.
+fn inbox_of(g: &Gateway, task_id: &str) -> Option<Arc<Inbox>> {
+    g.running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(task_id)
+        .and_then(|r| r.inbox.clone())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -132,12 +137,6 @@ fn shape(task: &Task) -> Map<String, Value> {
     out
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskId {
-    task_id: String,
-}
-
 /// `tasks/get`: the task, with its questions (`input_required`), its result (`completed`) or
 /// its error (`failed`) inline.
 pub async fn get(
@@ -151,12 +150,7 @@ pub async fn get(
     let mut out = shape(&task);
     match (&task.status, &task.outcome) {
         (Status::InputRequired, _) => {
-            let inbox = g
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&task_id)
-                .and_then(|r| r.inbox.clone());
+            let inbox = inbox_of(g, &task_id);
             let mut pending = serde_json::Map::new();
             if let Some(inbox) = inbox {
                 // The question follows its status by a moment (see relay.rs): wait for it.
@@ -205,13 +199,7 @@ pub async fn update(
     }
     let p: P = crate::jsonrpc::params(params)?;
     let task = tasks::owned(g, session, &p.task_id).await?;
-    let inbox = g
-        .running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&task.id)
-        .and_then(|r| r.inbox.clone());
-    let Some(inbox) = inbox else {
+    let Some(inbox) = inbox_of(g, &task.id) else {
         return Ok(raw(&json!({})));
     };
     for (key, answer) in p.input_responses {

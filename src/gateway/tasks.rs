@@ -277,7 +277,7 @@ pub async fn create(
 }
 
 /// Who a task's job acts as: its creator's profile, project and identity.
-fn detached_scope(session: &Session) -> crate::profile::Scope {
+pub(super) fn detached_scope(session: &Session) -> crate::profile::Scope {
     crate::profile::Scope {
         profile: session.profile.clone(),
         project: session.project.clone(),
@@ -313,10 +313,11 @@ pub(super) async fn stop_upstream(
     }
 }
 
+/// The params of the methods that name one task.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TaskId {
-    task_id: String,
+pub(super) struct TaskId {
+    pub task_id: String,
 }
 
 pub async fn get(

@@ -5,7 +5,7 @@
 //! it as they reach every session, resource updates through the subscriptions it makes here.
 
 use crate::gateway::{Gateway, resources};
-use crate::jsonrpc::{Message, Notification, Request, raw};
+use crate::jsonrpc::{Message, Notification, Request, raw, with_meta};
 use crate::session::Session;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -41,22 +41,12 @@ impl Filter {
 
 /// `n` with the subscription's id in `_meta`.
 fn tagged(n: Notification, id: &Value) -> Message {
-    let mut params: serde_json::Map<String, Value> = n
-        .params
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
-    let meta = params
-        .entry("_meta")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if let Value::Object(meta) = meta {
-        meta.insert("io.modelcontextprotocol/subscriptionId".into(), id.clone());
-    }
-    let n = Notification {
+    let key = "io.modelcontextprotocol/subscriptionId";
+    let params = with_meta(n.params.as_deref(), [(key, id.clone())], false);
+    Message::from(Notification {
         method: n.method,
-        params: Some(raw(&params)),
-    };
-    Message::from(n)
+        params: Some(params),
+    })
 }
 
 /// Opens a listener: the acknowledgment first (with what the director will honour: every

@@ -120,6 +120,18 @@ pub struct ServerInfo {
 }
 
 impl ServerInfo {
+    /// What a server says of itself in its `initialize` (or `server/discover`) result.
+    fn of(result: &Value, protocol_version: String, who: Option<&Value>, modern: bool) -> Self {
+        let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+        Self {
+            protocol_version,
+            server_info: object(who),
+            capabilities: object(result.get("capabilities")),
+            instructions: result["instructions"].as_str().map(str::to_string),
+            modern,
+        }
+    }
+
     /// How the director speaks to the server, for status reports.
     pub fn era(&self) -> mcp_director_api::models::ProtocolEra {
         match self.modern {
@@ -140,23 +152,19 @@ const PROBE: Duration = Duration::from_secs(3);
 /// the client is) added to what is there; what is there already (a progress token, a log
 /// level, capabilities a caller chose) stays.
 pub fn with_modern_meta(params: Option<&RawValue>, capabilities: &Value) -> Box<RawValue> {
-    let mut params: serde_json::Map<String, Value> = params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
-    let meta = params
-        .entry("_meta")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if let Value::Object(meta) = meta {
-        meta.entry("io.modelcontextprotocol/protocolVersion")
-            .or_insert_with(|| json!(MODERN));
-        meta.entry("io.modelcontextprotocol/clientCapabilities")
-            .or_insert_with(|| capabilities.clone());
-        meta.entry("io.modelcontextprotocol/clientInfo")
-            .or_insert_with(
-                || json!({"name": "mcp-director", "version": env!("CARGO_PKG_VERSION")}),
-            );
-    }
-    raw(&params)
+    let who = json!({"name": "mcp-director", "version": env!("CARGO_PKG_VERSION")});
+    crate::jsonrpc::with_meta(
+        params,
+        [
+            ("io.modelcontextprotocol/protocolVersion", json!(MODERN)),
+            (
+                "io.modelcontextprotocol/clientCapabilities",
+                capabilities.clone(),
+            ),
+            ("io.modelcontextprotocol/clientInfo", who),
+        ],
+        true,
+    )
 }
 
 /// One live, initialized connection to an upstream server.
@@ -273,20 +281,8 @@ impl Connection {
             Err(_) => None,
         };
         if let Some(result) = modern {
-            conn.info = ServerInfo {
-                protocol_version: MODERN.to_string(),
-                server_info: result
-                    .pointer("/_meta/io.modelcontextprotocol~1serverInfo")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
-                capabilities: result["capabilities"]
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                instructions: result["instructions"].as_str().map(str::to_string),
-                modern: true,
-            };
+            let who = result.pointer("/_meta/io.modelcontextprotocol~1serverInfo");
+            conn.info = ServerInfo::of(&result, MODERN.to_string(), who, true);
             let conn = std::sync::Arc::new(conn);
             listen::spawn(&conn);
             return Ok((conn, events));
@@ -315,19 +311,7 @@ impl Connection {
                 "server answered unsupported protocol version {version:?}"
             ));
         }
-        conn.info = ServerInfo {
-            protocol_version: version,
-            server_info: result["serverInfo"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            capabilities: result["capabilities"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            instructions: result["instructions"].as_str().map(str::to_string),
-            modern: false,
-        };
+        conn.info = ServerInfo::of(&result, version, result.get("serverInfo"), false);
         conn.notify("notifications/initialized", None).await;
         Ok((std::sync::Arc::new(conn), events))
     }

@@ -6,7 +6,6 @@
 //! the spec says). The owner checks the client's credential as if it had come directly.
 
 use crate::client_addr::ClientAddr;
-use crate::gateway::mrtr::CLUSTER_SECRET;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -51,10 +50,7 @@ pub async fn forward_foreign_sessions(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(id) = session_of(&request) else {
-        return next.run(request).await;
-    };
-    let Ok(secret) = std::env::var(CLUSTER_SECRET) else {
+    let (Some(secret), Some(id)) = (crate::cluster::secret(), session_of(&request)) else {
         return next.run(request).await;
     };
     let own = state.gateway.node.prefix();
@@ -74,7 +70,7 @@ pub async fn forward_foreign_sessions(
             return next.run(request).await;
         }
     };
-    match forward(request, &url, &id, &secret, client).await {
+    match forward(request, &url, &id, secret, client).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(session = %id, owner = %url, error = %e, "forwarding to the session's replica failed");
