@@ -2,7 +2,8 @@
 //! `[settings] trusted_proxies` (a load balancer, a reverse proxy) — the client it names in
 //! `X-Forwarded-For`. Anyone can write that header, so it is believed only from a trusted
 //! peer, and only as far as the chain of trusted proxies goes: the rightmost address that is
-//! not itself a trusted proxy is the client.
+//! not itself a trusted proxy is the client. A request another replica forwarded carries the
+//! client it vouches for (`transport::http::hop`).
 
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -60,6 +61,10 @@ impl FromRequestParts<AppState> for ClientAddr {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        // Another replica forwarding a session's request vouches for its client.
+        if let Some(client) = crate::transport::http::hop::forwarded_client(&parts.headers) {
+            return Ok(ClientAddr(client));
+        }
         let proxies = &state.config.effective().settings.trusted_proxies;
         if proxies.is_empty() {
             return Ok(ClientAddr(peer));

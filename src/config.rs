@@ -218,6 +218,11 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if let Some(redis) = &config.settings.cluster.redis_url
+        && let Err(why) = crate::cluster::redis::SharedLimits::new(redis)
+    {
+        return Err(ConfigError::invalid("settings.cluster.redis_url", why));
+    }
     for (key, server) in &config.servers {
         let at = format!("servers.{key}");
         check_name(&at, key, server.name.as_deref().map(String::as_str))?;

@@ -30,6 +30,8 @@ pub struct LiveConfig {
     store: OnceLock<crate::store::Store>,
     /// The store version `raw` is.
     version: AtomicI64,
+    /// Woken when another replica signals a new version (sooner than the next look).
+    nudged: tokio::sync::Notify,
 }
 
 impl LiveConfig {
@@ -49,6 +51,7 @@ impl LiveConfig {
             effective: watch::Sender::new(Arc::new(effective)),
             store: OnceLock::new(),
             version: AtomicI64::new(0),
+            nudged: tokio::sync::Notify::new(),
         })
     }
 
@@ -91,13 +94,18 @@ impl LiveConfig {
         self.store.get().is_some()
     }
 
-    /// Applies the versions other replicas write, every [`FOLLOW`].
+    /// A replica signalled a new version: look now.
+    pub fn nudge(&self) {
+        self.nudged.notify_one();
+    }
+
+    /// Applies the versions other replicas write, when signalled and every [`FOLLOW`].
     pub async fn follow_store(&self) {
         let Some(store) = self.store.get() else {
             return;
         };
         loop {
-            tokio::time::sleep(FOLLOW).await;
+            let _ = tokio::time::timeout(FOLLOW, self.nudged.notified()).await;
             let newer = match latest(store).await {
                 Ok(Some((v, text))) if v > self.version.load(Ordering::Relaxed) => (v, text),
                 Ok(_) => continue,
@@ -267,6 +275,7 @@ async fn insert(store: &crate::store::Store, version: i64, toml: &str) -> Result
         .bind(toml)
         .bind(crate::analytics::now_ms())
         .execute(store.pool())
-        .await
-        .map(|_| ())
+        .await?;
+    crate::cluster::signals::send(store, crate::cluster::signals::Signal::Config).await;
+    Ok(())
 }

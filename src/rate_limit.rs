@@ -1,7 +1,8 @@
 //! Rate limiting of the MCP endpoints (`settings.rate_limit`, or the profile's own): a token
 //! bucket per principal — the signed-in subject or profile token's hash when one is presented,
 //! else the client's IP address. Over the limit: 429 with `Retry-After` on HTTP, a JSON-RPC
-//! error on stdio.
+//! error on stdio. Replicas share the buckets in Redis when `[settings.cluster] redis_url` is
+//! set (`cluster::redis`); otherwise each enforces its share of the limit.
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -19,6 +20,10 @@ pub struct RateLimits {
     by_quota: RwLock<HashMap<(u32, u32), Arc<Limiter>>>,
     /// How many replicas share the limits (each enforces its share); 0 or 1: this one alone.
     replicas: Arc<AtomicU32>,
+    /// The buckets every replica takes from, when there is a Redis.
+    redis: Option<crate::cluster::redis::SharedLimits>,
+    /// When Redis last failed to answer (warned about once a minute, not per request).
+    redis_warned: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Buckets by principal under one quota.
@@ -35,10 +40,41 @@ impl RateLimits {
         }
     }
 
+    /// Limits counted in the Redis at `redis` by every replica alike.
+    pub fn in_redis(redis: crate::cluster::redis::SharedLimits, replicas: Arc<AtomicU32>) -> Self {
+        Self {
+            replicas,
+            redis: Some(redis),
+            ..Default::default()
+        }
+    }
+
+    /// Takes one request from `key`'s bucket under `limit`: in Redis when there is one, else
+    /// (or while it does not answer) this replica's share of it. `Err(wait)` when it is empty.
+    pub async fn check(&self, key: &str, limit: &RateLimitSettings) -> Result<(), Duration> {
+        if limit.per_minute == 0 {
+            return Ok(());
+        }
+        if let Some(redis) = &self.redis {
+            let burst = limit.burst.unwrap_or(limit.per_minute);
+            match redis.take(key, limit.per_minute, burst).await {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    let mut warned = self.redis_warned.lock().unwrap_or_else(|e| e.into_inner());
+                    if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+                        tracing::warn!(error = %e, "Redis unusable: rate limits are this replica's share meanwhile");
+                        *warned = Some(std::time::Instant::now());
+                    }
+                }
+            }
+        }
+        self.check_here(key, limit)
+    }
+
     /// Takes one request from `key`'s bucket under `limit` (this replica's share of it);
     /// `Err(wait)` when it is empty. `per_minute = 0` never limits; an unset `burst` is
     /// `per_minute`.
-    pub fn check(&self, key: &str, limit: &RateLimitSettings) -> Result<(), Duration> {
+    pub fn check_here(&self, key: &str, limit: &RateLimitSettings) -> Result<(), Duration> {
         if limit.per_minute == 0 {
             return Ok(());
         }
@@ -139,20 +175,20 @@ mod tests {
     fn a_burst_past_the_limit_waits_and_other_keys_do_not() {
         let limits = RateLimits::default();
         for _ in 0..3 {
-            assert!(limits.check("a", &limit(60, Some(3))).is_ok());
+            assert!(limits.check_here("a", &limit(60, Some(3))).is_ok());
         }
-        let wait = limits.check("a", &limit(60, Some(3))).unwrap_err();
+        let wait = limits.check_here("a", &limit(60, Some(3))).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
         assert!(
-            limits.check("b", &limit(60, Some(3))).is_ok(),
+            limits.check_here("b", &limit(60, Some(3))).is_ok(),
             "another principal is unaffected"
         );
         // Another quota (a profile's own) is another bucket; 0 never limits.
-        assert!(limits.check("a", &limit(60, Some(10))).is_ok());
-        assert!((0..100).all(|_| limits.check("a", &limit(0, Some(0))).is_ok()));
+        assert!(limits.check_here("a", &limit(60, Some(10))).is_ok());
+        assert!((0..100).all(|_| limits.check_here("a", &limit(0, Some(0))).is_ok()));
     }
 
     #[test]
@@ -161,12 +197,12 @@ mod tests {
         let limits = RateLimits::shared(replicas.clone());
         // 10 a minute over 3 replicas: 4 here (rounded up: never less than the limit in all).
         let passed = (0..10)
-            .filter(|_| limits.check("a", &limit(10, None)).is_ok())
+            .filter(|_| limits.check_here("a", &limit(10, None)).is_ok())
             .count();
         assert_eq!(passed, 4);
         replicas.store(1, Ordering::Relaxed);
         let alone = (0..20)
-            .filter(|_| limits.check("b", &limit(10, None)).is_ok())
+            .filter(|_| limits.check_here("b", &limit(10, None)).is_ok())
             .count();
         assert_eq!(alone, 10);
     }
@@ -177,7 +213,7 @@ mod tests {
         let five = limit(5, None);
         assert_eq!(
             (0..100)
-                .filter(|_| limits.check("a", &five).is_ok())
+                .filter(|_| limits.check_here("a", &five).is_ok())
                 .count(),
             5
         );
@@ -199,6 +235,6 @@ mod tests {
     fn the_default_is_no_limit() {
         let limits = RateLimits::default();
         let default = RateLimitSettings::default();
-        assert!((0..10_000).all(|_| limits.check("a", &default).is_ok()));
+        assert!((0..10_000).all(|_| limits.check_here("a", &default).is_ok()));
     }
 }

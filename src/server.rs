@@ -64,8 +64,14 @@ async fn admin_from_afar(
     next: Next,
 ) -> Response {
     let auth = state.config.effective().settings.auth.enabled;
-    // The client, not a proxy on this machine: behind one, everyone would look local.
-    if !auth && !client.is_loopback() {
+    // Both the connection and the client it is for: behind a proxy on this machine everyone
+    // would look local, and a proxy elsewhere can be made to name 127.0.0.1 as the client.
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let local = client.is_loopback() && peer.is_none_or(|p| p.is_loopback());
+    if !auth && !local {
         return mcp_director_api::ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

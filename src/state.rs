@@ -40,7 +40,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state and starts the upstream pool (needs a Tokio runtime).
-    pub fn new(config: LiveConfig, store: Store, listen: std::net::SocketAddr) -> Self {
+    pub fn new(
+        config: LiveConfig,
+        store: Store,
+        listen: std::net::SocketAddr,
+        node_url: Option<String>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let settings = config.subscribe();
         let analytics = crate::analytics::Recorder::start(store.clone(), move || {
@@ -54,15 +59,24 @@ impl AppState {
             Some(store.clone()),
         );
         crate::oauth::start_maintenance(store.clone());
-        let rate_limits = crate::rate_limit::RateLimits::shared(gateway.replicas.clone());
+        let redis_url = config.effective().settings.cluster.redis_url.clone();
+        let rate_limits = match redis_url
+            .as_deref()
+            .map(crate::cluster::redis::SharedLimits::new)
+        {
+            Some(Ok(redis)) => {
+                crate::rate_limit::RateLimits::in_redis(redis, gateway.replicas.clone())
+            }
+            Some(Err(e)) => {
+                // Validation refuses such a URL at load; this is only a second line.
+                tracing::error!(error = %e, "settings.cluster.redis_url unusable: limits are this replica's share");
+                crate::rate_limit::RateLimits::shared(gateway.replicas.clone())
+            }
+            None => crate::rate_limit::RateLimits::shared(gateway.replicas.clone()),
+        };
         // How the other replicas reach this one: as configured, else where it listens (when
         // that is one address, not all of them).
-        let node_url = config
-            .effective()
-            .settings
-            .cluster
-            .node_url
-            .clone()
+        let node_url = node_url
             .or_else(|| (!listen.ip().is_unspecified()).then(|| format!("http://{listen}")));
         if let Some(url) = node_url {
             let _ = gateway.node.url.set(url);

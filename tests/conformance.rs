@@ -6,63 +6,7 @@
 mod common;
 
 use common::Director;
-use std::collections::BTreeMap;
 use std::process::Command;
-
-/// Per scenario: `(passed, failed)` checks, from the suite's `✓ name: N passed, M failed`
-/// lines (and the single-scenario `Passed: N/M, K failed` form).
-fn run_suite(url: &str, scenario: Option<&str>) -> BTreeMap<String, (u32, u32)> {
-    let suite =
-        common::peers().join("npm/node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    let mut cmd = Command::new(common::node());
-    cmd.arg(suite).args(["server", "--url", url]);
-    if let Some(s) = scenario {
-        cmd.args(["--scenario", s]);
-    }
-    let out = cmd.output().expect("run the conformance suite");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let number = |s: &str, word: &str| -> Option<u32> {
-        s.split(',')
-            .find(|p| p.contains(word))?
-            .split_whitespace()
-            .find_map(|w| w.split('/').next()?.parse().ok())
-    };
-    let mut results = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")) else {
-            continue;
-        };
-        let Some((name, counts)) = rest.split_once(": ") else {
-            continue;
-        };
-        results.insert(
-            name.to_string(),
-            (
-                number(counts, "passed").unwrap_or(0),
-                number(counts, "failed").unwrap_or(0),
-            ),
-        );
-    }
-    if let (Some(s), true) = (scenario, results.is_empty()) {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("Passed:"))
-            .unwrap_or_else(|| panic!("no result:\n{text}"));
-        results.insert(
-            s.to_string(),
-            (
-                number(line, "Passed").unwrap_or(0),
-                number(line, "failed").unwrap_or(0),
-            ),
-        );
-    }
-    assert!(
-        !results.is_empty(),
-        "no results in the suite's output:\n{text}"
-    );
-    results
-}
 
 /// The director in front of the fixture's conformance catalogue, unprefixed.
 async fn director() -> Director {
@@ -79,28 +23,9 @@ async fn conformance_suite_passes_through_the_director() {
     let d = director().await;
 
     let url = format!("{}/mcp", d.url);
-    let suite_url = url.clone();
-    let mut results = tokio::task::spawn_blocking(move || run_suite(&suite_url, None))
+    let (passed, failed) = tokio::task::spawn_blocking(move || common::conformance::run(&url))
         .await
         .unwrap();
-    let failing: Vec<String> = results
-        .iter()
-        .filter(|(_, (_, f))| *f > 0)
-        .map(|(n, _)| n.clone())
-        .collect();
-    for scenario in &failing {
-        let (url, s) = (url.clone(), scenario.clone());
-        let rerun = tokio::task::spawn_blocking(move || run_suite(&url, Some(&s)))
-            .await
-            .unwrap();
-        results.extend(rerun);
-    }
-    let passed: u32 = results.values().map(|(p, _)| p).sum();
-    let failed: Vec<_> = results.iter().filter(|(_, (_, f))| *f > 0).collect();
-    eprintln!(
-        "conformance: {passed} checks passed in {} scenarios; rerun: {failing:?}",
-        results.len()
-    );
     assert!(failed.is_empty(), "failed twice: {failed:?}");
     assert_eq!(passed, 40, "every active check passes");
 }

@@ -1,11 +1,16 @@
-//! Several directors on one PostgreSQL store: a task is its replica's (leased), so another
-//! replica starting never fails it; any replica answers for it and can cancel it, and the
-//! replica running it stops the work.
+//! Several directors on one PostgreSQL store, as one service: behind HAProxy with plain round
+//! robin (the conformance suite and the official Python SDK through it), tasks leased to the
+//! replica running them and reachable through any, sessions forwarded to the replica holding
+//! them, configuration changes applied by all, rate limits held across them, and a replica
+//! killed without the others noticing more than its sessions ending.
 
 mod common;
 
-use common::{Director, McpHttp, PgSchema};
+use common::cluster;
+use common::{Director, McpHttp, Peer, PgSchema};
 use serde_json::{Value, json};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const TOKEN: &str = "replica-owner-token-0123456789abcdefghijklmnop";
 
@@ -32,7 +37,7 @@ async fn call(c: &McpHttp, id: i64, method: &str, params: Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_replica_starting_leaves_another_replicas_task_alone_and_any_replica_cancels_it() {
+async fn a_task_created_through_a_is_read_through_b_and_cancelled_through_c() {
     let Some(schema) = PgSchema::new().await else {
         return;
     };
@@ -51,23 +56,29 @@ async fn a_replica_starting_leaves_another_replicas_task_alone_and_any_replica_c
         .unwrap_or_else(|| panic!("{created}"))
         .to_string();
 
-    // Another replica starts on the same store (a rolling deploy): the task goes on.
+    // Two more replicas start on the same store (a rolling deploy): the task goes on.
     let b = Director::start(&config(&schema.url));
+    let c = Director::start(&config(&schema.url));
     b.wait_running(&["a"]).await;
+    c.wait_running(&["a"]).await;
     let on_b = owner(&b).await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let seen = call(&on_b, 2, "tasks/get", json!({"taskId": id})).await;
     assert_eq!(seen["result"]["status"], "working", "{seen}");
 
-    // Cancelled through B: cancelled for everyone, and A stops the work (its call upstream is
-    // cancelled: the slow fixture call ends).
-    let cancelled = call(&on_b, 3, "tasks/cancel", json!({"taskId": id})).await;
+    // Cancelled through C: cancelled for everyone, and A stops the work: the fixture behind A
+    // receives the cancellation of its call.
+    let on_c = owner(&c).await;
+    let cancelled = call(&on_c, 3, "tasks/cancel", json!({"taskId": id})).await;
     assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
     let on_a_now = call(&on_a, 4, "tasks/get", json!({"taskId": id})).await;
     assert_eq!(on_a_now["result"]["status"], "cancelled");
     common::wait_for(|| async {
-        a.log()
-            .contains("task cancelled through another replica: stopped")
+        let log = a.log();
+        let upstream_told = log
+            .lines()
+            .any(|l| l.contains("fixture: request") && l.contains("cancelled"));
+        (log.contains("task cancelled through another replica: stopped") && upstream_told)
             .then_some(())
     })
     .await;
@@ -229,4 +240,354 @@ async fn a_session_is_served_through_any_replica() {
         .await
         .unwrap();
     assert_eq!(refused.status().as_u16(), 404);
+}
+
+/// The fixture behind every replica, a profile whose token tasks are bound to.
+fn fixture_config() -> String {
+    format!(
+        "[servers.a]\ncommand = \"{}\"\nenv = {{ FIXTURE_NAME = \"a\" }}\n[profiles.owner]\nrequire_token = true\ntoken_sha256 = \"{}\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server"),
+        mcp_director::secrets::sha256_hex(TOKEN)
+    )
+}
+
+/// Three replicas behind HAProxy, round robin without stickiness: the conformance suite
+/// passes through it as through one director (its 2025-era sessions forwarded to the replica
+/// holding each).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_conformance_suite_passes_through_three_replicas_behind_haproxy() {
+    let catalogue = format!(
+        "[servers.conformance]\ncommand = \"{}\"\nenv = {{ FIXTURE_CONFORMANCE = \"1\" }}\nprefix = \"\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    );
+    let Some((_schema, _replicas, lb)) =
+        cluster::replicas(3, &catalogue, &["conformance"], &[]).await
+    else {
+        return;
+    };
+    let url = format!("{}/mcp", lb.url);
+    let (passed, failed) = tokio::task::spawn_blocking(move || common::conformance::run(&url))
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "failed twice: {failed:?}");
+    assert_eq!(passed, 40, "every active check passes");
+}
+
+/// The newest official Python SDK through the same three replicas, in both eras: a
+/// 2025-11-25 session (its requests, its stream and its answers to elicitation and sampling
+/// forwarded to the replica holding it) and 2026-07-28 (stateless; a retry carrying answers
+/// forwarded to the replica where the call waits).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_sdk_works_through_three_replicas_behind_haproxy() {
+    let Some((_schema, _replicas, lb)) = cluster::replicas(3, &fixture_config(), &["a"], &[]).await
+    else {
+        return;
+    };
+    let python = common::peers().join("venv2/bin/python");
+    let url = format!("{}/mcp", lb.url);
+    for (mode, protocol) in [(Some("legacy"), "2025-11-25"), (None, "2026-07-28")] {
+        // Several times: round robin puts each request somewhere else each time.
+        for round in 0..3 {
+            let out = Command::new(&python)
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/python/sdk2_client.py"
+                ))
+                .arg(&url)
+                .args(mode)
+                .output()
+                .expect("python");
+            assert!(
+                out.status.success(),
+                "{mode:?} round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(report["protocol"], protocol, "{report}");
+            assert_eq!(report["echo"], "a: from sdk 2");
+            assert_eq!(report["sampled"], "sampled: sampled: hello", "{mode:?}");
+            assert_eq!(report["elicited"], "elicited: accept sdk2", "{mode:?}");
+            assert_eq!(report["progress"], json!([1.0, 2.0, 3.0]), "{mode:?}");
+            assert_eq!(report["resource"], "content of fixture://static");
+            assert!(
+                report["tools"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("a/echo"))
+            );
+        }
+    }
+}
+
+/// How many 2025-era sessions a replica holds (its metrics).
+async fn sessions_held(d: &Director) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", d.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("mcp_director_sessions{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// One replica killed (SIGKILL) while SDK clients call through HAProxy: the sessions it held
+/// answer 404 and their clients start new ones; every client goes on being served; a task on
+/// another replica goes on; the dead replica's own task is failed by a survivor once its lease
+/// lapses.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_under_load_costs_only_its_own_sessions_and_tasks() {
+    let Some((_schema, mut replicas, lb)) =
+        cluster::replicas(3, &fixture_config(), &["a"], &[]).await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (killed, stop) = (dir.path().join("killed"), dir.path().join("stop"));
+    let workers = 6;
+    let mut script = Peer::spawn(
+        Command::new(common::peers().join("venv2/bin/python"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/sdk2_failover.py"
+            ))
+            .arg(format!("{}/mcp", lb.url))
+            .arg(workers.to_string())
+            .arg(&killed)
+            .arg(&stop)
+            .stdout(Stdio::piped()),
+    );
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = script.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let ready = tokio::time::timeout(Duration::from_secs(60), lines.recv()).await;
+    assert_eq!(ready, Ok(Some("ready".to_string())));
+
+    // A task on each replica.
+    let mut tasks = Vec::new();
+    for (i, d) in replicas.iter().enumerate() {
+        let c = owner(d).await;
+        let created = call(
+            &c,
+            i as i64,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+        )
+        .await;
+        let id = created["result"]["task"]["taskId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        tasks.push(id);
+    }
+
+    // The replica holding the most sessions is killed.
+    let mut held = Vec::new();
+    for d in &replicas {
+        held.push(sessions_held(d).await);
+    }
+    let victim = (0..replicas.len()).max_by_key(|&i| held[i]).unwrap();
+    assert!(held[victim] > 0, "sessions held: {held:?}");
+    let dead = replicas.remove(victim);
+    let dead_task = tasks.remove(victim);
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(dead.pid() as i32, libc::SIGKILL) };
+    std::fs::write(&killed, "").unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    std::fs::write(&stop, "").unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(60), lines.recv())
+        .await
+        .expect("the clients stop")
+        .expect("a report");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    eprintln!("under load, one replica killed: {report} (sessions held {held:?})");
+    assert!(
+        report["reinitialized"].as_u64().unwrap() >= 1,
+        "the dead replica's sessions start over: {report}"
+    );
+    for (i, after) in report["after_kill"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            after.as_u64().unwrap() > 0,
+            "client {i} served again: {report}"
+        );
+    }
+    // An in-flight call at the moment of the kill may fail otherwise; nothing else does.
+    assert!(
+        report["errors"].as_array().unwrap().len() <= workers,
+        "{report}"
+    );
+
+    // The survivors' tasks go on; the dead one's task fails once its lease lapses.
+    let c = owner(&replicas[0]).await;
+    for id in &tasks {
+        let seen = call(&c, 10, "tasks/get", json!({"taskId": id})).await;
+        assert_eq!(seen["result"]["status"], "working", "{seen}");
+    }
+    let failed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let seen = call(&c, 11, "tasks/get", json!({"taskId": dead_task})).await;
+            if seen["result"]["status"] != "working" {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await
+    .expect("the dead replica's task is failed once its lease lapses");
+    assert_eq!(failed["result"]["status"], "failed", "{failed}");
+    for id in &tasks {
+        let seen = call(&c, 12, "tasks/get", json!({"taskId": id})).await;
+        assert_eq!(seen["result"]["status"], "working", "{seen}");
+    }
+    drop(dead);
+}
+
+/// A server and a profile added through one replica are in another's tools/list within 2 s
+/// (the change is signalled, not waited for).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_change_reaches_another_replicas_tools_list_within_two_seconds() {
+    let Some((_schema, replicas, _lb)) = cluster::replicas(2, &fixture_config(), &["a"], &[]).await
+    else {
+        return;
+    };
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let tools = |d: &Director, token: Option<&str>| {
+        let mut c = McpHttp::new(&d.url);
+        if let Some(t) = token {
+            c.url = format!("{}/mcp?token={t}", d.url);
+        }
+        async move {
+            c.initialize(json!({})).await;
+            let listed = call(&c, 1, "tools/list", json!({})).await;
+            listed["result"]["tools"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .map(|t| t["name"].as_str().unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let fixture = env!("CARGO_BIN_EXE_mcp-fixture-server");
+    let late: mcp_director_client::types::Server =
+        serde_json::from_value(json!({"name": "late", "command": fixture})).unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        a.client(None)
+            .add_server(&late)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
+    loop {
+        let seen = tools(b, None).await;
+        if seen.contains(&"late/echo".to_string()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "late/echo not on B within 2 s: {seen:?}\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "a server added through A was listed by B after {:?}",
+        started.elapsed()
+    );
+
+    let narrow_token = "narrow-profile-token-0123456789abcdefghij";
+    let narrow: mcp_director_client::types::Profile = serde_json::from_value(json!({
+        "name": "narrow", "servers": ["a"], "deny": ["a/echo"],
+        "require_token": true, "token_sha256": mcp_director::secrets::sha256_hex(narrow_token)
+    }))
+    .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        a.client(None)
+            .create_profile(&narrow)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
+    loop {
+        let seen = tools(b, Some(narrow_token)).await;
+        if !seen.is_empty() {
+            assert!(!seen.contains(&"a/echo".to_string()), "{seen:?}");
+            assert!(!seen.iter().any(|t| t.starts_with("late/")), "{seen:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the profile not on B within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "a profile created through A applied by B after {:?}",
+        started.elapsed()
+    );
+}
+
+/// With Redis, a rate limit is exact across replicas: a profile of 10 calls a minute gets its
+/// 11th refused whichever replica HAProxy sends it to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_holds_across_replicas_through_redis() {
+    let Some(redis) = cluster::redis() else {
+        return;
+    };
+    // A token of its own: a bucket no earlier run has touched.
+    let token = format!("limited-{}", mcp_director::secrets::random_token());
+    let config = format!(
+        "[settings.cluster]\nredis_url = \"{redis}\"\n[servers.a]\ncommand = \"{}\"\n\
+         [profiles.limited]\nrequire_token = true\ntoken_sha256 = \"{}\"\n\
+         [profiles.limited.rate_limit]\nper_minute = 10\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server"),
+        mcp_director::secrets::sha256_hex(&token)
+    );
+    let Some((_schema, replicas, lb)) = cluster::replicas(3, &config, &["a"], &[]).await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for id in 0..11 {
+        // 2026-07-28, stateless: each request stands alone, wherever it lands.
+        let answer = http
+            .post(format!("{}/mcp?token={token}", lb.url))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "a/echo")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "a/echo", "arguments": {"text": "x"},
+                "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                          "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                          "io.modelcontextprotocol/clientCapabilities": {}}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[200; 10], "{statuses:?}");
+    // Round robin gave each replica about 4: without the shared count (each enforcing its
+    // share, ⌈10/3⌉ = 4) none would refuse.
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+    drop((replicas, lb));
 }

@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// state.db in the data directory.
     #[arg(long, env = "MCP_DIRECTOR_STORE_URL", hide_env_values = true)]
     store_url: Option<String>,
+    /// How the other replicas reach this one (e.g. http://10.1.2.3:3000), overriding
+    /// settings.cluster.node_url. Default: the listening address, when it is a specific one.
+    #[arg(long, env = "MCP_DIRECTOR_NODE_URL")]
+    node_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +178,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(url) => url,
         None => Store::default_url(&data_dir)?,
     };
+    // This replica's own, read before a shared configuration replaces the file's.
+    let node_url = args
+        .node_url
+        .or_else(|| config.effective().settings.cluster.node_url.clone());
     let store = Store::open(&store_url).await?;
     config.share_through(&store).await?;
     let listener = tokio::net::TcpListener::bind(&bind)
@@ -183,7 +191,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, config = %path.display(), data_dir = %data_dir.display(), "mcp-director listening");
     // A line on stdout for scripts and tests that start the director on port 0.
     println!("listening on http://{addr}");
-    let state = AppState::new(config, store, addr);
+    let state = AppState::new(config, store, addr, node_url);
+    let signalled = state.clone();
+    tokio::spawn(crate::cluster::signals::listen(
+        signalled.store.clone(),
+        move |signal| match signal {
+            crate::cluster::signals::Signal::Config => signalled.config.nudge(),
+            crate::cluster::signals::Signal::Cancelled(task) => {
+                tokio::spawn(signalled.gateway.clone().halt_if_cancelled(task));
+            }
+        },
+    ));
     let follower = state.clone();
     tokio::spawn(async move {
         match follower.config.shared() {

@@ -159,7 +159,8 @@ impl Calls {
     /// Parks a call and answers its `InputRequiredResult`: the requests asked so far (and
     /// still unanswered), and a state naming the call.
     pub fn park(&self, principal: &str, parked: Parked) -> Box<RawValue> {
-        let handle = crate::secrets::random_token();
+        // Names this replica, as a session id does: a retry landing elsewhere is sent here.
+        let handle = crate::session::new_id();
         let claims = Claims {
             h: handle.clone(),
             u: None,
@@ -205,6 +206,19 @@ impl Calls {
             .map(|p| p.session)
             .collect()
     }
+}
+
+/// The prefix of the replica holding the call a state names (`cluster::PREFIX`), read without
+/// checking the MAC: it only routes the retry, and the holder checks the state.
+pub fn holder(state: &str) -> Option<String> {
+    use base64::Engine;
+    let (payload, _) = state.split_once('.')?;
+    let claims: Claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())?;
+    let (prefix, _) = claims.h.split_once('.')?;
+    Some(prefix.to_string())
 }
 
 /// What a valid `requestState` leads to.

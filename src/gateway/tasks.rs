@@ -458,6 +458,12 @@ pub(super) async fn stop(
     .map_err(internal)?
     .ok_or_else(|| ErrorObject::invalid_params("Cannot cancel the task: it has just finished"))?;
     halt(g, task_id).await;
+    // The replica running it, if another, stops its work now rather than at its next renewal.
+    crate::cluster::signals::send(
+        store,
+        crate::cluster::signals::Signal::Cancelled(task_id.to_string()),
+    )
+    .await;
     Ok(cancelled)
 }
 
@@ -484,6 +490,23 @@ pub(super) async fn halt(g: &Gateway, task_id: &str) {
 }
 
 impl Gateway {
+    /// Another replica signalled that task `task_id` was cancelled: stops it if it runs here.
+    pub async fn halt_if_cancelled(self: Arc<Self>, task_id: String) {
+        let here = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&task_id);
+        let Some(store) = self.store.as_ref().filter(|_| here) else {
+            return;
+        };
+        // The store says so, not only the signal.
+        if tasks::status(store, &task_id).await.ok().flatten() == Some(Status::Cancelled) {
+            tracing::info!(task = %task_id, "task cancelled through another replica: stopped");
+            halt(&self, &task_id).await;
+        }
+    }
+
     /// At shutdown: the tasks running here fail at once, with that reason (their work ends
     /// with this process; the other replicas would otherwise wait for the leases to lapse).
     pub async fn abandon_tasks(&self) {

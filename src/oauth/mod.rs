@@ -220,11 +220,15 @@ pub async fn rate_limit(
     next: Next,
 ) -> Response {
     let limits = state.config.effective().settings.rate_limit.clone();
-    let mut checked = state.rate_limits.check(&format!("oauth-ip:{ip}"), &limits);
+    let mut checked = state
+        .rate_limits
+        .check(&format!("oauth-ip:{ip}"), &limits)
+        .await;
     if checked.is_ok() && request.method() == Method::POST && request.uri().path() == "/authorize" {
         checked = state
             .rate_limits
-            .check(&format!("sign-in-ip:{ip}"), &SIGN_IN);
+            .check(&format!("sign-in-ip:{ip}"), &SIGN_IN)
+            .await;
     }
     match checked {
         Ok(()) => next.run(request).await,

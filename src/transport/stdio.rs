@@ -148,7 +148,7 @@ fn rate_limited(
         .and_then(|p| config.profiles.get(p))
         .and_then(|p| p.rate_limit.as_ref())
         .unwrap_or(&config.settings.rate_limit);
-    limits.check("stdio", quota).err()
+    limits.check_here("stdio", quota).err()
 }
 
 type Listens = Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>;

@@ -24,8 +24,20 @@ pub struct Spawn<'a> {
     pub max_line: usize,
 }
 
+/// The director's environment variables that hold secrets.
+const SECRET_ENV: &[&str] = &[
+    crate::cluster::SECRET_ENV,
+    "MCP_DIRECTOR_STORE_URL",
+    "MCP_DIRECTOR_PASSWORD",
+];
+
 pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
     let mut cmd = Command::new(s.command);
+    // The director's own secrets stay with it; an upstream gets them only if its `env` names
+    // them.
+    for secret in SECRET_ENV {
+        cmd.env_remove(secret);
+    }
     cmd.args(s.args)
         .envs(s.env)
         .stdin(Stdio::piped())

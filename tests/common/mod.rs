@@ -1,6 +1,9 @@
 //! Starting and stopping a real `mcp-director` process for integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod conformance;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

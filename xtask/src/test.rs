@@ -30,8 +30,12 @@ pub const PIP_NEWEST: &[&str] = &["mcp==2.3.0"];
 /// schemathesis, in a virtualenv of its own (`target/peers/venv-schemathesis`).
 pub const PIP_SCHEMATHESIS: &[&str] = &["schemathesis==4.32.5"];
 
-/// Debian's chromium, for the consent-page browser test.
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's packages the tests run, by the program each installs: chromium for the browser
+/// tests, HAProxy as the load balancer in front of several replicas.
+const DEBIAN: &[(&str, &str)] = &[
+    ("chromium", "/usr/bin/chromium"),
+    ("haproxy", "/usr/sbin/haproxy"),
+];
 
 /// Installs every peer the tests talk to under `target/peers/` (skipped when already there).
 pub fn install_peers(root: &Path) -> Result<()> {
@@ -61,7 +65,7 @@ pub fn install_peers(root: &Path) -> Result<()> {
             )
         })?;
     }
-    ensure_chromium()?;
+    ensure_debian()?;
     // The 2026 line of the conformance suite, beside 0.1.16 (one npm prefix holds one version).
     install(
         &peers.join("npm-conformance-2026"),
@@ -111,12 +115,20 @@ pub fn run(root: &Path, cargo_args: &[&str]) -> Result<bool> {
     Ok(status.success())
 }
 
-/// Installs Debian's chromium package when it is missing (as root, else through sudo).
-fn ensure_chromium() -> Result<()> {
-    if Path::new(CHROMIUM).exists() {
+/// Installs those of [`DEBIAN`] that are missing (as root, else through sudo).
+fn ensure_debian() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN
+        .iter()
+        .filter(|(_, program)| !Path::new(program).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("xtask: installing Debian's chromium for the browser test");
+    eprintln!(
+        "xtask: installing Debian's {} for the tests",
+        missing.join(" ")
+    );
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -132,9 +144,14 @@ fn ensure_chromium() -> Result<()> {
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         run_cmd(&mut cmd)
     };
-    if apt(&["install", "-y", "--no-install-recommends", "chromium"]).is_err() {
+    let install = |missing: &[&str]| {
+        let mut args = vec!["install", "-y", "--no-install-recommends"];
+        args.extend_from_slice(missing);
+        apt(&args)
+    };
+    if install(&missing).is_err() {
         apt(&["update"])?;
-        apt(&["install", "-y", "--no-install-recommends", "chromium"])?;
+        install(&missing)?;
     }
     Ok(())
 }

@@ -185,9 +185,12 @@ pub mod models {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct ClusterSettings {
-        ///How the other replicas reach this one (e.g. `http://10.1.2.3:3000`). Unset: the listening address, when it is a specific one.
+        ///How the other replicas reach this one (e.g. `http://10.1.2.3:3000`), read from this replica's own file at start-up (a configuration shared through the store does not set it); `--node-url` and `MCP_DIRECTOR_NODE_URL` take precedence. Unset: the listening address, when it is a specific one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub node_url: ::std::option::Option<::std::string::String>,
+        ///`redis://[[user]:password@]host[:port][/db]`: rate limits are counted in this Redis, exact across the replicas. Unset: each replica enforces its share of a limit (the limit divided by the live replicas, rounded up). Should Redis not answer within a second, the replica falls back to its share meanwhile.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub redis_url: ::std::option::Option<::std::string::String>,
     }
     ///The whole configuration file (TOML).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]

@@ -199,7 +199,7 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
 /// One request from this principal — the signed-in subject or profile token when one is
 /// presented, else the client's IP address — under its profile's rate limit (the session's
 /// profile, or the one a new session would get), else `settings.rate_limit`.
-pub(super) fn check_rate(
+pub(super) async fn check_rate(
     state: &AppState,
     q: &McpQuery,
     headers: &HeaderMap,
@@ -245,7 +245,7 @@ pub(super) fn check_rate(
         .and_then(|p| config.profiles.get(&p))
         .and_then(|p| p.rate_limit.as_ref())
         .unwrap_or(&config.settings.rate_limit);
-    state.rate_limits.check(&key, limits).map_err(|wait| {
+    state.rate_limits.check(&key, limits).await.map_err(|wait| {
         state.metrics.rate_limited();
         Rejection::RateLimited(wait)
     })

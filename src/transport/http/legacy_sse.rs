@@ -62,7 +62,7 @@ pub async fn sse(
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
     let credential = admit(&state, oauth::Endpoint::Sse, &q, &headers).await?;
-    check_rate(&state, &q, &headers, peer, &credential)?;
+    check_rate(&state, &q, &headers, peer, &credential).await?;
     let scope = match choose_scope(&state, &q, &credential) {
         Ok(scope) => scope,
         Err(r) => {

@@ -54,7 +54,7 @@ pub async fn post(
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
     let credential = admit(&state, oauth::Endpoint::Mcp, &q, &headers).await?;
-    check_rate(&state, &q, &headers, peer, &credential)?;
+    check_rate(&state, &q, &headers, peer, &credential).await?;
     let limits = state.config.effective().settings.limits.clone();
     let body = read_body(body, limits.max_request_bytes).await?;
     let message = match Message::parse(&body) {

@@ -195,7 +195,7 @@ pub async fn get(
 ) -> Result<Response, Rejection> {
     check_origin(&state, &headers)?;
     let credential = admit(&state, oauth::Endpoint::Mcp, &q, &headers).await?;
-    check_rate(&state, &q, &headers, peer, &credential)?;
+    check_rate(&state, &q, &headers, peer, &credential).await?;
     if !accepts(&headers, "text/event-stream") {
         return Err(plain_error(
             StatusCode::NOT_ACCEPTABLE,

@@ -3,6 +3,9 @@
 //! replica that stops leaves its tasks to the others to fail once the lease lapses, and a
 //! replica that starts never touches the tasks of one still running.
 
+pub mod redis;
+pub mod signals;
+
 use crate::store::Store;
 use std::time::Duration;
 
