@@ -106,6 +106,9 @@ impl LiveConfig {
         };
         loop {
             let _ = tokio::time::timeout(FOLLOW, self.nudged.notified()).await;
+            // Compared under the lock: a version this replica is writing meanwhile (whose
+            // signal comes back here too) is not applied a second time.
+            let mut raw = self.raw.lock().await;
             let newer = match latest(store).await {
                 Ok(Some((v, text))) if v > self.version.load(Ordering::Relaxed) => (v, text),
                 Ok(_) => continue,
@@ -114,7 +117,6 @@ impl LiveConfig {
                     continue;
                 }
             };
-            let mut raw = self.raw.lock().await;
             let applied = config::parse(&newer.1, "the store")
                 .and_then(|next| self.commit(&mut raw, next, false));
             match applied {

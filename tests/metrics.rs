@@ -176,7 +176,12 @@ async fn health_reports_the_store_and_each_upstream() {
         h.store.status,
         mcp_director_client::types::StoreHealthStatus::Ok
     );
-    assert_eq!(h.store.backend, "sqlite");
+    let backend = if common::postgres_pass() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(h.store.backend, backend);
     let state = |name: &str| h.upstreams.iter().find(|u| u.name == name).unwrap().state;
     assert_eq!(
         state("a"),

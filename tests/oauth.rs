@@ -19,7 +19,7 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 async fn edit_config(d: &Director, from: &str, to: &str) {
     let text = d.config_text();
     assert!(text.contains(from), "{from} not in the configuration");
-    std::fs::write(d.dir.join("mcp-director.toml"), text.replace(from, to)).unwrap();
+    d.write_config(&text.replace(from, to));
     let r = http()
         .post(format!("{}/api/config/reload", d.url))
         .basic_auth(USER, Some(PASSWORD))

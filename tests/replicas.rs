@@ -461,6 +461,7 @@ async fn an_admin_change_reaches_another_replicas_tools_list_within_two_seconds(
         return;
     };
     let (a, b) = (&replicas[0], &replicas[1]);
+    let running_on_b = b.wait_running(&["a"]).await;
     let tools = |d: &Director, token: Option<&str>| {
         let mut c = McpHttp::new(&d.url);
         if let Some(t) = token {
@@ -542,6 +543,8 @@ async fn an_admin_change_reaches_another_replicas_tools_list_within_two_seconds(
         "a profile created through A applied by B after {:?}",
         started.elapsed()
     );
+    // What did not change goes on undisturbed: B's server `a` is the same process.
+    assert_eq!(b.wait_running(&["a"]).await, running_on_b);
 }
 
 /// With Redis, a rate limit is exact across replicas: a profile of 10 calls a minute gets its

@@ -17,6 +17,11 @@
 //! - `soak`: 1,000 sessions opened and closed against an `isolation = "session"` stdio server
 //!   (each process with a child of its own) and a shared one, a tenth of them crashing their
 //!   server mid-call: processes left, RSS before and after, calls that hung (about a minute).
+//! - `replicas`: the forwarding hop between replicas (PostgreSQL store, BENCH_POSTGRES_URL,
+//!   default the machine's): sessions held by replica A, called at A (the baseline), through
+//!   replica B (every call forwarded), and through HAProxy in front of one and of three
+//!   replicas (round robin: two calls in three forwarded). On 2 cores this measures the
+//!   overhead of the hop, not scaling.
 //! - `load`: only load a running endpoint (BENCH_URL, BENCH_TOOL, BENCH_CLIENTS), to profile it.
 //!
 //! Environment: BENCH_SECS per measurement (default 5); BENCH_DIRECTOR, another director
@@ -178,6 +183,11 @@ async fn measure_http(url: &str, tool: &str, clients: usize, secs: f64, s: Sessi
         }
         conns.push(c);
     }
+    run_calls(conns, tool, secs).await
+}
+
+/// Each of `conns` calling `tool` (echo) in a loop for `secs`.
+async fn run_calls(conns: Vec<Http>, tool: &str, secs: f64) -> Run {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(secs);
     let tasks: Vec<_> = conns
@@ -237,8 +247,13 @@ async fn measure_stdio(server: &Arc<StdioServer>, clients: usize, secs: f64) -> 
 }
 
 fn report(label: &str, direct: &Run, via: &Run) {
+    report_as(label, ("direct", direct), ("director", via));
+}
+
+/// Two runs, the second as ratios of the first (the baseline).
+fn report_as(label: &str, (base, direct): (&str, &Run), (other, via): (&str, &Run)) {
     println!("{label}");
-    for (name, r) in [("direct", direct), ("director", via)] {
+    for (name, r) in [(base, direct), (other, via)] {
         println!(
             "  {name:>9}: {:>8.0} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} calls)",
             r.throughput(),
@@ -248,7 +263,7 @@ fn report(label: &str, direct: &Run, via: &Run) {
         );
     }
     println!(
-        "      ratio: throughput {:.2}x of direct   p50 {:.2}x   p99 {:.2}x",
+        "      ratio: throughput {:.2}x of {base}   p50 {:.2}x   p99 {:.2}x",
         via.throughput() / direct.throughput(),
         via.ms(0.5) / direct.ms(0.5),
         via.ms(0.99) / direct.ms(0.99)
@@ -730,6 +745,136 @@ fn floor_proxy(listen: &str, upstream: &str) {
     });
 }
 
+/// `clients` sessions initialized at `init_url`, each called through a connection of its own
+/// to `call_url`.
+async fn measure_sessions_via(init_url: &str, call_url: &str, clients: usize, secs: f64) -> Run {
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        let mut owner = Http::connect(init_url).await;
+        owner.initialize().await;
+        let mut c = Http::connect(call_url).await;
+        c.session = owner.session.clone();
+        conns.push(c);
+    }
+    run_calls(conns, "h/echo", secs).await
+}
+
+/// HAProxy (Debian's) on a free port balancing round robin over `backends`; None without it.
+fn haproxy(dir: &Path, name: &str, backends: &[&str]) -> Option<(Killed, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .ok()?
+        .port();
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("  server r{i} {}\n", b.trim_start_matches("http://")))
+        .collect();
+    let config = dir.join(format!("{name}.cfg"));
+    std::fs::write(
+        &config,
+        format!(
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 1m\n  timeout server 1m\n\
+             frontend f\n  bind 127.0.0.1:{port}\n  default_backend b\n\
+             backend b\n  balance roundrobin\n{servers}"
+        ),
+    )
+    .ok()?;
+    let child = Command::new("/usr/sbin/haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((Killed(child), format!("http://127.0.0.1:{port}")))
+}
+
+async fn replicas(dir: &Path, secs: f64) {
+    use sqlx::Connection;
+    let admin = std::env::var("BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let Ok(mut pg) = sqlx::PgConnection::connect(&admin).await else {
+        println!("replicas: skipped, no PostgreSQL at {admin}\n");
+        return;
+    };
+    let schema = format!("mcpd_bench_{}", std::process::id());
+    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut pg)
+        .await
+        .expect("create the schema");
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    let store = format!("{admin}{sep}options=-csearch_path%3D{schema}");
+    let (_upstream, upstream_url) = start(Command::new(FIXTURE).args(["--http", "127.0.0.1:0"]));
+    let config = format!(
+        "[settings.store]\nurl = \"{store}\"\n[servers.h]\ntransport = \"streamable-http\"\nurl = \"{upstream_url}\"\n"
+    );
+    let mut nodes = Vec::new();
+    for name in ["replica-a", "replica-b", "replica-c"] {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, &config).expect("config");
+        nodes.push(start(
+            Command::new(director_bin())
+                .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+                .arg(&path)
+                .arg("--data-dir")
+                .arg(dir.join(name))
+                .env("MCP_DIRECTOR_LOG", "warn")
+                .env(
+                    "MCP_DIRECTOR_CLUSTER_SECRET",
+                    "bench-cluster-secret-0123456789",
+                ),
+        ));
+    }
+    for (_, base) in &nodes {
+        wait_for_tools(base, 11).await;
+    }
+    let (a, b) = (format!("{}/mcp", nodes[0].1), format!("{}/mcp", nodes[1].1));
+    let bases: Vec<&str> = nodes.iter().map(|(_, b)| b.as_str()).collect();
+    let lb_one = haproxy(dir, "haproxy-1", &bases[..1]);
+    let lb_three = haproxy(dir, "haproxy-3", &bases);
+    // Warm every path.
+    measure_sessions_via(&a, &a, 4, 0.5).await;
+    measure_sessions_via(&a, &b, 4, 0.5).await;
+    for clients in [1, 16] {
+        let direct = measure_sessions_via(&a, &a, clients, secs).await;
+        let forwarded = measure_sessions_via(&a, &b, clients, secs).await;
+        report_as(
+            &format!("tools/call on a session held by replica A, c={clients}"),
+            ("at A", &direct),
+            ("via B", &forwarded),
+        );
+        if let (Some((_, one)), Some((_, three))) = (&lb_one, &lb_three) {
+            let (one, three) = (format!("{one}/mcp"), format!("{three}/mcp"));
+            let one = measure_sessions_via(&one, &one, clients, secs).await;
+            let three = measure_sessions_via(&three, &three, clients, secs).await;
+            report_as(
+                &format!(
+                    "through HAProxy, c={clients} (round robin over 3: 2 calls in 3 forwarded)"
+                ),
+                ("1 replica", &one),
+                ("3 replicas", &three),
+            );
+        }
+    }
+    if lb_three.is_none() {
+        println!("  (HAProxy not found at /usr/sbin/haproxy: its rows skipped)");
+    }
+    println!();
+    drop(nodes);
+    let _ = sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut pg)
+        .await;
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if let [_, flag, listen, upstream, ..] = argv.as_slice()
@@ -747,7 +892,7 @@ fn main() {
         .collect();
     let wanted = |s: &str| {
         if args.is_empty() {
-            !matches!(s, "callgrind" | "load" | "soak")
+            !matches!(s, "callgrind" | "load" | "soak" | "replicas")
         } else {
             args.iter().any(|a| a == s)
         }
@@ -769,6 +914,9 @@ fn main() {
         }
         if wanted("callgrind") {
             callgrind(dir.path()).await;
+        }
+        if wanted("replicas") {
+            replicas(dir.path(), secs).await;
         }
         if wanted("soak") {
             soak(dir.path()).await;

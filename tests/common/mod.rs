@@ -40,7 +40,11 @@ impl Director {
     }
 
     fn start_in_with_env(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-director"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-director"));
+        if let Some(url) = suite_store(dir, env) {
+            command.env("MCP_DIRECTOR_STORE_URL", url);
+        }
+        let mut child = command
             .envs(env.iter().copied())
             .arg("serve")
             .arg("--config")
@@ -104,8 +108,48 @@ impl Director {
         std::fs::read_to_string(self.dir.join("director.log")).unwrap_or_default()
     }
 
+    /// The configuration as the director keeps it: its file, or in the PostgreSQL pass the
+    /// store's latest version.
     pub fn config_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join("mcp-director.toml")).unwrap_or_default()
+        match self.suite_store() {
+            Some(url) => on_postgres(url, |mut c| async move {
+                let (toml,): (String,) = sqlx::query_as(
+                    "SELECT toml FROM config_versions ORDER BY version DESC LIMIT 1",
+                )
+                .fetch_one(&mut c)
+                .await
+                .expect("a configuration version");
+                toml
+            }),
+            None => std::fs::read_to_string(self.dir.join("mcp-director.toml")).unwrap_or_default(),
+        }
+    }
+
+    /// Changes the configuration behind the director's back (a hand edit of its file, or in
+    /// the PostgreSQL pass a version written by "another replica"); a reload, or following it,
+    /// applies it.
+    pub fn write_config(&self, text: &str) {
+        match self.suite_store() {
+            Some(url) => {
+                let text = text.to_string();
+                on_postgres(url, |mut c| async move {
+                    sqlx::query(
+                        "INSERT INTO config_versions (version, toml, written_ms)
+                         SELECT COALESCE(MAX(version), 0) + 1, $1, 0 FROM config_versions",
+                    )
+                    .bind(text)
+                    .execute(&mut c)
+                    .await
+                    .expect("write a configuration version");
+                })
+            }
+            None => std::fs::write(self.dir.join("mcp-director.toml"), text).expect("write"),
+        }
+    }
+
+    /// The PostgreSQL pass's store of this director, if it has one.
+    fn suite_store(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("postgres-store-url")).ok()
     }
 
     /// Waits until each server is running (through the admin API); returns their pids (0 for
@@ -166,14 +210,23 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    wait_for_within(Duration::from_secs(20), check).await
+}
+
+/// [`wait_for`], up to `limit`.
+pub async fn wait_for_within<T, F, Fut>(limit: Duration, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
     loop {
         if let Some(v) = check().await {
             return v;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "condition not reached in 20 s"
+            "condition not reached in {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -217,6 +270,76 @@ pub fn oauth_config(extra_oauth: &str) -> String {
          [settings.oauth]\nenabled = true\n{extra_oauth}\n",
         mcp_director::secrets::hash_password(ADMIN_PASSWORD)
     )
+}
+
+/// Whether this run is the suite's PostgreSQL pass (`MCP_DIRECTOR_TEST_STORE=postgres`, set by
+/// `cargo xtask test`): every director then keeps its state in a PostgreSQL schema of its own.
+pub fn postgres_pass() -> bool {
+    std::env::var("MCP_DIRECTOR_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// For a test of what only a director alone on its SQLite file does (the file is the
+/// configuration, a restart fails what the previous process was doing): true, with a loud
+/// message, when it is to be skipped in the PostgreSQL pass.
+pub fn skip_unless_sqlite(why: &str) -> bool {
+    if postgres_pass() {
+        eprintln!("\n!!!!! SKIPPED in the PostgreSQL pass: {why} !!!!!\n");
+    }
+    postgres_pass()
+}
+
+/// In the PostgreSQL pass, the store of the director in `dir`, unless the test chose one: a
+/// schema of its own, the same on a restart in that directory. The schemas are left for
+/// `cargo xtask test` to drop after the pass (a restart needs them after the first process).
+fn suite_store(dir: &Path, env: &[(&str, &str)]) -> Option<String> {
+    let chosen = env.iter().any(|(k, _)| *k == "MCP_DIRECTOR_STORE_URL")
+        || std::fs::read_to_string(dir.join("mcp-director.toml"))
+            .is_ok_and(|c| c.contains("[settings.store]"));
+    if !postgres_pass() || chosen {
+        return None;
+    }
+    let file = dir.join("postgres-store-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let schema = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(PgSchema::new())
+    })
+    .join()
+    .expect("create a schema")
+    .expect("the PostgreSQL pass needs PostgreSQL");
+    let url = schema.url.clone();
+    std::mem::forget(schema);
+    std::fs::write(&file, &url).expect("write the store URL");
+    Some(url)
+}
+
+/// Runs `f` on a connection to `url`, from synchronous code (a runtime of its own).
+fn on_postgres<T, F, Fut>(url: String, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(sqlx::PgConnection) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        use sqlx::Connection;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async move {
+                let c = sqlx::PgConnection::connect(&url)
+                    .await
+                    .expect("the PostgreSQL pass's store");
+                f(c).await
+            })
+    })
+    .join()
+    .expect("on PostgreSQL")
 }
 
 /// Node.js 22 from the peers (the machine's own Node.js may be older).
