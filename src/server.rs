@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
                     transport::http::hop::forward_foreign_sessions,
                 )),
         )
+        .merge(crate::console::routes(state.clone()))
         .merge(crate::oauth::routes().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::oauth::rate_limit,

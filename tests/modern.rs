@@ -689,4 +689,23 @@ async fn a_2026_only_stdio_server_is_reached_by_both_eras() {
             .then_some(())
     })
     .await;
+
+    // A resource subscription changes what the director listens for: the stream is opened
+    // again with it, and the old one cancelled (over stdio it would otherwise go on).
+    let cancels = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("fixture: request") && l.contains("cancelled"))
+            .count()
+    };
+    let before = cancels(&d.log());
+    let mut subscriber = McpHttp::new(&d.url);
+    subscriber.initialize(json!({})).await;
+    let subscribed = subscriber
+        .post(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
+            "params": {"uri": "fixture://static"}}),
+        )
+        .await;
+    assert_eq!(subscribed[0]["result"], json!({}), "{subscribed:?}");
+    common::wait_for(|| async { (cancels(&d.log()) > before).then_some(()) }).await;
 }

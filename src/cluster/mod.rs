@@ -50,8 +50,28 @@ impl Node {
     }
 }
 
-/// The URL of the live node whose sessions' ids start with `prefix`.
+/// How long a replica's URL is believed without asking the store again (a replica that is gone
+/// meanwhile refuses the connection, and is forgotten at once: `forget_owner`).
+const OWNER_FRESH: Duration = Duration::from_secs(2);
+
+type Owners = std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>;
+
+fn owners() -> &'static Owners {
+    static OWNERS: std::sync::OnceLock<Owners> = std::sync::OnceLock::new();
+    OWNERS.get_or_init(Default::default)
+}
+
+/// The URL of the live node whose sessions' ids start with `prefix` (from the store, at most
+/// [`OWNER_FRESH`] ago: a forwarded request does not cost a query each).
 pub async fn owner_url(store: &Store, prefix: &str) -> Result<Option<String>, sqlx::Error> {
+    {
+        let known = owners().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((url, at)) = known.get(prefix)
+            && at.elapsed() < OWNER_FRESH
+        {
+            return Ok(Some(url.clone()));
+        }
+    }
     let since = crate::analytics::now_ms() - 3 * HEARTBEAT.as_millis() as i64;
     // The length is part of the statement: PostgreSQL's substr takes no BIGINT.
     let row: Option<(Option<String>,)> = sqlx::query_as(&format!(
@@ -61,7 +81,26 @@ pub async fn owner_url(store: &Store, prefix: &str) -> Result<Option<String>, sq
     .bind(since)
     .fetch_optional(store.pool())
     .await?;
-    Ok(row.and_then(|(url,)| url))
+    let url = row.and_then(|(url,)| url);
+    let mut known = owners().lock().unwrap_or_else(|e| e.into_inner());
+    known.retain(|_, (_, at)| at.elapsed() < OWNER_FRESH);
+    match &url {
+        Some(u) => {
+            known.insert(prefix.to_string(), (u.clone(), std::time::Instant::now()));
+        }
+        None => {
+            known.remove(prefix);
+        }
+    }
+    Ok(url)
+}
+
+/// The replica with this prefix did not answer: ask the store next time.
+pub fn forget_owner(prefix: &str) {
+    owners()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(prefix);
 }
 
 impl Default for Node {

@@ -88,7 +88,7 @@ pub fn spawn(conn: &Arc<Connection>) {
                 }
             }
             // The connection is not held while listening: dropping it ends this task.
-            let Some((sending, answer)) = open(&weak, &filter) else {
+            let Some((id, sending, answer)) = open(&weak, &filter) else {
                 return;
             };
             let started = tokio::time::Instant::now();
@@ -100,8 +100,16 @@ pub fn spawn(conn: &Arc<Connection>) {
             };
             tokio::select! {
                 () = listening_done => {}
-                // Re-opened at once with what is wanted now.
-                () = listening.changed.notified() => continue,
+                // Re-opened at once with what is wanted now; the old request is ended (over
+                // stdio it would otherwise go on, and every update arrive twice).
+                () = listening.changed.notified() => {
+                    if let Some(conn) = weak.upgrade() {
+                        conn.forget(id);
+                        let cancel = json!({"requestId": id, "reason": "listening again, for other notifications"});
+                        conn.notify("notifications/cancelled", Some(raw(&cancel))).await;
+                    }
+                    continue;
+                }
                 () = gone(&weak) => return,
             }
             if started.elapsed() > Duration::from_secs(60) {
@@ -113,12 +121,16 @@ pub fn spawn(conn: &Arc<Connection>) {
     });
 }
 
-/// Sends `subscriptions/listen`: the write under way (over HTTP, the stream itself) and the
-/// waiter for its final answer. None once the connection is gone.
+/// Sends `subscriptions/listen`: its id, the write under way (over HTTP, the stream itself) and
+/// the waiter for its final answer. None once the connection is gone.
 fn open(
     weak: &Weak<Connection>,
     filter: &serde_json::Map<String, Value>,
-) -> Option<(futures::future::BoxFuture<'static, Sent>, super::Answer)> {
+) -> Option<(
+    i64,
+    futures::future::BoxFuture<'static, Sent>,
+    super::Answer,
+)> {
     let conn = weak.upgrade().filter(|c| c.is_open())?;
     let (id, answer) = conn.register().ok()?;
     let params = with_modern_meta(Some(&raw(&json!({ "notifications": filter }))), &json!({}));
@@ -127,7 +139,7 @@ fn open(
         method: "subscriptions/listen".into(),
         params: Some(params),
     });
-    Some(((conn.writer)(request), answer))
+    Some((id, (conn.writer)(request), answer))
 }
 
 /// Resolves once the connection is dropped or closed.

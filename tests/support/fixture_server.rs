@@ -637,6 +637,12 @@ async fn main() {
                     .and_then(|p| serde_json::from_str(p.get()).ok())
                     .unwrap_or_default();
                 eprintln!("fixture: request {} cancelled", params["requestId"]);
+                // A cancelled subscriptions/listen hears nothing more.
+                server
+                    .listeners
+                    .lock()
+                    .unwrap()
+                    .retain(|id| *id != params["requestId"]);
                 server
                     .cancelled
                     .lock()

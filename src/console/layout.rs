@@ -1,0 +1,98 @@
+//! The frame every console page shares: navigation, the signed-in user, and the headers that
+//! keep a page to itself (no framing, no script or style from elsewhere, nothing cached).
+
+use super::session::Signed;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+/// The pages in the navigation: path and name.
+const NAV: &[(&str, &str)] = &[
+    ("/ui/", "Overview"),
+    ("/ui/servers", "Servers"),
+    ("/ui/tools", "Tools"),
+    ("/ui/config", "Configuration"),
+];
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A whole page: `current` is the navigation entry it is.
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    signed: Option<&Signed>,
+    current: &str,
+    body: Markup,
+) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · MCP Director" }
+                link rel="stylesheet" href="/ui/assets/console.css";
+                link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml";
+                script src="/ui/assets/console.js" defer {}
+            }
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    span class="brand" { "MCP Director" }
+                    @if let Some(signed) = signed {
+                        nav aria-label="Console" {
+                            ul {
+                                @for (path, name) in NAV {
+                                    li { a href=(path) aria-current=[(*path == current).then_some("page")] { (name) } }
+                                }
+                            }
+                        }
+                        div class="who" {
+                            @if signed.local {
+                                span { "On this machine" }
+                            } @else {
+                                span { "Signed in as " strong { (signed.user) } }
+                                form method="post" action="/ui/logout" {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button type="submit" class="link" { "Sign out" }
+                                }
+                            }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    respond(status, markup.into_string())
+}
+
+/// A page saying one thing (a refusal, an error).
+pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    page(status, title, None, "", html! { p { (text) } })
+}
+
+/// An HTML answer (a page, or a fragment of one) with the console's headers.
+pub fn respond(status: StatusCode, body: String) -> Response {
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // same-origin, not no-referrer: with no-referrer a form's POST says `Origin: null`.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,39 @@
+//! The web console at `/ui/`: operators see and steer the director in a browser. Pages are
+//! rendered on the server (maud: everything interpolated is escaped) from the same `AdminApi`
+//! handlers `/api` serves, so the two never disagree; a small script keeps the overview live.
+//! Assets are embedded; no CDN, no build step. Who may use it: `session.rs`.
+
+mod assets;
+mod config;
+mod layout;
+mod overview;
+mod servers;
+mod session;
+mod sign_in;
+mod tools;
+
+pub use assets::size as assets_size;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::permanent("/ui/") }),
+        )
+        .route("/ui/", get(overview::show))
+        .route("/ui/live/overview", get(overview::live))
+        .route("/ui/servers", get(servers::show).post(servers::add))
+        .route("/ui/servers/{name}/remove", post(servers::remove))
+        .route("/ui/tools", get(tools::show))
+        .route("/ui/config", get(config::show))
+        .route("/ui/config/reload", post(config::reload))
+        .route("/ui/login", get(sign_in::form).post(sign_in::sign_in))
+        .route("/ui/logout", post(sign_in::sign_out))
+        .route("/ui/assets/{name}", get(assets::asset))
+        .route_layer(middleware::from_fn_with_state(state, session::require))
+}

@@ -1,0 +1,88 @@
+//! The overview: every upstream with its state and why, sessions and tasks; kept live (the
+//! script fetches `/ui/live/overview` every 2 s).
+
+use super::layout::{page, respond};
+use super::session::Signed;
+use crate::admin::Admin;
+use crate::state::AppState;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use mcp_director_api::AdminApi;
+
+pub async fn show(State(state): State<AppState>, Extension(signed): Extension<Signed>) -> Response {
+    let live = live_part(&state).await;
+    page(
+        StatusCode::OK,
+        "Overview",
+        Some(&signed),
+        "/ui/",
+        html! { section id="live" data-live="/ui/live/overview" aria-live="polite" { (live) } },
+    )
+}
+
+pub async fn live(State(state): State<AppState>) -> Response {
+    respond(StatusCode::OK, live_part(&state).await.into_string())
+}
+
+async fn live_part(state: &AppState) -> Markup {
+    let admin = Admin(state.clone());
+    let servers = admin.list_servers().await.unwrap_or_default();
+    let mut rows = Vec::new();
+    for s in &servers {
+        let Some(name) = s.name.as_ref().map(|n| n.to_string()) else {
+            continue;
+        };
+        rows.push(admin.get_server_status(name).await.ok());
+    }
+    let sessions = state.gateway.sessions().len();
+    let tasks = crate::tasks::count_by_status(&state.store)
+        .await
+        .unwrap_or_default();
+    html! {
+        div class="cards" {
+            div class="card" { span { "Upstream servers" } strong { (servers.len()) } }
+            div class="card" { span { "Running" } strong id="running-count" {
+                (rows.iter().flatten().filter(|s| s.state.to_string() == "running").count())
+            } }
+            div class="card" { span { "Client sessions" } strong { (sessions) } }
+            @for (status, n) in &tasks {
+                div class="card" { span { "Tasks " (status) } strong { (n) } }
+            }
+        }
+        h2 { "Upstream servers" }
+        @if rows.is_empty() {
+            p class="muted" { "No servers yet. " a href="/ui/servers" { "Add one" } "." }
+        } @else {
+            div class="table" {
+                table id="upstreams" {
+                    caption class="muted" { "Each upstream's state, updated every 2 seconds" }
+                    thead { tr {
+                        th scope="col" { "Server" } th scope="col" { "State" } th scope="col" { "Transport" }
+                        th scope="col" { "Protocol" } th scope="col" { "Tools" } th scope="col" { "Restarts" }
+                        th scope="col" { "Last error" }
+                    } }
+                    tbody {
+                        @for status in rows.iter().flatten() {
+                            @let state = status.state.to_string();
+                            tr data-server=(status.name) {
+                                th scope="row" { (status.name) }
+                                td class={ "state state-" (state) } { (state) }
+                                td { (status.transport.to_string()) }
+                                td {
+                                    @if let Some(era) = &status.protocol_era { (era.to_string()) " " }
+                                    span class="muted" { (status.protocol_version.clone().unwrap_or_default()) }
+                                }
+                                td { (status.tools.map(|t| t.to_string()).unwrap_or_else(|| "–".into())) }
+                                td { (status.restarts) }
+                                td class="error" { (status.last_error.clone().unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Servers: the configured upstreams, one added (a stdio command, or a Streamable HTTP or
+//! SSE URL), one removed. Through the admin API's own handlers.
+
+use super::layout::page;
+use super::session::{Signed, check_change};
+use crate::admin::Admin;
+use crate::state::AppState;
+use axum::Extension;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use mcp_director_api::AdminApi;
+use mcp_director_api::models::Server;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct Added {
+    pub notice: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    axum::extract::Query(q): axum::extract::Query<Added>,
+) -> Response {
+    render(
+        &state,
+        &signed,
+        StatusCode::OK,
+        q.notice.as_deref(),
+        None,
+        &NewServer::default(),
+    )
+    .await
+}
+
+/// The add form's fields.
+#[derive(Deserialize, Default)]
+pub struct NewServer {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    transport: String,
+    #[serde(default)]
+    command: String,
+    /// One argument per line.
+    #[serde(default)]
+    args: String,
+    #[serde(default)]
+    url: String,
+}
+
+impl NewServer {
+    fn server(&self) -> Result<Server, String> {
+        let mut body = serde_json::json!({"name": self.name.trim(), "transport": self.transport});
+        if self.transport == "stdio" {
+            body["command"] = self.command.trim().into();
+            let args: Vec<&str> = self
+                .args
+                .lines()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .collect();
+            body["args"] = args.into();
+        } else {
+            body["url"] = self.url.trim().into();
+        }
+        serde_json::from_value(body).map_err(|e| e.to_string())
+    }
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    headers: HeaderMap,
+    Form(form): Form<NewServer>,
+) -> Response {
+    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
+        return refused.into_response();
+    }
+    let added = match form.server() {
+        Ok(server) => Admin(state.clone())
+            .add_server(server)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    match added {
+        Ok(s) => {
+            let name = s.name.map(|n| n.to_string()).unwrap_or_default();
+            Redirect::to(&format!(
+                "/ui/servers?notice={}",
+                urlencode(&format!("Added {name}: it starts now."))
+            ))
+            .into_response()
+        }
+        Err(e) => {
+            render(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e),
+                &form,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Change {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<Change>,
+) -> Response {
+    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
+        return refused.into_response();
+    }
+    match Admin(state.clone()).remove_server(name.clone()).await {
+        Ok(_) => Redirect::to(&format!(
+            "/ui/servers?notice={}",
+            urlencode(&format!("Removed {name}."))
+        ))
+        .into_response(),
+        Err(e) => {
+            render(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e.to_string()),
+                &NewServer::default(),
+            )
+            .await
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn render(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+    form: &NewServer,
+) -> Response {
+    let servers = Admin(state.clone())
+        .list_servers()
+        .await
+        .unwrap_or_default();
+    let transport = if form.transport.is_empty() {
+        "stdio"
+    } else {
+        form.transport.as_str()
+    };
+    let body = html! {
+        @if let Some(n) = notice { p class="notice" role="status" { (n) } }
+        @if let Some(e) = error { p class="notice error" role="alert" { (e) } }
+        h2 { "Configured" }
+        div class="table" {
+            table id="servers" {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Transport" } th scope="col" { "Runs" } th scope="col" { span class="muted" { "Actions" } } } }
+                tbody {
+                    @for s in &servers {
+                        @let name = s.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                        tr data-server=(name) {
+                            th scope="row" { (name) }
+                            td { (s.transport.to_string()) }
+                            td { code { (s.command.clone().or_else(|| s.url.clone()).unwrap_or_default()) " " (s.args.join(" ")) } }
+                            td {
+                                form class="inline" method="post" action={ "/ui/servers/" (name) "/remove" } {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button type="submit" class="danger" aria-label={ "Remove " (name) } { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 id="add" { "Add a server" }
+        form class="stack" method="post" action="/ui/servers" aria-labelledby="add" {
+            input type="hidden" name="csrf" value=(signed.csrf);
+            div { label for="name" { "Name " span class="hint" { "(letters, digits, - and _; its tools appear as name/tool)" } }
+                  input id="name" name="name" required value=(form.name) autocomplete="off"; }
+            div { label for="transport" { "Transport" }
+                  select id="transport" name="transport" {
+                      @for (value, label) in [("stdio", "stdio (a command the director runs)"), ("streamable-http", "Streamable HTTP (a URL)"), ("sse", "HTTP+SSE, legacy (a URL)")] {
+                          option value=(value) selected[transport == value] { (label) }
+                      }
+                  } }
+            div { label for="command" { "Command " span class="hint" { "(stdio)" } }
+                  input id="command" name="command" value=(form.command) autocomplete="off"; }
+            div { label for="args" { "Arguments " span class="hint" { "(stdio; one per line)" } }
+                  textarea id="args" name="args" rows="3" { (form.args) } }
+            div { label for="url" { "URL " span class="hint" { "(Streamable HTTP or SSE)" } }
+                  input id="url" name="url" type="url" value=(form.url) autocomplete="off"; }
+            div { button type="submit" { "Add server" } }
+        }
+    };
+    page(status, "Servers", Some(signed), "/ui/servers", body)
+}

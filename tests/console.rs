@@ -1,0 +1,135 @@
+//! The web console (`/ui/`) in Debian's chromium (playwright-core), every page checked with
+//! axe-core: sign-in (a wrong password refused), the live overview, a server added and seen
+//! ready, its tools in the catalog, the configuration reloaded, a forged CSRF token refused,
+//! sign-out; and, without a browser, who may use it at all. Screenshots are kept in
+//! `target/tmp/console/`.
+
+mod common;
+
+use common::Director;
+use serde_json::Value;
+use std::process::Command;
+
+const USER: &str = "admin";
+const PASSWORD: &str = "console-password-42";
+
+fn config() -> String {
+    format!(
+        "[settings.auth]\nenabled = true\nusername = \"{USER}\"\npassword_hash = \"{}\"\n\
+         [servers.a]\ncommand = \"{}\"\nenv = {{ FIXTURE_NAME = \"a\" }}\n",
+        mcp_director::secrets::hash_password(PASSWORD),
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
+    let d = Director::start(&config());
+    d.wait_running_as(Some((USER, PASSWORD)), &["a"]).await;
+    let shots = format!("{}/console", env!("CARGO_TARGET_TMPDIR"));
+    let (base, fixture) = (d.url.clone(), env!("CARGO_BIN_EXE_mcp-fixture-server"));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(common::node())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/js/console_browser.cjs"
+            ))
+            .args([&base, USER, PASSWORD, fixture, &shots])
+            .env("NODE_PATH", common::peers().join("npm/node_modules"))
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    eprintln!("console in chromium: {report}");
+    assert!(report["failure"].is_null(), "{}", report["failure"]);
+    assert_eq!(report["first_url"], "/ui/login");
+    assert_eq!(report["wrong_password_status"], 401);
+    assert_eq!(
+        report["wrong_password_message"],
+        "Wrong user name or password."
+    );
+    assert_eq!(report["signed_in_as"], USER);
+    assert_eq!(
+        report["cookie"],
+        serde_json::json!({"httpOnly": true, "sameSite": "Strict", "path": "/ui"})
+    );
+    assert!(
+        report["added_notice"]
+            .as_str()
+            .unwrap()
+            .contains("Added added")
+    );
+    assert_eq!(report["overview_live"], "/ui/live/overview");
+    assert_eq!(report["found_tools"], serde_json::json!(["added/echo"]));
+    assert_eq!(report["config_has_added"], true);
+    assert_eq!(report["forged_csrf_status"], 403);
+    assert!(
+        report["still_there"]
+            .as_array()
+            .unwrap()
+            .contains(&"added".into()),
+        "{report}"
+    );
+    assert_eq!(report["phone_overflow"], false);
+    assert_eq!(report["first_tab"], "Skip to content");
+    assert_eq!(report["after_sign_out"], "/ui/login");
+    assert_eq!(report["console_errors"], serde_json::json!([]));
+    for (page, violations) in report["axe"].as_object().unwrap() {
+        assert_eq!(violations, &serde_json::json!([]), "axe on {page}");
+    }
+    assert_eq!(report["axe"].as_object().unwrap().len(), 5);
+    for shot in report["screenshots"].as_array().unwrap() {
+        let png = std::fs::read(shot.as_str().unwrap()).expect("screenshot written");
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);
+    }
+    // The server added in the browser runs (the same handlers as /api).
+    d.wait_running_as(Some((USER, PASSWORD)), &["added"]).await;
+}
+
+/// Without `[settings.auth]` the console answers this machine only (as `/api` does), with a
+/// session but no sign-in; a remote client (here: named by a trusted proxy) is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_admin_auth_only_this_machine_uses_the_console() {
+    let d = Director::start("[settings]\ntrusted_proxies = [\"127.0.0.1\"]\n");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let local = http.get(format!("{}/ui/", d.url)).send().await.unwrap();
+    assert_eq!(local.status(), 200);
+    let cookie = local
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let csp = local.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let remote = http
+        .get(format!("{}/ui/", d.url))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(remote.status(), 403);
+    // A change without the session's token: refused.
+    let session = cookie.split(';').next().unwrap().to_string();
+    let forged = http
+        .post(format!("{}/ui/config/reload", d.url))
+        .header("cookie", &session)
+        .form(&[("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // The assets are small: the budget for the console is 300 KiB in all.
+    assert!(mcp_director::console::assets_size() < 64 * 1024);
+}

@@ -1,0 +1,137 @@
+// The web console in a real browser: Debian's chromium driven by playwright-core, checked
+// with axe-core on every page.
+// Usage: node console_browser.cjs BASE_URL USER PASSWORD FIXTURE_COMMAND SHOTS_DIR
+// Signs in (first with a wrong password), watches the overview, adds a stdio server and waits
+// for it to become ready on the (live) overview, finds its tools, reloads the configuration,
+// tries a change with a forged CSRF token, and signs out. Prints one JSON report.
+const path = require('node:path');
+const fs = require('node:fs');
+const { chromium } = require('playwright-core');
+
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+(async () => {
+  const [base, user, password, fixture, shots] = process.argv.slice(2);
+  fs.mkdirSync(shots, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const report = { console_errors: [], axe: {}, screenshots: [] };
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') report.console_errors.push(m.text()); });
+    page.on('pageerror', (e) => report.console_errors.push(String(e)));
+
+    const shot = async (name) => {
+      const file = path.join(shots, `${name}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      report.screenshots.push(file);
+    };
+    const axe = async (name) => {
+      // Evaluated through the driver: the console's CSP (rightly) refuses an injected script.
+      await page.evaluate(AXE_SOURCE);
+      const result = await page.evaluate(async () => window.axe.run(document, {
+        resultTypes: ['violations'],
+      }));
+      report.axe[name] = result.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    };
+
+    // Not signed in: to the sign-in page.
+    await page.goto(`${base}/ui/`);
+    report.first_url = new URL(page.url()).pathname;
+    await axe('sign-in');
+    await shot('sign-in');
+    await page.fill('#username', user);
+    await page.fill('#password', 'not-the-password');
+    const [wrong] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/ui/login') && r.request().method() === 'POST'),
+      page.click('button[type=submit]'),
+    ]);
+    report.wrong_password_status = wrong.status();
+    report.wrong_password_message = await page.textContent('#sign-in-error');
+    // The 401 of that answer is the only error the browser may log.
+    report.console_errors = report.console_errors.filter((e) => !e.includes('401'));
+    await page.fill('#username', user);
+    await page.fill('#password', password);
+    await Promise.all([page.waitForURL(`${base}/ui/`), page.click('button[type=submit]')]);
+    report.signed_in_as = await page.textContent('.who strong');
+    const cookie = (await context.cookies()).find((c) => c.name === 'mcpd_console');
+    report.cookie = cookie && { httpOnly: cookie.httpOnly, sameSite: cookie.sameSite, path: cookie.path };
+
+    // The overview, with the configured server ready.
+    await page.waitForSelector('#upstreams tr[data-server=a] .state-running');
+    await axe('overview');
+    await shot('overview');
+
+    // Add a stdio server; the overview (live) shows it ready.
+    await page.click('nav a[href="/ui/servers"]');
+    await page.fill('#name', 'added');
+    await page.selectOption('#transport', 'stdio');
+    await page.fill('#command', fixture);
+    await Promise.all([page.waitForURL(/\/ui\/servers\?notice=/), page.click('form.stack button[type=submit]')]);
+    report.added_notice = await page.textContent('p.notice');
+    await axe('servers');
+    await shot('servers');
+    await page.click('nav a[href="/ui/"]');
+    const started = Date.now();
+    await page.waitForSelector('#upstreams tr[data-server=added] .state-running', { timeout: 20000 });
+    report.added_ready_ms = Date.now() - started;
+    // Live: without a reload, the page follows a change made elsewhere (the admin API).
+    report.overview_live = await page.getAttribute('#live', 'data-live');
+
+    // Its tools in the catalog.
+    await page.goto(`${base}/ui/tools?q=added%2Fecho`);
+    report.found_tools = await page.$$eval('#tools tbody tr', (rows) => rows.map((r) => r.dataset.tool));
+    await axe('tools');
+    await shot('tools');
+
+    // The configuration, reloaded.
+    await page.click('nav a[href="/ui/config"]');
+    report.config_has_added = (await page.textContent('#config')).includes('[servers.added]');
+    await Promise.all([page.waitForURL(/notice=Reloaded/), page.click('main form button[type=submit]')]);
+    await axe('config');
+    await shot('config');
+
+    // A change with a forged CSRF token (same cookie, wrong token) is refused, and changes
+    // nothing.
+    const logged = report.console_errors.length;
+    const forged = await page.evaluate(async () => {
+      const r = await fetch('/ui/servers/added/remove', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'csrf=forged',
+      });
+      return r.status;
+    });
+    report.forged_csrf_status = forged;
+    report.console_errors.splice(logged); // the browser logs that refusal, as it should
+    await page.goto(`${base}/ui/servers`);
+    report.still_there = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => r.dataset.server));
+
+    // On a phone.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/ui/`);
+    await shot('overview-phone');
+    report.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+
+    // Keyboard: the first Tab reaches the skip link.
+    await page.keyboard.press('Tab');
+    report.first_tab = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+
+    // Signed out: the console is closed again.
+    await page.click('.who button');
+    await page.waitForURL(`${base}/ui/login`);
+    await page.goto(`${base}/ui/servers`);
+    report.after_sign_out = new URL(page.url()).pathname;
+  } catch (e) {
+    report.failure = String(e && e.stack || e);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(report));
+})();
