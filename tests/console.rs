@@ -26,6 +26,16 @@ fn config() -> String {
 async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
     let d = Director::start(&config());
     d.wait_running_as(Some((USER, PASSWORD)), &["a"]).await;
+    // A call for analytics to show.
+    let mut client = common::McpHttp::new(&d.url);
+    client.initialize(serde_json::json!({})).await;
+    let called = client
+        .post(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "a/echo", "arguments": {"text": "for analytics"}}}),
+        )
+        .await;
+    assert_eq!(common::result_text(&called), "a: for analytics");
     let shots = format!("{}/console", env!("CARGO_TARGET_TMPDIR"));
     let (base, fixture) = (d.url.clone(), env!("CARGO_BIN_EXE_mcp-fixture-server"));
     let out = tokio::task::spawn_blocking(move || {
@@ -81,7 +91,49 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
     for (page, violations) in report["axe"].as_object().unwrap() {
         assert_eq!(violations, &serde_json::json!([]), "axe on {page}");
     }
-    assert_eq!(report["axe"].as_object().unwrap().len(), 5);
+    assert_eq!(report["axe"].as_object().unwrap().len(), 7);
+    assert!(
+        report["analytics_tools"]
+            .as_array()
+            .unwrap()
+            .contains(&"a/echo".into()),
+        "{report}"
+    );
+    assert!(report["analytics_chart"].as_u64().unwrap() >= 1);
+    assert!(
+        report["profiles"]
+            .as_array()
+            .unwrap()
+            .contains(&"narrow".into())
+    );
+    // The token shown once works, and its profile sees fewer tools.
+    let token = report["profile_token"].as_str().unwrap().trim();
+    let tools = |token: Option<&str>| {
+        let mut c = common::McpHttp::new(&d.url);
+        if let Some(t) = token {
+            c.url = format!("{}/mcp?token={t}", d.url);
+        }
+        async move {
+            c.initialize(serde_json::json!({})).await;
+            let listed = c
+                .post(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+                .await;
+            listed[0]["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let narrow = tools(Some(token)).await;
+    let everyone = tools(None).await;
+    assert!(!narrow.contains(&"a/echo".to_string()), "{narrow:?}");
+    assert!(everyone.contains(&"a/echo".to_string()), "{everyone:?}");
+    assert!(
+        narrow.len() < everyone.len() && !narrow.is_empty(),
+        "{narrow:?}"
+    );
     for shot in report["screenshots"].as_array().unwrap() {
         let png = std::fs::read(shot.as_str().unwrap()).expect("screenshot written");
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);

@@ -16,10 +16,16 @@ use common::{ADMIN_PASSWORD as PASSWORD, ADMIN_USER as USER, oauth_config as con
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// Rewrites the director's configuration file (`from` → `to`) and reloads it.
-async fn edit_config(d: &Director, from: &str, to: &str) {
-    let text = d.config_text();
-    assert!(text.contains(from), "{from} not in the configuration");
-    d.write_config(&text.replace(from, to));
+/// Sets `settings.<table>.<key>` in the configuration behind the director's back (its file,
+/// or the store's version in the PostgreSQL pass), then reloads it.
+async fn edit_config(d: &Director, table: &str, key: &str, value: &str) {
+    let mut doc: toml::Table = d.config_text().parse().expect("the configuration is TOML");
+    doc.get_mut("settings")
+        .and_then(|s| s.get_mut(table))
+        .and_then(|t| t.as_table_mut())
+        .unwrap_or_else(|| panic!("no [settings.{table}]"))
+        .insert(key.into(), value.into());
+    d.write_config(&toml::to_string(&doc).unwrap());
     let r = http()
         .post(format!("{}/api/config/reload", d.url))
         .basic_auth(USER, Some(PASSWORD))
@@ -538,12 +544,7 @@ async fn token_for_another_audience_is_refused() {
     let tokens = flow.tokens().await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(mcp_initialize(&d.url, Some(access), "").await.0, 200);
-    edit_config(
-        &d,
-        "[settings.oauth]\nenabled = true\n",
-        "[settings.oauth]\nenabled = true\nissuer = \"https://director.example.com\"\n",
-    )
-    .await;
+    edit_config(&d, "oauth", "issuer", "https://director.example.com").await;
     let (status, challenge) = mcp_initialize(&d.url, Some(access), "").await;
     assert_eq!(status, 401);
     assert!(challenge.contains("another resource"), "{challenge}");
@@ -922,12 +923,7 @@ async fn a_removed_account_loses_its_tokens() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(mcp_initialize(&d.url, Some(access), "").await.0, 200);
     // The admin account is renamed: what `local:admin` was granted is worth nothing now.
-    edit_config(
-        &d,
-        &format!("username = \"{USER}\""),
-        "username = \"someone-else\"",
-    )
-    .await;
+    edit_config(&d, "auth", "username", "someone-else").await;
     let (status, challenge) = mcp_initialize(&d.url, Some(access), "").await;
     assert_eq!(status, 401);
     assert!(challenge.contains("no longer allowed"), "{challenge}");

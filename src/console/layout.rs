@@ -11,6 +11,8 @@ const NAV: &[(&str, &str)] = &[
     ("/ui/", "Overview"),
     ("/ui/servers", "Servers"),
     ("/ui/tools", "Tools"),
+    ("/ui/profiles", "Profiles"),
+    ("/ui/analytics", "Analytics"),
     ("/ui/config", "Configuration"),
 ];
 

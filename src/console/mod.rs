@@ -3,10 +3,12 @@
 //! handlers `/api` serves, so the two never disagree; a small script keeps the overview live.
 //! Assets are embedded; no CDN, no build step. Who may use it: `session.rs`.
 
+mod analytics;
 mod assets;
 mod config;
 mod layout;
 mod overview;
+mod profiles;
 mod servers;
 mod session;
 mod sign_in;
@@ -30,6 +32,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/servers", get(servers::show).post(servers::add))
         .route("/ui/servers/{name}/remove", post(servers::remove))
         .route("/ui/tools", get(tools::show))
+        .route("/ui/profiles", get(profiles::show).post(profiles::create))
+        .route("/ui/profiles/{name}/delete", post(profiles::delete))
+        .route("/ui/analytics", get(analytics::show))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))
         .route("/ui/login", get(sign_in::form).post(sign_in::sign_in))

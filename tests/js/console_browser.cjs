@@ -97,6 +97,27 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
     await axe('config');
     await shot('config');
 
+    // A profile that hides a tool: its token is shown once.
+    await page.click('nav a[href="/ui/profiles"]');
+    await page.fill('#p-name', 'narrow');
+    await page.fill('#p-servers', 'a');
+    await page.fill('#p-deny', 'a/echo');
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/ui/profiles') && r.request().method() === 'POST'),
+      page.click('form.stack button[type=submit]'),
+    ]);
+    report.profile_token = await page.textContent('#token');
+    report.profiles = await page.$$eval('#profiles tbody tr', (rows) => rows.map((r) => r.dataset.profile));
+    await axe('profiles');
+    await shot('profiles');
+
+    // Analytics: the call made before the browser came shows up, per tool and as a chart.
+    await page.click('nav a[href="/ui/analytics"]');
+    report.analytics_tools = await page.$$eval('#analytics tbody tr', (rows) => rows.map((r) => r.dataset.tool));
+    report.analytics_chart = await page.$$eval('svg.bars rect', (bars) => bars.length);
+    await axe('analytics');
+    await shot('analytics');
+
     // A change with a forged CSRF token (same cookie, wrong token) is refused, and changes
     // nothing.
     const logged = report.console_errors.length;

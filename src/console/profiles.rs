@@ -1,0 +1,216 @@
+//! Profiles: who sees which servers and tools. A profile that requires a token gets one when
+//! it is created, shown on that page only (the store keeps its hash).
+
+use super::layout::page;
+use super::servers::Change;
+use super::session::{Signed, check_change};
+use crate::admin::Admin;
+use crate::state::AppState;
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use mcp_director_api::AdminApi;
+use serde::Deserialize;
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Query(q): Query<super::servers::Added>,
+) -> Response {
+    render(
+        &state,
+        &signed,
+        StatusCode::OK,
+        q.notice.as_deref(),
+        None,
+        None,
+    )
+    .await
+}
+
+/// The create form's fields (`servers` may repeat).
+#[derive(Deserialize, Default)]
+pub struct NewProfile {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    servers: String,
+    /// One pattern per line.
+    #[serde(default)]
+    allow: String,
+    #[serde(default)]
+    deny: String,
+    #[serde(default)]
+    require_token: Option<String>,
+}
+
+fn lines(s: &str, split: fn(char) -> bool) -> Vec<String> {
+    s.split(split)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    headers: HeaderMap,
+    Form(form): Form<NewProfile>,
+) -> Response {
+    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
+        return refused.into_response();
+    }
+    let body = serde_json::json!({
+        "name": form.name.trim(),
+        "description": (!form.description.trim().is_empty()).then(|| form.description.trim()),
+        "servers": lines(&form.servers, |c| c == ',' || c.is_whitespace()),
+        "allow": lines(&form.allow, |c| c == '\n'),
+        "deny": lines(&form.deny, |c| c == '\n'),
+        "require_token": form.require_token.is_some(),
+    });
+    let created = match serde_json::from_value(body) {
+        Ok(profile) => Admin(state.clone())
+            .create_profile(profile)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match created {
+        Ok(c) => {
+            let name = c.profile.name.map(|n| n.to_string()).unwrap_or_default();
+            match c.token {
+                // Shown on this answer only: never in a URL, never stored.
+                Some(token) => {
+                    let shown = html! {
+                        div class="notice" role="status" id="new-token" {
+                            p { "Created " strong { (name) } ". Its token, shown this once:" }
+                            pre { code id="token" { (token) } }
+                            p class="hint" { "Clients pass it as " code { "?token=…" } " or " code { "Authorization: Bearer …" } "." }
+                        }
+                    };
+                    render(
+                        &state,
+                        &signed,
+                        StatusCode::CREATED,
+                        None,
+                        None,
+                        Some(shown),
+                    )
+                    .await
+                }
+                None => Redirect::to(&format!(
+                    "/ui/profiles?notice={}",
+                    super::servers::urlencode(&format!("Created {name}."))
+                ))
+                .into_response(),
+            }
+        }
+        Err(e) => {
+            render(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<Change>,
+) -> Response {
+    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
+        return refused.into_response();
+    }
+    match Admin(state.clone()).delete_profile(name.clone()).await {
+        Ok(_) => Redirect::to(&format!(
+            "/ui/profiles?notice={}",
+            super::servers::urlencode(&format!("Deleted {name}."))
+        ))
+        .into_response(),
+        Err(e) => {
+            render(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e.to_string()),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn render(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+    extra: Option<Markup>,
+) -> Response {
+    let admin = Admin(state.clone());
+    let profiles = admin.list_profiles().await.unwrap_or_default();
+    let servers = admin.list_servers().await.unwrap_or_default();
+    let body = html! {
+        @if let Some(n) = notice { p class="notice" role="status" { (n) } }
+        @if let Some(e) = error { p class="notice error" role="alert" { (e) } }
+        @if let Some(x) = extra { (x) }
+        div class="table" {
+            table id="profiles" {
+                thead { tr {
+                    th scope="col" { "Profile" } th scope="col" { "Servers" } th scope="col" { "Allow" }
+                    th scope="col" { "Deny" } th scope="col" { "Token" } th scope="col" { span class="muted" { "Actions" } }
+                } }
+                tbody {
+                    @for p in &profiles {
+                        @let name = p.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                        tr data-profile=(name) {
+                            th scope="row" { (name) @if let Some(d) = &p.description { br; span class="muted" { (d) } } }
+                            td { @if p.servers.is_empty() { span class="muted" { "all" } } @else { (p.servers.join(", ")) } }
+                            td { (p.allow.join(", ")) }
+                            td { (p.deny.join(", ")) }
+                            td { @if p.require_token { "required" } @else { span class="muted" { "none" } } }
+                            td {
+                                form class="inline" method="post" action={ "/ui/profiles/" (name) "/delete" } {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button type="submit" class="danger" aria-label={ "Delete " (name) } { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 id="create" { "Create a profile" }
+        form class="stack" method="post" action="/ui/profiles" aria-labelledby="create" {
+            input type="hidden" name="csrf" value=(signed.csrf);
+            div { label for="p-name" { "Name" } input id="p-name" name="name" required autocomplete="off"; }
+            div { label for="p-description" { "Description" } input id="p-description" name="description" autocomplete="off"; }
+            div { label for="p-servers" { "Servers " span class="hint" { "(names separated by spaces or commas; empty: all. Configured: " (servers.iter().filter_map(|s| s.name.as_ref().map(|n| n.to_string())).collect::<Vec<_>>().join(", ")) ")" } }
+                  input id="p-servers" name="servers" autocomplete="off"; }
+            div { label for="p-allow" { "Allow " span class="hint" { "(tool name patterns such as fs/read_*, one per line; empty: all)" } }
+                  textarea id="p-allow" name="allow" rows="2" {} }
+            div { label for="p-deny" { "Deny " span class="hint" { "(patterns, one per line)" } }
+                  textarea id="p-deny" name="deny" rows="2" {} }
+            div { label { input type="checkbox" name="require_token" value="on" checked; " Requires a token (one is made and shown once)" } }
+            div { button type="submit" { "Create profile" } }
+        }
+    };
+    page(status, "Profiles", Some(signed), "/ui/profiles", body)
+}
