@@ -282,3 +282,32 @@ async fn guessing_admin_passwords_is_throttled() {
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(get("right").await.unwrap().status(), 429);
 }
+
+/// A restart through the admin API: a new process at once (no back-off), and what the
+/// server's processes wrote to stderr is in its status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_starts_a_new_process_and_stderr_is_kept() {
+    let d = Director::start(&format!(
+        "[servers.a]\ncommand = \"{}\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    let before = d.wait_running(&["a"]).await;
+    let c = d.client(None);
+    let answered = c.restart_server("a").await.unwrap();
+    assert_eq!(answered.status().as_u16(), 202);
+    let status = common::wait_for(|| async {
+        let s = c.get_server_status("a").await.ok()?.into_inner();
+        (s.state == types::UpstreamState::Running && s.pid.is_some() && s.pid != Some(before[0]))
+            .then_some(s)
+    })
+    .await;
+    assert!(!common::process_alive(before[0]), "the old process is gone");
+    assert_eq!(status.last_error, None);
+    let started = status
+        .stderr
+        .iter()
+        .filter(|l| l.contains("fixture server fixture started"))
+        .count();
+    assert_eq!(started, 2, "{:?}", status.stderr);
+    assert_eq!(status_of(c.restart_server("nope").await), 404);
+}

@@ -74,6 +74,14 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
             .contains("Added added")
     );
     assert_eq!(report["overview_live"], "/ui/live/overview");
+    assert_eq!(report["restart_notice"], "Restarting added.");
+    // Two processes of it wrote their start to stderr: the first, and the restarted one.
+    let stderr = report["stderr"].as_str().unwrap();
+    assert_eq!(
+        stderr.matches("fixture server fixture started").count(),
+        2,
+        "{stderr}"
+    );
     assert_eq!(report["found_tools"], serde_json::json!(["added/echo"]));
     assert_eq!(report["config_has_added"], true);
     assert_eq!(report["forged_csrf_status"], 403);

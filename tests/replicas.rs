@@ -594,3 +594,23 @@ async fn a_rate_limit_holds_across_replicas_through_redis() {
     assert_eq!(statuses[10], 429, "{statuses:?}");
     drop((replicas, lb));
 }
+
+/// Redis unreachable: the replica does not stop limiting (nor refuse everyone); it enforces
+/// its share meanwhile, alone here: the whole limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_answer_from_redis_a_replica_limits_on_its_own() {
+    let nobody = common::free_port();
+    let d = Director::start(&format!(
+        "[settings.cluster]\nredis_url = \"redis://127.0.0.1:{nobody}\"\n[settings.rate_limit]\nper_minute = 2\n"
+    ));
+    let c = McpHttp::new(&d.url);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(c.request(&init).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    assert!(d.log().contains("Redis unusable"), "the fallback is logged");
+}

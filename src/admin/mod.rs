@@ -212,6 +212,7 @@ impl AdminApi for Admin {
                 last_error: None,
                 restarts: 0,
                 tools: None,
+                stderr: Vec::new(),
             });
         };
         let status = upstream.status();
@@ -242,7 +243,20 @@ impl AdminApi for Admin {
             last_error: status.last_error,
             restarts: status.restarts,
             tools: Some(tools),
+            stderr: upstream.stderr.lines(),
         })
+    }
+
+    async fn restart_server(&self, name: String) -> Result<ServerStatus, ApiError> {
+        let upstream = self
+            .0
+            .gateway
+            .pool
+            .get(&name)
+            .ok_or_else(|| not_found("running server", &name))?;
+        upstream.restart();
+        tracing::info!(server = %name, "restart asked through the admin API");
+        self.get_server_status(name).await
     }
 
     async fn list_tools(&self) -> Result<Vec<ToolInfo>, ApiError> {

@@ -153,8 +153,10 @@ pub enum ServersCmd {
     },
     /// Remove a server.
     Remove { name: String },
-    /// Show a server's status.
+    /// Show a server's status (with the last lines of its stderr).
     Status { name: String },
+    /// Restart a server now (its process stopped and started again).
+    Restart { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -308,6 +310,10 @@ impl Run for ServersCmd {
                         .map_err(api_err)?
                         .into_inner(),
                 )?;
+            }
+            ServersCmd::Restart { name } => {
+                c.restart_server(&name).await.map_err(api_err)?;
+                println!("restarting server {name}");
             }
         }
         Ok(())

@@ -31,6 +31,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/live/overview", get(overview::live))
         .route("/ui/servers", get(servers::show).post(servers::add))
         .route("/ui/servers/{name}/remove", post(servers::remove))
+        .route("/ui/servers/{name}/restart", post(servers::restart))
         .route("/ui/tools", get(tools::show))
         .route("/ui/profiles", get(profiles::show).post(profiles::create))
         .route("/ui/profiles/{name}/delete", post(profiles::delete))

@@ -147,6 +147,36 @@ pub async fn remove(
     }
 }
 
+pub async fn restart(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<Change>,
+) -> Response {
+    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
+        return refused.into_response();
+    }
+    match Admin(state.clone()).restart_server(name.clone()).await {
+        Ok(_) => Redirect::to(&format!(
+            "/ui/servers?notice={}",
+            urlencode(&format!("Restarting {name}."))
+        ))
+        .into_response(),
+        Err(e) => {
+            render(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e.to_string()),
+                &NewServer::default(),
+            )
+            .await
+        }
+    }
+}
+
 pub(super) fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -159,10 +189,13 @@ async fn render(
     error: Option<&str>,
     form: &NewServer,
 ) -> Response {
-    let servers = Admin(state.clone())
-        .list_servers()
-        .await
-        .unwrap_or_default();
+    let admin = Admin(state.clone());
+    let servers = admin.list_servers().await.unwrap_or_default();
+    let mut statuses = Vec::new();
+    for s in &servers {
+        let name = s.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        statuses.push(admin.get_server_status(name).await.ok());
+    }
     let transport = if form.transport.is_empty() {
         "stdio"
     } else {
@@ -174,15 +207,36 @@ async fn render(
         h2 { "Configured" }
         div class="table" {
             table id="servers" {
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Transport" } th scope="col" { "Runs" } th scope="col" { span class="muted" { "Actions" } } } }
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "State" } th scope="col" { "Transport" }
+                    th scope="col" { "Runs" } th scope="col" { span class="muted" { "Actions" } }
+                } }
                 tbody {
-                    @for s in &servers {
+                    @for (s, status) in servers.iter().zip(&statuses) {
                         @let name = s.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
                         tr data-server=(name) {
                             th scope="row" { (name) }
+                            td {
+                                @if let Some(st) = status {
+                                    @let state = st.state.to_string();
+                                    span class={ "state state-" (state) } { (state) }
+                                    @if let Some(e) = &st.last_error { br; span class="error" { (e) } }
+                                    @if !st.stderr.is_empty() {
+                                        details {
+                                            summary { "stderr, last " (st.stderr.len()) " lines" }
+                                            pre class="stderr" { (st.stderr.join("\n")) }
+                                        }
+                                    }
+                                }
+                            }
                             td { (s.transport.to_string()) }
                             td { code { (s.command.clone().or_else(|| s.url.clone()).unwrap_or_default()) " " (s.args.join(" ")) } }
-                            td {
+                            td class="actions" {
+                                form class="inline" method="post" action={ "/ui/servers/" (name) "/restart" } {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button type="submit" aria-label={ "Restart " (name) } { "Restart" }
+                                }
+                                " "
                                 form class="inline" method="post" action={ "/ui/servers/" (name) "/remove" } {
                                     input type="hidden" name="csrf" value=(signed.csrf);
                                     button type="submit" class="danger" aria-label={ "Remove " (name) } { "Remove" }

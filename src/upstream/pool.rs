@@ -115,6 +115,10 @@ pub struct Upstream {
     /// Extra connections to this instance, and which session holds which (see
     /// `gateway/lanes.rs`); closed with the instance.
     pub lanes: std::sync::Mutex<Lanes>,
+    /// The last lines its processes wrote to stderr.
+    pub stderr: Arc<super::stdio::StderrTail>,
+    /// Asked to restart now (an operator's restart).
+    restart: tokio::sync::Notify,
 }
 
 /// Extra connections of an instance, for sessions that need one to themselves.
@@ -132,6 +136,11 @@ impl Upstream {
         let _ = status
             .wait_for(|s| s.state != UpstreamState::Starting)
             .await;
+    }
+
+    /// Ends its connection and starts it again at once (a back-off under way is cut short).
+    pub fn restart(&self) {
+        self.restart.notify_one();
     }
 
     pub fn status(&self) -> Status {
@@ -289,6 +298,8 @@ impl Pool {
                 catalog: RwLock::new(BTreeMap::new()),
                 stop: watch::Sender::new(false),
                 lanes: Default::default(),
+                stderr: Default::default(),
+                restart: tokio::sync::Notify::new(),
             });
             upstreams.insert(name, upstream.clone());
             tokio::spawn(supervise(self.clone(), upstream));
@@ -353,6 +364,7 @@ impl Pool {
                 env: &s.env,
                 cwd: s.cwd.as_deref(),
                 max_line: max,
+                stderr: u.stderr.clone(),
             })
             .map_err(|e| {
                 format!(
@@ -470,6 +482,7 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
         first = false;
         u.set_status(|s| s.state = UpstreamState::Starting);
         let started = Instant::now();
+        let mut restarting = false;
         let opened = match pool.open(&u).await {
             Ok(pipe) => {
                 Connection::start(&u.name, pipe, u.timeout(), Some(pool.hook.clone())).await
@@ -536,6 +549,10 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
                             None => break,
                         },
                         _ = stop.changed() => break,
+                        () = u.restart.notified() => {
+                            restarting = true;
+                            break;
+                        }
                     }
                 }
                 refresher.abort();
@@ -548,6 +565,14 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
                 });
                 if *stop.borrow() {
                     break;
+                }
+                if restarting {
+                    tracing::info!(server = %u.name, "upstream restarted by an operator");
+                    u.set_status(|s| {
+                        s.last_error = None;
+                        s.pid = None;
+                    });
+                    continue;
                 }
                 tracing::warn!(server = %u.name, "upstream connection closed; reconnecting");
                 u.set_status(|s| {
@@ -567,6 +592,7 @@ async fn supervise(pool: Arc<Pool>, u: Arc<Upstream>) {
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = stop.changed() => break,
+            () = u.restart.notified() => backoff = BACKOFF_START,
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }

@@ -22,6 +22,34 @@ pub struct Spawn<'a> {
     pub cwd: Option<&'a str>,
     /// The longest line (message) the child may write; a longer one ends the connection.
     pub max_line: usize,
+    /// Where the child's stderr lines are kept (besides the log).
+    pub stderr: std::sync::Arc<StderrTail>,
+}
+
+/// The last lines a server's processes wrote to stderr: why one failed is often there.
+#[derive(Default)]
+pub struct StderrTail(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl StderrTail {
+    const KEEP: usize = 100;
+
+    pub fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() == Self::KEEP {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// Oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
 }
 
 /// The director's environment variables that hold secrets.
@@ -92,12 +120,13 @@ pub fn spawn(s: Spawn<'_>) -> std::io::Result<Pipe> {
         }
     });
 
-    let name = server.clone();
+    let (name, tail) = (server.clone(), s.stderr.clone());
     tokio::spawn(async move {
         let mut lines = crate::ndjson::Lines::truncating(stderr, 4096);
         while let Ok(Some(line)) = lines.next().await {
             let line = String::from_utf8_lossy(line);
             tracing::info!(target: "mcp_director::upstream::stderr", server = %name, "{line}");
+            tail.push(line.into_owned());
         }
     });
 

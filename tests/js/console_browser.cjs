@@ -84,6 +84,21 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
     // Live: without a reload, the page follows a change made elsewhere (the admin API).
     report.overview_live = await page.getAttribute('#live', 'data-live');
 
+    // Restarted from the servers page: a new process, and its stderr lines are kept.
+    await page.click('nav a[href="/ui/servers"]');
+    await Promise.all([
+      page.waitForURL(/notice=Restarting/),
+      page.click('tr[data-server=added] button[aria-label="Restart added"]'),
+    ]);
+    report.restart_notice = await page.textContent('p.notice');
+    for (let i = 0; i < 100; i++) {
+      await page.goto(`${base}/ui/servers`);
+      report.stderr = await page.textContent('tr[data-server=added] pre.stderr').catch(() => '');
+      const running = await page.$('tr[data-server=added] .state-running');
+      if (running && (report.stderr.match(/fixture server fixture started/g) || []).length >= 2) break;
+      await page.waitForTimeout(200);
+    }
+
     // Its tools in the catalog.
     await page.goto(`${base}/ui/tools?q=added%2Fecho`);
     report.found_tools = await page.$$eval('#tools tbody tr', (rows) => rows.map((r) => r.dataset.tool));

@@ -1481,6 +1481,9 @@ pub mod models {
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub server_info: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         pub state: UpstreamState,
+        ///The last lines (up to 100) a stdio server wrote to stderr, oldest first, from every process of it this director started (why it failed is often there).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub stderr: ::std::vec::Vec<::std::string::String>,
         ///Number of tools exposed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tools: ::std::option::Option<u64>,
@@ -2060,6 +2063,13 @@ pub trait AdminApi: Send + Sync + 'static {
         &self,
         name: String,
     ) -> impl Future<Output = Result<models::ServerStatus, ApiError>> + Send;
+    /// Restart a server
+    ///
+    /// Ends the server's shared connection (a stdio server's process is stopped) and starts it again at once, without the back-off a crash waits (also cutting a back-off short). Calls in flight on it fail. Answers once the restart is under way.
+    fn restart_server(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<models::ServerStatus, ApiError>> + Send;
     /// List all tools
     ///
     /// Every tool exposed by the running upstream servers, under its exposed (namespaced) name.
@@ -2169,6 +2179,19 @@ async fn get_server_status<T: AdminApi>(
     let out = api.get_server_status(name).await?;
     Ok((
         StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn restart_server<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<models::ServerStatus>), ApiError> {
+    api.authenticate(&headers).await?;
+    let Path(name) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.restart_server(name).await?;
+    Ok((
+        StatusCode::from_u16(202u16).expect("status from the spec"),
         Json(out),
     ))
 }
@@ -2327,6 +2350,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/servers"),
     ("DELETE", "/api/servers/{name}"),
     ("GET", "/api/servers/{name}/status"),
+    ("POST", "/api/servers/{name}/restart"),
     ("GET", "/api/tools"),
     ("GET", "/api/profiles"),
     ("POST", "/api/profiles"),
@@ -2356,6 +2380,10 @@ pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
         .route(
             "/api/servers/{name}/status",
             ::axum::routing::MethodRouter::new().get(get_server_status::<T>),
+        )
+        .route(
+            "/api/servers/{name}/restart",
+            ::axum::routing::MethodRouter::new().post(restart_server::<T>),
         )
         .route(
             "/api/tools",

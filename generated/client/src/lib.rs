@@ -1466,6 +1466,9 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub server_info: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         pub state: UpstreamState,
+        ///The last lines (up to 100) a stdio server wrote to stderr, oldest first, from every process of it this director started (why it failed is often there).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub stderr: ::std::vec::Vec<::std::string::String>,
         ///Number of tools exposed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tools: ::std::option::Option<u64>,
@@ -2147,6 +2150,56 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            404u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Restart a server
+    ///
+    /// Ends the server's shared connection (a stdio server's process is stopped) and starts it again at once, without the back-off a crash waits (also cutting a back-off short). Calls in flight on it fail. Answers once the restart is under way.
+    ///
+    /// Sends a `POST` request to `/api/servers/{name}/restart`
+    ///
+    /// Arguments:
+    /// - `name`: Server name.
+    pub async fn restart_server<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> Result<ResponseValue<types::ServerStatus>, Error<types::Error>> {
+        let url = format!(
+            "{}/api/servers/{}/restart",
+            self.baseurl,
+            encode_path(&name.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "restart_server",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            202u16 => ResponseValue::from_response(response).await,
             401u16 => Err(Error::ErrorResponse(
                 ResponseValue::from_response(response).await?,
             )),
