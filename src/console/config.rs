@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::Extension;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use mcp_director_api::AdminApi;
 
@@ -58,7 +58,7 @@ pub async fn reload(
         return refused.into_response();
     }
     match Admin(state.clone()).reload_config().await {
-        Ok(_) => Redirect::to("/ui/config?notice=Reloaded.").into_response(),
+        Ok(_) => super::layout::done("/ui/config", "Reloaded."),
         Err(e) => render(
             &state,
             &signed,

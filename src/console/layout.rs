@@ -73,6 +73,12 @@ pub fn page(
     respond(status, markup.into_string())
 }
 
+/// After a change: back to `page`, which says `notice`.
+pub fn done(page: &str, notice: &str) -> Response {
+    let notice = percent_encoding::utf8_percent_encode(notice, percent_encoding::NON_ALPHANUMERIC);
+    axum::response::Redirect::to(&format!("{page}?notice={notice}")).into_response()
+}
+
 /// A page saying one thing (a refusal, an error).
 pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
     page(status, title, None, "", html! { p { (text) } })

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use mcp_director_api::AdminApi;
 use serde::Deserialize;
@@ -105,11 +105,7 @@ pub async fn create(
                     )
                     .await
                 }
-                None => Redirect::to(&format!(
-                    "/ui/profiles?notice={}",
-                    super::servers::urlencode(&format!("Created {name}."))
-                ))
-                .into_response(),
+                None => super::layout::done("/ui/profiles", &format!("Created {name}.")),
             }
         }
         Err(e) => {
@@ -137,11 +133,7 @@ pub async fn delete(
         return refused.into_response();
     }
     match Admin(state.clone()).delete_profile(name.clone()).await {
-        Ok(_) => Redirect::to(&format!(
-            "/ui/profiles?notice={}",
-            super::servers::urlencode(&format!("Deleted {name}."))
-        ))
-        .into_response(),
+        Ok(_) => super::layout::done("/ui/profiles", &format!("Deleted {name}.")),
         Err(e) => {
             render(
                 &state,

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Extension;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use mcp_director_api::AdminApi;
 use mcp_director_api::models::Server;
@@ -91,11 +91,7 @@ pub async fn add(
     match added {
         Ok(s) => {
             let name = s.name.map(|n| n.to_string()).unwrap_or_default();
-            Redirect::to(&format!(
-                "/ui/servers?notice={}",
-                urlencode(&format!("Added {name}: it starts now."))
-            ))
-            .into_response()
+            super::layout::done("/ui/servers", &format!("Added {name}: it starts now."))
         }
         Err(e) => {
             render(
@@ -117,68 +113,45 @@ pub struct Change {
     pub csrf: String,
 }
 
-pub async fn remove(
+/// A server's restart or removal (`/ui/servers/{name}/{action}`).
+pub async fn act(
     State(state): State<AppState>,
     Extension(signed): Extension<Signed>,
-    Path(name): Path<String>,
+    Path((name, action)): Path<(String, String)>,
     headers: HeaderMap,
     Form(form): Form<Change>,
 ) -> Response {
     if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
         return refused.into_response();
     }
-    match Admin(state.clone()).remove_server(name.clone()).await {
-        Ok(_) => Redirect::to(&format!(
-            "/ui/servers?notice={}",
-            urlencode(&format!("Removed {name}."))
-        ))
-        .into_response(),
+    let admin = Admin(state.clone());
+    let done = match action.as_str() {
+        "restart" => admin
+            .restart_server(name.clone())
+            .await
+            .map(|_| format!("Restarting {name}.")),
+        "remove" => admin
+            .remove_server(name.clone())
+            .await
+            .map(|_| format!("Removed {name}.")),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match done {
+        Ok(notice) => super::layout::done("/ui/servers", &notice),
         Err(e) => {
+            let error = e.to_string();
+            let form = NewServer::default();
             render(
                 &state,
                 &signed,
                 StatusCode::BAD_REQUEST,
                 None,
-                Some(&e.to_string()),
-                &NewServer::default(),
+                Some(&error),
+                &form,
             )
             .await
         }
     }
-}
-
-pub async fn restart(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
-) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
-    match Admin(state.clone()).restart_server(name.clone()).await {
-        Ok(_) => Redirect::to(&format!(
-            "/ui/servers?notice={}",
-            urlencode(&format!("Restarting {name}."))
-        ))
-        .into_response(),
-        Err(e) => {
-            render(
-                &state,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&e.to_string()),
-                &NewServer::default(),
-            )
-            .await
-        }
-    }
-}
-
-pub(super) fn urlencode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 async fn render(

@@ -1,9 +1,11 @@
 //! Replicas as one service: a request for a 2025-era session this replica does not hold, whose
-//! id names another live replica (`cluster.rs`), is forwarded to that replica over an internal
-//! hop and its answer (a JSON body or an SSE stream) streamed back. The hop is authenticated
-//! by a MAC under the secret every replica shares (`MCP_DIRECTOR_CLUSTER_SECRET`); without
-//! it, or when the owner is gone, the request is served here (404: the client starts over, as
-//! the spec says). The owner checks the client's credential as if it had come directly.
+//! id names another live replica (`cluster/mod.rs`), or the retry of a 2026 call parked on
+//! another replica (its `requestState` names it), is forwarded to that replica over an
+//! internal hop and its answer (a JSON body or an SSE stream) streamed back. Only with the
+//! secret every replica shares (`MCP_DIRECTOR_CLUSTER_SECRET`), which also vouches for the
+//! client address the hop carries; without it, or when the owner is gone, the request is
+//! served here (404 for a session: the client starts over, as the spec says). The owner checks
+//! the client's credential as if it had come directly.
 
 use crate::client_addr::ClientAddr;
 use crate::state::AppState;
