@@ -73,6 +73,23 @@ pub fn page(
     respond(status, markup.into_string())
 }
 
+/// A button that POSTs to `action` with the session's CSRF token: `verb` on `what` (its
+/// accessible name says both); `danger` for what cannot be undone.
+pub fn action_button(
+    signed: &Signed,
+    action: &str,
+    verb: &str,
+    what: &str,
+    danger: bool,
+) -> Markup {
+    html! {
+        form class="inline" method="post" action=(action) {
+            input type="hidden" name="csrf" value=(signed.csrf);
+            button type="submit" class=[danger.then_some("danger")] aria-label={ (verb) " " (what) } { (verb) }
+        }
+    }
+}
+
 /// After a change: back to `page`, which says `notice`.
 pub fn done(page: &str, notice: &str) -> Response {
     let notice = percent_encoding::utf8_percent_encode(notice, percent_encoding::NON_ALPHANUMERIC);

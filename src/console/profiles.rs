@@ -1,7 +1,7 @@
 //! Profiles: who sees which servers and tools. A profile that requires a token gets one when
 //! it is created, shown on that page only (the store keeps its hash).
 
-use super::layout::page;
+use super::layout::{action_button, page};
 use super::servers::Change;
 use super::session::{Signed, check_change};
 use crate::admin::Admin;
@@ -178,12 +178,7 @@ async fn render(
                             td { (p.allow.join(", ")) }
                             td { (p.deny.join(", ")) }
                             td { @if p.require_token { "required" } @else { span class="muted" { "none" } } }
-                            td {
-                                form class="inline" method="post" action={ "/ui/profiles/" (name) "/delete" } {
-                                    input type="hidden" name="csrf" value=(signed.csrf);
-                                    button type="submit" class="danger" aria-label={ "Delete " (name) } { "Delete" }
-                                }
-                            }
+                            td { (action_button(signed, &format!("/ui/profiles/{name}/delete"), "Delete", &name, true)) }
                         }
                     }
                 }

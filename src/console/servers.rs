@@ -1,7 +1,7 @@
 //! Servers: the configured upstreams, one added (a stdio command, or a Streamable HTTP or
 //! SSE URL), one removed. Through the admin API's own handlers.
 
-use super::layout::page;
+use super::layout::{action_button, page};
 use super::session::{Signed, check_change};
 use crate::admin::Admin;
 use crate::state::AppState;
@@ -205,15 +205,9 @@ async fn render(
                             td { (s.transport.to_string()) }
                             td { code { (s.command.clone().or_else(|| s.url.clone()).unwrap_or_default()) " " (s.args.join(" ")) } }
                             td class="actions" {
-                                form class="inline" method="post" action={ "/ui/servers/" (name) "/restart" } {
-                                    input type="hidden" name="csrf" value=(signed.csrf);
-                                    button type="submit" aria-label={ "Restart " (name) } { "Restart" }
-                                }
+                                (action_button(signed, &format!("/ui/servers/{name}/restart"), "Restart", &name, false))
                                 " "
-                                form class="inline" method="post" action={ "/ui/servers/" (name) "/remove" } {
-                                    input type="hidden" name="csrf" value=(signed.csrf);
-                                    button type="submit" class="danger" aria-label={ "Remove " (name) } { "Remove" }
-                                }
+                                (action_button(signed, &format!("/ui/servers/{name}/remove"), "Remove", &name, true))
                             }
                         }
                     }
