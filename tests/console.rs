@@ -36,6 +36,13 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
         )
         .await;
     assert_eq!(common::result_text(&called), "a: for analytics");
+    // Analytics are written in 10 s slots: the browser comes once the call is there.
+    let admin = d.client(Some((USER, PASSWORD)));
+    common::wait_for(|| async {
+        let report = admin.get_analytics(None).await.ok()?.into_inner();
+        report.rows.iter().any(|r| r.name == "echo").then_some(())
+    })
+    .await;
     let shots = format!("{}/console", env!("CARGO_TARGET_TMPDIR"));
     let (base, fixture) = (d.url.clone(), env!("CARGO_BIN_EXE_mcp-fixture-server"));
     let out = tokio::task::spawn_blocking(move || {
