@@ -572,5 +572,5 @@ pub fn new_id() -> String {
     }
 }
 
-/// The prefix of this process's session ids (its node's, see `cluster.rs`).
+/// The prefix of this process's session ids (its node's, see `cluster/mod.rs`).
 pub static NODE_PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
