@@ -9,7 +9,7 @@
 
 use crate::store::Store;
 use indexmap::IndexMap;
-use mcp_director_api::models::{AnalyticsRow, AnalyticsRowKind};
+use mcp_director_api::models::{AnalyticsBucket, AnalyticsRow, AnalyticsRowKind};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -257,62 +257,115 @@ async fn write(store: &Store, rollups: &IndexMap<Key, Rollup>) -> Result<(), sql
     tx.commit().await
 }
 
-/// Aggregates of the last `window` (what is stored, and what `recorder` has not written
-/// yet), busiest first.
-pub async fn summary(
+/// What a report covers: the last `window`, only the calls matching the given fields, over
+/// time in `buckets` equal parts.
+pub struct Scope<'a> {
+    pub window: Duration,
+    pub server: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub profile: Option<&'a str>,
+    pub buckets: usize,
+}
+
+impl Scope<'_> {
+    fn matches(&self, server: &str, name: &str, profile: &str) -> bool {
+        self.server.is_none_or(|s| s == server)
+            && self.name.is_none_or(|n| n == name)
+            && self.profile.is_none_or(|p| p == profile)
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    calls: u64,
+    errors: u64,
+    latency: Histogram,
+}
+
+impl Totals {
+    fn add(&mut self, calls: u64, errors: u64, latency: &Histogram) {
+        self.calls += calls;
+        self.errors += errors;
+        self.latency.merge(latency);
+    }
+}
+
+/// Aggregates of the calls in `scope` (what is stored, and what `recorder` has not written
+/// yet), busiest first, and the same calls over time (oldest bucket first).
+pub async fn report(
     store: &Store,
     recorder: Option<&Recorder>,
-    window: Duration,
-) -> Result<Vec<AnalyticsRow>, sqlx::Error> {
-    let since = now_ms() - window.as_millis() as i64;
-    type Stored = (String, String, String, String, i64, i64, String);
+    scope: &Scope<'_>,
+) -> Result<(Vec<AnalyticsRow>, Vec<AnalyticsBucket>), sqlx::Error> {
+    let now = now_ms();
+    let window_ms = (scope.window.as_millis() as i64).max(1);
+    let since = now - window_ms;
+    type Stored = (i64, String, String, String, String, i64, i64, String);
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT server, kind, name, profile, calls, errors, latency FROM analytics_rollup WHERE at_ms >= $1",
+        "SELECT at_ms, server, kind, name, profile, calls, errors, latency FROM analytics_rollup WHERE at_ms >= $1",
     )
     .bind(since)
     .fetch_all(store.pool())
     .await?;
-    // (server, kind, name, profile) → (calls, errors, latency)
+    let buckets = scope.buckets.max(1);
+    let bucket_of = |at_ms: i64| {
+        let i = (at_ms - since).max(0) as i128 * buckets as i128 / window_ms as i128;
+        (i as usize).min(buckets - 1)
+    };
     type Group = (String, String, String, String);
-    let mut groups: BTreeMap<Group, (u64, u64, Histogram)> = BTreeMap::new();
-    for (server, kind, name, profile, calls, errors, latency) in rows {
-        let g = groups.entry((server, kind, name, profile)).or_default();
-        g.0 += calls as u64;
-        g.1 += errors as u64;
-        g.2.merge(&Histogram::decode(&latency));
-    }
-    for (k, r) in recorder.map(Recorder::pending).unwrap_or_default() {
-        if k.at_ms + SLOT_MS < since {
+    let mut groups: BTreeMap<Group, Totals> = BTreeMap::new();
+    let mut series: Vec<Totals> = (0..buckets).map(|_| Totals::default()).collect();
+    for (at_ms, server, kind, name, profile, calls, errors, latency) in rows {
+        if !scope.matches(&server, &name, &profile) {
             continue;
         }
-        let g = groups
+        let latency = Histogram::decode(&latency);
+        series[bucket_of(at_ms)].add(calls as u64, errors as u64, &latency);
+        groups
+            .entry((server, kind, name, profile))
+            .or_default()
+            .add(calls as u64, errors as u64, &latency);
+    }
+    for (k, r) in recorder.map(Recorder::pending).unwrap_or_default() {
+        if k.at_ms + SLOT_MS < since || !scope.matches(&k.server, &k.name, &k.profile) {
+            continue;
+        }
+        series[bucket_of(k.at_ms)].add(r.calls, r.errors, &r.latency);
+        groups
             .entry((k.server, k.kind.to_string(), k.name, k.profile))
-            .or_default();
-        g.0 += r.calls;
-        g.1 += r.errors;
-        g.2.merge(&r.latency);
+            .or_default()
+            .add(r.calls, r.errors, &r.latency);
     }
     let mut out: Vec<AnalyticsRow> = groups
         .into_iter()
-        .filter_map(
-            |((server, kind, name, profile), (calls, errors, latency))| {
-                Some(AnalyticsRow {
-                    kind: kind.parse().ok()?,
-                    server,
-                    name,
-                    profile,
-                    calls,
-                    errors,
-                    error_rate: errors as f64 / calls.max(1) as f64,
-                    p50_ms: latency.percentile(0.50),
-                    p95_ms: latency.percentile(0.95),
-                    p99_ms: latency.percentile(0.99),
-                })
-            },
-        )
+        .filter_map(|((server, kind, name, profile), t)| {
+            Some(AnalyticsRow {
+                kind: kind.parse().ok()?,
+                server,
+                name,
+                profile,
+                calls: t.calls,
+                errors: t.errors,
+                error_rate: t.errors as f64 / t.calls.max(1) as f64,
+                p50_ms: t.latency.percentile(0.50),
+                p95_ms: t.latency.percentile(0.95),
+                p99_ms: t.latency.percentile(0.99),
+            })
+        })
         .collect();
     out.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
-    Ok(out)
+    let series = series
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| AnalyticsBucket {
+            start: crate::tasks::iso8601(since + (i as i64 * window_ms) / buckets as i64),
+            calls: t.calls,
+            errors: t.errors,
+            p50_ms: t.latency.percentile(0.50),
+            p95_ms: t.latency.percentile(0.95),
+        })
+        .collect();
+    Ok((out, series))
 }
 
 #[cfg(test)]

@@ -21,14 +21,17 @@ pub enum TransportKind {
     Stdio,
     /// A 2026-07-28 request over HTTP: a session that lives as long as the request.
     Stateless,
+    /// A call from the console's playground: a session that lives as long as the call.
+    Console,
 }
 
 impl TransportKind {
-    pub const ALL: [TransportKind; 4] = [
+    pub const ALL: [TransportKind; 5] = [
         Self::StreamableHttp,
         Self::LegacySse,
         Self::Stdio,
         Self::Stateless,
+        Self::Console,
     ];
 
     /// The metrics label.
@@ -38,6 +41,7 @@ impl TransportKind {
             Self::LegacySse => "sse",
             Self::Stdio => "stdio",
             Self::Stateless => "stateless",
+            Self::Console => "console",
         }
     }
 }

@@ -28,14 +28,21 @@ impl Status {
         }
     }
 
+    /// A status by its name (`working`, …); anything else is none.
+    pub fn from_name(s: &str) -> Option<Status> {
+        [
+            Status::Working,
+            Status::InputRequired,
+            Status::Completed,
+            Status::Failed,
+            Status::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
     fn parse(s: &str) -> Status {
-        match s {
-            "working" => Status::Working,
-            "input_required" => Status::InputRequired,
-            "completed" => Status::Completed,
-            "cancelled" => Status::Cancelled,
-            _ => Status::Failed,
-        }
+        Status::from_name(s).unwrap_or(Status::Failed)
     }
 
     pub fn is_terminal(self) -> bool {
@@ -217,6 +224,58 @@ pub async fn list(
     .fetch_all(store.pool())
     .await?;
     Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// A task whoever owns it, and the replica running it (for operators: the admin API).
+pub async fn find(store: &Store, id: &str) -> Result<Option<(Task, Option<String>)>, sqlx::Error> {
+    let row: Option<RowWithNode> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, node_id FROM tasks WHERE task_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row.map(split_node).map(|(r, node)| (from_row(r), node)))
+}
+
+/// The newest `limit` tasks of every owner (only those in `status`, when given), each with the
+/// replica running it.
+pub async fn recent(
+    store: &Store,
+    status: Option<Status>,
+    limit: i64,
+) -> Result<Vec<(Task, Option<String>)>, sqlx::Error> {
+    let rows: Vec<RowWithNode> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, node_id FROM tasks WHERE ($1 = '' OR status = $1)
+         ORDER BY created_ms DESC, task_id LIMIT $2"
+    ))
+    .bind(status.map_or("", Status::as_str))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(split_node)
+        .map(|(r, node)| (from_row(r), node))
+        .collect())
+}
+
+type RowWithNode = (
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+fn split_node(r: RowWithNode) -> (Row, Option<String>) {
+    let (a, b, c, d, e, f, g, h, i, j, node) = r;
+    ((a, b, c, d, e, f, g, h, i, j), node)
 }
 
 /// Moves a task to `next` if the lifecycle allows it (a terminal task never changes again);

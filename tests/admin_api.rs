@@ -311,3 +311,71 @@ async fn a_restart_starts_a_new_process_and_stderr_is_kept() {
     assert_eq!(started, 2, "{:?}", status.stderr);
     assert_eq!(status_of(c.restart_server("nope").await), 404);
 }
+
+/// A profile's token rotated: the new one (shown once) admits, the old one no longer does,
+/// and only the new token's hash is kept. The catalog lists prompts and resources too.
+#[tokio::test]
+async fn a_rotated_profile_token_replaces_the_old_one() {
+    let d = Director::start(&format!(
+        "[servers.a]\ncommand = \"{}\"\n",
+        env!("CARGO_BIN_EXE_mcp-fixture-server")
+    ));
+    d.wait_running(&["a"]).await;
+    let admin = d.client(None);
+    let created = admin
+        .create_profile(
+            &serde_json::from_value(json!({"name": "p", "require_token": true})).unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let old = created.token.expect("a token");
+    let rotated = admin.rotate_profile_token("p").await.unwrap().into_inner();
+    let new = rotated.token.expect("a new token");
+    assert_ne!(old, new);
+    assert_eq!(
+        rotated
+            .profile
+            .token_sha256
+            .as_deref()
+            .map(|h| h.to_string()),
+        Some(mcp_director::secrets::sha256_hex(&new))
+    );
+    let status = |token: String| {
+        let url = format!("{}/mcp?profile=p", d.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("accept", "application/json, text/event-stream")
+                .json(
+                    &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"}}}),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(new).await, 200);
+    assert_eq!(status(old).await, 401);
+    assert_eq!(status_of(admin.rotate_profile_token("nobody").await), 404);
+
+    let prompts = admin.list_prompts().await.unwrap().into_inner();
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.server == "a" && p.name.starts_with("a/")),
+        "{prompts:?}"
+    );
+    let resources = admin.list_resources().await.unwrap().into_inner();
+    assert!(
+        resources
+            .iter()
+            .any(|r| r.uri.as_deref() == Some("fixture://static")),
+        "{resources:?}"
+    );
+}

@@ -42,7 +42,11 @@ async fn known_calls_give_the_right_counts_and_percentiles() {
     // Records are written in batches off the request path.
     let admin = d.client(None);
     let report = common::wait_for(|| async {
-        let r = admin.get_analytics(None).await.ok()?.into_inner();
+        let r = admin
+            .get_analytics(None, None, None, None, None)
+            .await
+            .ok()?
+            .into_inner();
         let total: u64 = r.rows.iter().map(|r| r.calls).sum();
         (total == 15).then_some(r)
     })
@@ -69,6 +73,40 @@ async fn known_calls_give_the_right_counts_and_percentiles() {
     assert!((47.5..80.0).contains(&slow.p50_ms), "p50 {}", slow.p50_ms);
     assert!((95.0..130.0).contains(&slow.p95_ms), "p95 {}", slow.p95_ms);
     assert!((95.0..130.0).contains(&slow.p99_ms), "p99 {}", slow.p99_ms);
+    // Over time: the window's buckets hold the same calls and errors, the latest the most.
+    assert_eq!(report.series.len(), 24);
+    let (calls, errors): (u64, u64) = report
+        .series
+        .iter()
+        .fold((0, 0), |(c, e), b| (c + b.calls, e + b.errors));
+    assert_eq!((calls, errors), (15, 2));
+    assert!(
+        report.series.last().unwrap().calls > 0,
+        "{:?}",
+        report.series
+    );
+    // Narrowed: one tool's calls, a profile nobody used, another bucket count.
+    let slow_only = admin
+        .get_analytics(
+            std::num::NonZeroU64::new(6),
+            Some("slow"),
+            None,
+            Some("a"),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(slow_only.rows.len(), 1);
+    assert_eq!(slow_only.series.len(), 6);
+    assert_eq!(slow_only.series.iter().map(|b| b.calls).sum::<u64>(), 10);
+    let nobody = admin
+        .get_analytics(None, None, Some("other"), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(nobody.rows.is_empty());
+    assert_eq!(nobody.series.iter().map(|b| b.calls).sum::<u64>(), 0);
     let elicit = row("elicit");
     assert_eq!(
         (elicit.calls, elicit.errors, elicit.error_rate),
@@ -132,7 +170,7 @@ async fn observability_can_be_switched_off() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let report = d
         .client(None)
-        .get_analytics(None)
+        .get_analytics(None, None, None, None, None)
         .await
         .unwrap()
         .into_inner();
@@ -169,7 +207,7 @@ async fn counts_survive_a_restart() {
     let d = Director::start_in(&dir);
     let rows = d
         .client(None)
-        .get_analytics(None)
+        .get_analytics(None, None, None, None, None)
         .await
         .unwrap()
         .into_inner()

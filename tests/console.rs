@@ -39,7 +39,11 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
     // Analytics are written in 10 s slots: the browser comes once the call is there.
     let admin = d.client(Some((USER, PASSWORD)));
     common::wait_for(|| async {
-        let report = admin.get_analytics(None).await.ok()?.into_inner();
+        let report = admin
+            .get_analytics(None, None, None, None, None)
+            .await
+            .ok()?
+            .into_inner();
         report.rows.iter().any(|r| r.name == "echo").then_some(())
     })
     .await;
@@ -106,7 +110,54 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
     for (page, violations) in report["axe"].as_object().unwrap() {
         assert_eq!(violations, &serde_json::json!([]), "axe on {page}");
     }
-    assert_eq!(report["axe"].as_object().unwrap().len(), 7);
+    assert_eq!(report["axe"].as_object().unwrap().len(), 10);
+    // The playground: a form from the schema, the call's progress and result.
+    assert_eq!(
+        report["playground_fields"],
+        serde_json::json!(["a.steps:number"])
+    );
+    assert_eq!(report["playground_result"], "3 steps");
+    assert_eq!(
+        report["playground_progress"],
+        serde_json::json!(["1 / 3", "2 / 3", "3 / 3"])
+    );
+    // A profile's playground offers only what the profile sees.
+    assert!(
+        report["playground_hidden"]
+            .as_str()
+            .unwrap()
+            .contains("sees no tool"),
+        "{report}"
+    );
+    let narrow_tools = report["playground_narrow_tools"].as_array().unwrap();
+    assert!(!narrow_tools.contains(&"a/echo".into()) && !narrow_tools.is_empty());
+    // The task ran, was cancelled from the tasks page, and the store says so.
+    let task_id = report["task_id"].as_str().unwrap();
+    assert_eq!(report["task_status_after"], "cancelled");
+    assert!(
+        report["cancel_notice"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cancelled task")
+    );
+    let tasks = admin.list_tasks(None, None).await.unwrap().into_inner();
+    let task = tasks
+        .iter()
+        .find(|t| t.task_id == task_id)
+        .expect("the task");
+    assert_eq!(task.status.to_string(), "cancelled");
+    assert_eq!(task.owner, format!("console:{USER}"));
+    assert!(
+        report["analytics_tools"]
+            .as_array()
+            .unwrap()
+            .contains(&"added/progress".into()),
+        "{report}"
+    );
+    assert_eq!(
+        report["analytics_lines"],
+        serde_json::json!(["calls", "errors", "p50", "p95"])
+    );
     assert!(
         report["analytics_tools"]
             .as_array()

@@ -1024,3 +1024,75 @@ async fn errors_for_a_remote_redirect_uri_are_shown_not_redirected() {
         "the state, encoded: {page}"
     );
 }
+
+/// An operator sees the registered clients and the grants in force (never a token), revokes
+/// a grant (its tokens stop working at once), and deletes a client (its other grants with it).
+#[tokio::test]
+async fn an_operator_lists_and_revokes_grants_and_deletes_clients() {
+    let d = Director::start(&config(""));
+    let flow = Flow::register(&d, json!(["authorization_code", "refresh_token"])).await;
+    let resource = format!("{}/mcp", d.url);
+    let mut access = Vec::new();
+    for _ in 0..2 {
+        let q = flow.approve(&[("resource", &resource)]).await;
+        let (status, tokens) = flow.exchange(&q["code"]).await;
+        assert_eq!(status, 200, "{tokens}");
+        let token = tokens["access_token"].as_str().unwrap().to_string();
+        assert_eq!(mcp_initialize(&d.url, Some(&token), "").await.0, 200);
+        access.push(token);
+    }
+    let admin = d.client(Some((USER, PASSWORD)));
+    let clients = admin.list_oauth_clients().await.unwrap().into_inner();
+    let client = clients
+        .iter()
+        .find(|c| c.client_id == flow.client_id)
+        .expect("the client");
+    assert_eq!(client.grants, 2);
+    assert_eq!(client.redirect_uris, vec![REDIRECT.to_string()]);
+    let grants = admin.list_oauth_grants().await.unwrap().into_inner();
+    assert_eq!(grants.len(), 2);
+    assert!(
+        grants
+            .iter()
+            .all(|g| g.client_id == flow.client_id && g.subject == USER)
+    );
+    let listed = serde_json::to_string(&grants).unwrap();
+    assert!(access.iter().all(|t| !listed.contains(t.as_str())));
+
+    // One grant revoked: one of the two tokens stops working, at once.
+    let revoked = admin
+        .revoke_oauth_grant(&grants[0].id)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.id, grants[0].id);
+    let mut statuses = Vec::new();
+    for t in &access {
+        statuses.push(mcp_initialize(&d.url, Some(t), "").await.0);
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 401]);
+    let again = admin.revoke_oauth_grant(&grants[0].id).await.unwrap_err();
+    assert_eq!(again.status(), Some(reqwest::StatusCode::NOT_FOUND));
+
+    // The client deleted: its other grant goes too, and it is no longer listed.
+    admin.delete_oauth_client(&flow.client_id).await.unwrap();
+    for t in &access {
+        assert_eq!(mcp_initialize(&d.url, Some(t), "").await.0, 401);
+    }
+    assert!(
+        admin
+            .list_oauth_grants()
+            .await
+            .unwrap()
+            .into_inner()
+            .is_empty()
+    );
+    let clients = admin.list_oauth_clients().await.unwrap().into_inner();
+    assert!(clients.iter().all(|c| c.client_id != flow.client_id));
+    let missing = admin
+        .delete_oauth_client(&flow.client_id)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(reqwest::StatusCode::NOT_FOUND));
+}

@@ -622,9 +622,15 @@ async fn analytics_rollups_are_written_and_read(db: &Db) {
     }
     recorder.record(&record("quiet", true, 3));
     recorder.flush().await;
-    let rows = analytics::summary(&db.store, None, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let minute = analytics::Scope {
+        window: Duration::from_secs(60),
+        server: None,
+        name: None,
+        profile: None,
+        buckets: 6,
+    };
+    let (rows, series) = analytics::report(&db.store, None, &minute).await.unwrap();
+    assert_eq!(series.iter().map(|b| b.calls).sum::<u64>(), 11);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         (rows[0].name.as_str(), rows[0].calls, rows[0].errors),
@@ -641,9 +647,7 @@ async fn analytics_rollups_are_written_and_read(db: &Db) {
     assert!((9.0..=20.0).contains(&rows[0].p50_ms), "{}", rows[0].p50_ms);
     // Nothing written twice: a second flush has nothing left to add.
     recorder.flush().await;
-    let again = analytics::summary(&db.store, None, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let (again, _) = analytics::report(&db.store, None, &minute).await.unwrap();
     assert_eq!(again[0].calls, 10);
     let (bytes_out,): (i64,) =
         sqlx::query_as("SELECT bytes_out FROM analytics_rollup WHERE name = 'busy'")

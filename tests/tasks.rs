@@ -466,3 +466,49 @@ async fn upstream_tasks_run_with_timeout_ttl_or_neither() {
         assert!(text.contains("Research Report"), "{result}");
     }
 }
+
+/// An operator sees every client's tasks through the admin API and cancels one: its owner
+/// then reads `cancelled`, and a finished task cannot be cancelled again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_lists_and_cancels_a_clients_task() {
+    let d = Director::start(&config(""));
+    d.wait_running(&["a"]).await;
+    let owner = owner_session(&d).await;
+    let created = answer(
+        &owner,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+        ),
+    )
+    .await;
+    let (id, _) = task_of(&created);
+    let admin = d.client(None);
+    let working = admin
+        .list_tasks(None, Some("working"))
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = working.iter().find(|t| t.task_id == id).expect("listed");
+    // The owner is the token's identity, shortened; the replica running it is named.
+    let hash = mcp_director::secrets::sha256_hex(TOKEN);
+    assert_eq!(listed.owner, format!("token:{}", &hash[..12]));
+    assert!(listed.node.is_some());
+    let cancelled = admin.cancel_task(&id).await.unwrap().into_inner();
+    assert_eq!(cancelled.status.to_string(), "cancelled");
+    let polled = answer(&owner, rpc(2, "tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(polled["result"]["status"], "cancelled", "{polled}");
+    let none_working = admin
+        .list_tasks(None, Some("working"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none_working.iter().all(|t| t.task_id != id));
+    let again = admin.cancel_task(&id).await.unwrap_err();
+    assert_eq!(again.status(), Some(reqwest::StatusCode::BAD_REQUEST));
+    let missing = admin.cancel_task("no-such-task").await.unwrap_err();
+    assert_eq!(missing.status(), Some(reqwest::StatusCode::NOT_FOUND));
+    let bad = admin.list_tasks(None, Some("sleeping")).await.unwrap_err();
+    assert_eq!(bad.status(), Some(reqwest::StatusCode::BAD_REQUEST));
+}

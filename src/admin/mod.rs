@@ -8,10 +8,11 @@ use crate::state::AppState;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use mcp_director_api::models::{
-    AnalyticsReport, AuthStatus, Config, EnableAuthRequest, Profile, ProfileCreated, Project,
-    Server, ServerStatus, ToolInfo, UpstreamState,
+    AnalyticsReport, AuthStatus, Config, EnableAuthRequest, OAuthClient, OAuthGrant, Profile,
+    ProfileCreated, Project, PromptInfo, ResourceInfo, Server, ServerStatus, TaskInfo, ToolInfo,
+    UpstreamState,
 };
-use mcp_director_api::{AdminApi, ApiError, GetAnalyticsQuery};
+use mcp_director_api::{AdminApi, ApiError, GetAnalyticsQuery, ListTasksQuery};
 use std::collections::BTreeMap;
 
 impl From<ConfigError> for ApiError {
@@ -281,8 +282,61 @@ impl AdminApi for Admin {
                         .and_then(|v| v.as_object())
                         .cloned()
                         .unwrap_or_default(),
+                    annotations: t
+                        .get("annotations")
+                        .and_then(|v| v.as_object())
+                        .cloned()
+                        .unwrap_or_default(),
                 })
             })
+            .collect())
+    }
+
+    async fn list_prompts(&self) -> Result<Vec<PromptInfo>, ApiError> {
+        let view = self.0.gateway.view();
+        Ok(view
+            .prompts
+            .iter()
+            .filter_map(|item| {
+                let (p, name) = (&item.value, item.key.as_str());
+                let (server, original) = view.prompt_names.resolve(name)?;
+                Some(PromptInfo {
+                    name: name.to_string(),
+                    server: server.to_string(),
+                    original_name: original.to_string(),
+                    title: text(p, "title"),
+                    description: text(p, "description"),
+                    arguments: p
+                        .get("arguments")
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_object().cloned())
+                        .collect(),
+                })
+            })
+            .collect())
+    }
+
+    async fn list_resources(&self) -> Result<Vec<ResourceInfo>, ApiError> {
+        let view = self.0.gateway.view();
+        let info = |item: &crate::gateway::view::Item, template: bool| {
+            let r = &item.value;
+            ResourceInfo {
+                server: item.server.clone(),
+                uri: (!template).then(|| item.key.clone()),
+                uri_template: template.then(|| item.key.clone()),
+                name: text(r, "name").unwrap_or_default(),
+                title: text(r, "title"),
+                description: text(r, "description"),
+                mime_type: text(r, "mimeType"),
+            }
+        };
+        Ok(view
+            .resources
+            .iter()
+            .map(|i| info(i, false))
+            .chain(view.templates.iter().map(|i| info(i, true)))
             .collect())
     }
 
@@ -297,6 +351,29 @@ impl AdminApi for Admin {
         }
         let profile = self.add(body, |c| &mut c.profiles).await?;
         Ok(ProfileCreated { profile, token })
+    }
+
+    async fn rotate_profile_token(&self, name: String) -> Result<ProfileCreated, ApiError> {
+        let token = secrets::random_token();
+        let hash = secrets::sha256_hex(&token);
+        let profile = self
+            .0
+            .config
+            .update(|c| {
+                let p = c
+                    .profiles
+                    .get_mut(&name)
+                    .ok_or_else(|| not_found("profile", &name))?;
+                p.token_sha256 = hash.parse().ok();
+                p.require_token = true;
+                Ok::<_, ApiError>(p.clone().with_name(&name))
+            })
+            .await?;
+        tracing::info!(profile = %name, "profile token rotated");
+        Ok(ProfileCreated {
+            profile,
+            token: Some(token),
+        })
     }
 
     async fn delete_profile(&self, name: String) -> Result<Profile, ApiError> {
@@ -336,17 +413,92 @@ impl AdminApi for Admin {
 
     async fn get_analytics(&self, query: GetAnalyticsQuery) -> Result<AnalyticsReport, ApiError> {
         let window_secs = query.window_secs.unwrap_or(3600).max(1);
-        let window = std::time::Duration::from_secs(window_secs);
-        let rows = crate::analytics::summary(&self.0.store, self.0.gateway.analytics(), window)
+        let scope = crate::analytics::Scope {
+            window: std::time::Duration::from_secs(window_secs),
+            server: query.server.as_deref(),
+            name: query.name.as_deref(),
+            profile: query.profile.as_deref(),
+            buckets: query.buckets.unwrap_or(24).clamp(1, 240) as usize,
+        };
+        let (rows, series) =
+            crate::analytics::report(&self.0.store, self.0.gateway.analytics(), &scope)
+                .await
+                .map_err(store_unavailable)?;
+        Ok(AnalyticsReport {
+            window_secs,
+            rows,
+            series,
+        })
+    }
+
+    async fn list_tasks(&self, query: ListTasksQuery) -> Result<Vec<TaskInfo>, ApiError> {
+        let status =
+            match query.status.as_deref() {
+                None | Some("") => None,
+                Some(name) => Some(crate::tasks::Status::from_name(name).ok_or_else(|| {
+                    ApiError::bad_request(format!("unknown task status `{name}`"))
+                })?),
+            };
+        let limit = query.limit.unwrap_or(200).clamp(1, 1000) as i64;
+        let found = crate::tasks::recent(&self.0.store, status, limit)
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    e.to_string(),
-                )
-            })?;
-        Ok(AnalyticsReport { window_secs, rows })
+            .map_err(store_unavailable)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(t, node)| task_info(t, node))
+            .collect())
+    }
+
+    async fn cancel_task(&self, task_id: String) -> Result<TaskInfo, ApiError> {
+        let cancelled = self
+            .0
+            .gateway
+            .cancel_task(&task_id)
+            .await
+            .map_err(|e| ApiError::bad_request(e.message))?
+            .ok_or_else(|| ApiError::not_found(format!("no task `{task_id}`")))?;
+        task_info(cancelled, None).ok_or_else(|| ApiError::internal("unreadable task"))
+    }
+
+    async fn list_oauth_clients(&self) -> Result<Vec<OAuthClient>, ApiError> {
+        let clients = crate::oauth::grants::clients(&self.0.store)
+            .await
+            .map_err(store_unavailable)?;
+        Ok(clients.into_iter().map(oauth_client).collect())
+    }
+
+    async fn delete_oauth_client(&self, client_id: String) -> Result<OAuthClient, ApiError> {
+        let deleted = crate::oauth::grants::delete_client(&self.0.store, &client_id)
+            .await
+            .map_err(store_unavailable)?
+            .ok_or_else(|| ApiError::not_found(format!("no OAuth client `{client_id}`")))?;
+        // Tokens this process verified lately are checked against the store again.
+        self.0.access_cache.clear();
+        tracing::info!(client = %client_id, "OAuth client deleted, its grants revoked");
+        Ok(oauth_client(deleted))
+    }
+
+    async fn list_oauth_grants(&self) -> Result<Vec<OAuthGrant>, ApiError> {
+        let grants = crate::oauth::grants::in_force(&self.0.store, None)
+            .await
+            .map_err(store_unavailable)?;
+        Ok(grants.into_iter().map(oauth_grant).collect())
+    }
+
+    async fn revoke_oauth_grant(&self, grant_id: String) -> Result<OAuthGrant, ApiError> {
+        let store = &self.0.store;
+        let grant = crate::oauth::grants::in_force(store, Some(&grant_id))
+            .await
+            .map_err(store_unavailable)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found(format!("no grant in force `{grant_id}`")))?;
+        crate::oauth::grants::revoke_family(store, &grant_id)
+            .await
+            .map_err(store_unavailable)?;
+        self.0.access_cache.clear();
+        tracing::info!(client = %grant.client_id, "OAuth grant revoked by an operator");
+        Ok(oauth_grant(grant))
     }
 
     async fn enable_auth(&self, body: EnableAuthRequest) -> Result<AuthStatus, ApiError> {
@@ -369,5 +521,56 @@ impl AdminApi for Admin {
             enabled: true,
             username: Some(username),
         })
+    }
+}
+
+fn text(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+fn store_unavailable(e: sqlx::Error) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        e.to_string(),
+    )
+}
+
+/// A stored task as operators see it: a profile token's identity shortened (a hash, but the
+/// full one is what authenticates nothing and says nothing more).
+fn task_info(t: crate::tasks::Task, node: Option<String>) -> Option<TaskInfo> {
+    let owner = match t.owner.strip_prefix("token:") {
+        Some(hash) => format!("token:{}", hash.get(..12).unwrap_or(hash)),
+        None => t.owner.clone(),
+    };
+    Some(TaskInfo {
+        status: t.status.as_str().parse().ok()?,
+        node: node.filter(|_| !t.status.is_terminal()),
+        task_id: t.id,
+        owner,
+        status_message: t.message,
+        created_at: crate::tasks::iso8601(t.created_ms),
+        updated_at: crate::tasks::iso8601(t.updated_ms),
+    })
+}
+
+fn oauth_client(c: crate::oauth::grants::Registered) -> OAuthClient {
+    OAuthClient {
+        client_id: c.client_id,
+        client_name: c.name,
+        redirect_uris: c.redirect_uris,
+        grants: c.grants.max(0) as u64,
+        created_at: crate::tasks::iso8601(c.created_ms),
+    }
+}
+
+fn oauth_grant(g: crate::oauth::grants::InForce) -> OAuthGrant {
+    OAuthGrant {
+        id: g.family,
+        client_id: g.client_id,
+        client_name: g.client_name,
+        subject: g.subject,
+        scope: g.scope,
+        expires_at: crate::tasks::iso8601(g.expires_ms),
     }
 }

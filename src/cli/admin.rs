@@ -239,6 +239,12 @@ pub enum AnalyticsCmd {
     Show {
         #[arg(long, default_value_t = 3600)]
         window: u64,
+        /// Only this server's calls.
+        #[arg(long)]
+        server: Option<String>,
+        /// Only calls of sessions with this profile.
+        #[arg(long)]
+        profile: Option<String>,
     },
 }
 
@@ -472,10 +478,20 @@ impl Run for AuthCmd {
 
 impl Run for AnalyticsCmd {
     async fn run(self, c: &Client) -> Result<()> {
-        let AnalyticsCmd::Show { window } = self;
+        let AnalyticsCmd::Show {
+            window,
+            server,
+            profile,
+        } = self;
         let window = std::num::NonZeroU64::new(window).context("--window must be at least 1")?;
         let report = c
-            .get_analytics(Some(window))
+            .get_analytics(
+                None,
+                None,
+                profile.as_deref(),
+                server.as_deref(),
+                Some(window),
+            )
             .await
             .map_err(api_err)?
             .into_inner();

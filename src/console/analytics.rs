@@ -24,7 +24,15 @@ const WINDOWS: &[(u64, &str)] = &[
 #[derive(Deserialize)]
 pub struct Window {
     window: Option<u64>,
+    #[serde(default)]
+    server: String,
+    /// `""`: every profile; [`NO_PROFILE`]: sessions without one.
+    #[serde(default)]
+    profile: String,
 }
+
+/// The profile filter's value for sessions without a profile.
+const NO_PROFILE: &str = "~";
 
 pub async fn show(
     State(state): State<AppState>,
@@ -37,12 +45,21 @@ pub async fn show(
         .unwrap_or(3600);
     let query = mcp_director_api::GetAnalyticsQuery {
         window_secs: Some(window),
+        server: (!q.server.is_empty()).then(|| q.server.clone()),
+        profile: match q.profile.as_str() {
+            "" => None,
+            NO_PROFILE => Some(String::new()),
+            p => Some(p.to_string()),
+        },
+        buckets: Some(24),
+        name: None,
     };
-    let rows = Admin(state)
+    let (rows, series) = Admin(state.clone())
         .get_analytics(query)
         .await
-        .map(|r| r.rows)
+        .map(|r| (r.rows, r.series))
         .unwrap_or_default();
+    let config = state.config.effective();
     // Per server and per profile: the tool rows added up.
     let by = |key: fn(&AnalyticsRow) -> &str| {
         let mut sums: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
@@ -64,14 +81,55 @@ pub async fn show(
     let servers = by(|r| &r.server);
     let profiles = by(|r| &r.profile);
     let body = html! {
-        nav aria-label="Window" class="search" {
-            @for (secs, name) in WINDOWS {
-                a href={ "/ui/analytics?window=" (secs) } aria-current=[(*secs == window).then_some("page")] { (name) }
+        form class="pick" method="get" action="/ui/analytics" {
+            div class="field" {
+                label for="window" { "Window" }
+                select id="window" name="window" {
+                    @for (secs, name) in WINDOWS {
+                        option value=(secs) selected[*secs == window] { (name) }
+                    }
+                }
             }
+            div class="field" {
+                label for="server" { "Server" }
+                select id="server" name="server" {
+                    option value="" { "every server" }
+                    @for name in config.servers.keys() {
+                        option value=(name) selected[*name == q.server] { (name) }
+                    }
+                }
+            }
+            div class="field" {
+                label for="profile" { "Profile" }
+                select id="profile" name="profile" {
+                    option value="" { "every profile" }
+                    option value=(NO_PROFILE) selected[q.profile == NO_PROFILE] { "(no profile)" }
+                    @for name in config.profiles.keys() {
+                        option value=(name) selected[*name == q.profile] { (name) }
+                    }
+                }
+            }
+            button type="submit" { "Show" }
         }
         @if rows.is_empty() {
             p class="muted" id="no-calls" { "No calls in this window." }
         } @else {
+            h2 { "Calls and errors over time (UTC)" }
+            (lines(
+                "Calls and errors over time",
+                &series.iter().map(|b| b.start.as_str()).collect::<Vec<_>>(),
+                &[("calls", "calls", series.iter().map(|b| b.calls as f64).collect()),
+                  ("errors", "errors", series.iter().map(|b| b.errors as f64).collect())],
+                |v| format!("{v:.0}"),
+            ))
+            h2 { "Latency over time (ms, UTC)" }
+            (lines(
+                "Latency over time in milliseconds",
+                &series.iter().map(|b| b.start.as_str()).collect::<Vec<_>>(),
+                &[("p50", "p50", series.iter().map(|b| b.p50_ms).collect()),
+                  ("p95", "p95", series.iter().map(|b| b.p95_ms).collect())],
+                |v| format!("{v:.1}"),
+            ))
             h2 { "Calls per tool" }
             (bars("Calls per tool", rows.iter().map(|r| (label(r), r.calls as f64, r.errors > 0)), |v| format!("{v:.0}")))
             h2 { "p95 latency per tool (ms)" }
@@ -152,6 +210,48 @@ fn bars(
                 text x=(label_w - 6.0) y=(y + 15.0) text-anchor="end" { (label) }
                 rect class=(if *bad { "bar bad" } else { "bar" }) x=(label_w) y=(y + 3.0) height=(row_h - 6.0) width=((value / max * bar_w).max(1.0)) {}
                 text x=(label_w + (value / max * bar_w).max(1.0) + 6.0) y=(y + 15.0) { (show(*value)) }
+            }
+        }
+    }
+}
+
+/// A line chart over time: one line per `(class, name, values)`, the x axis the buckets'
+/// starts (`labels`, RFC 3339; the first and last are written), a legend naming each line.
+fn lines(
+    title: &str,
+    labels: &[&str],
+    series: &[(&str, &str, Vec<f64>)],
+    show: fn(f64) -> String,
+) -> Markup {
+    let (w, h, left, bottom) = (720.0, 180.0, 56.0, 22.0);
+    let max = series
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().copied())
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let n = labels.len().max(2) as f64 - 1.0;
+    let x = |i: usize| left + (w - left - 10.0) * i as f64 / n;
+    let y = |v: f64| 8.0 + (h - bottom - 8.0) * (1.0 - v / max);
+    let time = |t: &str| t.get(5..16).unwrap_or(t).replace('T', " ");
+    html! {
+        svg class="lines" role="img" aria-label=(title) viewBox={ "0 0 " (w) " " (h) } width=(w) height=(h) {
+            title { (title) }
+            line class="axis" x1=(left) y1=(y(0.0)) x2=(w - 10.0) y2=(y(0.0)) {}
+            line class="axis" x1=(left) y1=(y(max)) x2=(w - 10.0) y2=(y(max)) {}
+            text x=(left - 6.0) y=(y(max) + 4.0) text-anchor="end" { (show(max)) }
+            text x=(left - 6.0) y=(y(0.0) + 4.0) text-anchor="end" { "0" }
+            @if let (Some(first), Some(last)) = (labels.first(), labels.last()) {
+                text x=(left) y=(h - 4.0) { (time(first)) }
+                text x=(w - 10.0) y=(h - 4.0) text-anchor="end" { (time(last)) }
+            }
+            @for (class, _, values) in series {
+                polyline class=(class) points=(values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect::<Vec<_>>().join(" ")) {}
+            }
+        }
+        ul class="legend" {
+            @for (class, name, values) in series {
+                li { svg class="lines" width="16" height="6" aria-hidden="true" { line class=(class) x1="0" y1="3" x2="16" y2="3" {} }
+                     " " (name) " (highest " (show(values.iter().copied().fold(0.0, f64::max))) ")" }
             }
         }
     }

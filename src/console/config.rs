@@ -35,8 +35,7 @@ fn render(
         state.config.path().display().to_string()
     };
     let body = html! {
-        @if let Some(n) = notice { p class="notice" role="status" { (n) } }
-        @if let Some(e) = error { p class="notice error" role="alert" { (e) } }
+        (super::layout::notices(notice, error))
         p { "From " code { (source) } "." }
         form method="post" action="/ui/config/reload" {
             input type="hidden" name="csrf" value=(signed.csrf);

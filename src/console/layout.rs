@@ -10,8 +10,11 @@ use maud::{DOCTYPE, Markup, html};
 const NAV: &[(&str, &str)] = &[
     ("/ui/", "Overview"),
     ("/ui/servers", "Servers"),
-    ("/ui/tools", "Tools"),
+    ("/ui/tools", "Catalog"),
+    ("/ui/playground", "Playground"),
     ("/ui/profiles", "Profiles"),
+    ("/ui/tasks", "Tasks"),
+    ("/ui/oauth", "OAuth"),
     ("/ui/analytics", "Analytics"),
     ("/ui/config", "Configuration"),
 ];
@@ -87,6 +90,14 @@ pub fn action_button(
             input type="hidden" name="csrf" value=(signed.csrf);
             button type="submit" class=[danger.then_some("danger")] aria-label={ (verb) " " (what) } { (verb) }
         }
+    }
+}
+
+/// What the last change did (`notice`) or why it failed (`error`), above a page's content.
+pub fn notices(notice: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(n) = notice { p class="notice" role="status" { (n) } }
+        @if let Some(e) = error { p class="notice error" role="alert" { (e) } }
     }
 }
 

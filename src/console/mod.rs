@@ -7,11 +7,14 @@ mod analytics;
 mod assets;
 mod config;
 mod layout;
+mod oauth;
 mod overview;
+mod playground;
 mod profiles;
 mod servers;
 mod session;
 mod sign_in;
+mod tasks;
 mod tools;
 
 pub use assets::size as assets_size;
@@ -32,8 +35,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/servers", get(servers::show).post(servers::add))
         .route("/ui/servers/{name}/{action}", post(servers::act))
         .route("/ui/tools", get(tools::show))
+        .route(
+            "/ui/playground",
+            get(playground::show).post(playground::call),
+        )
+        .route("/ui/tasks", get(tasks::show))
+        .route("/ui/live/tasks", get(tasks::live))
+        .route("/ui/tasks/{id}/cancel", post(tasks::cancel))
         .route("/ui/profiles", get(profiles::show).post(profiles::create))
-        .route("/ui/profiles/{name}/delete", post(profiles::delete))
+        .route("/ui/profiles/{name}/{action}", post(profiles::act))
+        .route("/ui/oauth", get(oauth::show))
+        .route("/ui/oauth/{kind}/{id}/{action}", post(oauth::act))
         .route("/ui/analytics", get(analytics::show))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))

@@ -86,15 +86,8 @@ pub async fn create(
         Ok(c) => {
             let name = c.profile.name.map(|n| n.to_string()).unwrap_or_default();
             match c.token {
-                // Shown on this answer only: never in a URL, never stored.
                 Some(token) => {
-                    let shown = html! {
-                        div class="notice" role="status" id="new-token" {
-                            p { "Created " strong { (name) } ". Its token, shown this once:" }
-                            pre { code id="token" { (token) } }
-                            p class="hint" { "Clients pass it as " code { "?token=…" } " or " code { "Authorization: Bearer …" } "." }
-                        }
-                    };
+                    let shown = token_shown(&format!("Created {name}."), &token);
                     render(
                         &state,
                         &signed,
@@ -122,30 +115,54 @@ pub async fn create(
     }
 }
 
-pub async fn delete(
+/// A new token, shown on this answer only: never in a URL, never stored.
+fn token_shown(what: &str, token: &str) -> Markup {
+    html! {
+        div class="notice" role="status" id="new-token" {
+            p { (what) " Its token, shown this once:" }
+            pre { code id="token" { (token) } }
+            p class="hint" { "Clients pass it as " code { "?token=…" } " or " code { "Authorization: Bearer …" } "." }
+        }
+    }
+}
+
+/// A profile's deletion or token rotation (`/ui/profiles/{name}/{action}`).
+pub async fn act(
     State(state): State<AppState>,
     Extension(signed): Extension<Signed>,
-    Path(name): Path<String>,
+    Path((name, action)): Path<(String, String)>,
     headers: HeaderMap,
     Form(form): Form<Change>,
 ) -> Response {
     if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
         return refused.into_response();
     }
-    match Admin(state.clone()).delete_profile(name.clone()).await {
-        Ok(_) => super::layout::done("/ui/profiles", &format!("Deleted {name}.")),
-        Err(e) => {
-            render(
-                &state,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&e.to_string()),
-                None,
-            )
-            .await
-        }
-    }
+    let admin = Admin(state.clone());
+    let error = match action.as_str() {
+        "delete" => match admin.delete_profile(name.clone()).await {
+            Ok(_) => return super::layout::done("/ui/profiles", &format!("Deleted {name}.")),
+            Err(e) => e,
+        },
+        "token" => match admin.rotate_profile_token(name.clone()).await {
+            Ok(c) => {
+                let what = format!("{name} has a new token; the old one no longer works.");
+                let shown = token_shown(&what, c.token.as_deref().unwrap_or_default());
+                return render(&state, &signed, StatusCode::OK, None, None, Some(shown)).await;
+            }
+            Err(e) => e,
+        },
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let error = error.to_string();
+    render(
+        &state,
+        &signed,
+        StatusCode::BAD_REQUEST,
+        None,
+        Some(&error),
+        None,
+    )
+    .await
 }
 
 async fn render(
@@ -160,8 +177,7 @@ async fn render(
     let profiles = admin.list_profiles().await.unwrap_or_default();
     let servers = admin.list_servers().await.unwrap_or_default();
     let body = html! {
-        @if let Some(n) = notice { p class="notice" role="status" { (n) } }
-        @if let Some(e) = error { p class="notice error" role="alert" { (e) } }
+        (super::layout::notices(notice, error))
         @if let Some(x) = extra { (x) }
         div class="table" {
             table id="profiles" {
@@ -178,7 +194,11 @@ async fn render(
                             td { (p.allow.join(", ")) }
                             td { (p.deny.join(", ")) }
                             td { @if p.require_token { "required" } @else { span class="muted" { "none" } } }
-                            td { (action_button(signed, &format!("/ui/profiles/{name}/delete"), "Delete", &name, true)) }
+                            td class="actions" {
+                                (action_button(signed, &format!("/ui/profiles/{name}/token"), if p.require_token { "Rotate token" } else { "Make token" }, &name, false))
+                                " "
+                                (action_button(signed, &format!("/ui/profiles/{name}/delete"), "Delete", &name, true))
+                            }
                         }
                     }
                 }

@@ -175,8 +175,7 @@ async fn render(
         form.transport.as_str()
     };
     let body = html! {
-        @if let Some(n) = notice { p class="notice" role="status" { (n) } }
-        @if let Some(e) = error { p class="notice error" role="alert" { (e) } }
+        (super::layout::notices(notice, error))
         h2 { "Configured" }
         div class="table" {
             table id="servers" {

@@ -19,7 +19,7 @@ mod sessions;
 mod task_ext;
 mod tasks;
 mod tools;
-mod view;
+pub(crate) mod view;
 
 pub use forward::Named;
 pub use lifecycle::{SUPPORTED_VERSIONS, negotiate};

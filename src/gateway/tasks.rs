@@ -439,8 +439,14 @@ pub(super) async fn stop(
     session: &Session,
     task_id: &str,
 ) -> Result<Task, ErrorObject> {
-    let store = store(g)?;
     let task = owned(g, session, task_id).await?;
+    cancel_stored(g, task).await
+}
+
+/// Cancels `task` (its owner asked, or an operator): `cancelled` in the store, its work stopped
+/// wherever it runs.
+async fn cancel_stored(g: &Gateway, task: Task) -> Result<Task, ErrorObject> {
+    let store = store(g)?;
     if task.status.is_terminal() {
         return Err(ErrorObject::invalid_params(format!(
             "Cannot cancel the task: it is already {}",
@@ -449,7 +455,7 @@ pub(super) async fn stop(
     }
     let cancelled = tasks::transition(
         store,
-        task_id,
+        &task.id,
         Status::Cancelled,
         Some("The task was cancelled."),
         None,
@@ -457,11 +463,11 @@ pub(super) async fn stop(
     .await
     .map_err(internal)?
     .ok_or_else(|| ErrorObject::invalid_params("Cannot cancel the task: it has just finished"))?;
-    halt(g, task_id).await;
+    halt(g, &task.id).await;
     // The replica running it, if another, stops its work now rather than at its next renewal.
     crate::cluster::signals::send(
         store,
-        crate::cluster::signals::Signal::Cancelled(task_id.to_string()),
+        crate::cluster::signals::Signal::Cancelled(task.id.clone()),
     )
     .await;
     Ok(cancelled)
@@ -490,6 +496,16 @@ pub(super) async fn halt(g: &Gateway, task_id: &str) {
 }
 
 impl Gateway {
+    /// An operator cancels task `task_id`, whoever owns it (the admin API); `Ok(None)`: no
+    /// such task.
+    pub async fn cancel_task(&self, task_id: &str) -> Result<Option<Task>, ErrorObject> {
+        let Some((task, _)) = tasks::find(store(self)?, task_id).await.map_err(internal)? else {
+            return Ok(None);
+        };
+        tracing::info!(task = %task_id, owner = %task.owner, "task cancelled by an operator");
+        cancel_stored(self, task).await.map(Some)
+    }
+
     /// Another replica signalled that task `task_id` was cancelled: stops it if it runs here.
     pub async fn halt_if_cancelled(self: Arc<Self>, task_id: String) {
         let here = self

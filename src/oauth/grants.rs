@@ -438,3 +438,96 @@ pub async fn purge_expired(store: &Store) -> sqlx::Result<()> {
     }
     Ok(())
 }
+
+/// A registered client as operators see it, with the grants it holds in force.
+pub struct Registered {
+    pub client_id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub created_ms: i64,
+    pub grants: i64,
+}
+
+/// Every registered client, newest first.
+pub async fn clients(store: &Store) -> sqlx::Result<Vec<Registered>> {
+    let rows = sqlx::query(
+        "SELECT c.client_id, c.client_name, c.redirect_uris, c.created_ms,
+                (SELECT COUNT(DISTINCT t.family) FROM oauth_tokens t
+                 WHERE t.client_id = c.client_id AND t.revoked = 0 AND t.expires_ms > $1)
+         FROM oauth_clients c ORDER BY c.created_ms DESC, c.client_id",
+    )
+    .bind(now_ms())
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Registered {
+            client_id: r.get(0),
+            name: r.get(1),
+            redirect_uris: serde_json::from_str(&r.get::<String, _>(2)).unwrap_or_default(),
+            created_ms: r.get(3),
+            grants: r.get(4),
+        })
+        .collect())
+}
+
+/// Forgets a client: its grants revoked, its pending requests and codes gone. `None`: no such
+/// client.
+pub async fn delete_client(store: &Store, client_id: &str) -> sqlx::Result<Option<Registered>> {
+    let Some(client) = clients(store)
+        .await?
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+    else {
+        return Ok(None);
+    };
+    let mut tx = store.pool().begin().await?;
+    sqlx::query("UPDATE oauth_tokens SET revoked = 1 WHERE client_id = $1")
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+    for table in ["oauth_codes", "oauth_requests", "oauth_clients"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE client_id = $1"))
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(client))
+}
+
+/// A grant in force: one consent's token family with a token still usable.
+pub struct InForce {
+    pub family: String,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub subject: String,
+    pub scope: String,
+    /// When its last token expires.
+    pub expires_ms: i64,
+}
+
+/// The grants in force (`family`: only that one), newest expiry first.
+pub async fn in_force(store: &Store, family: Option<&str>) -> sqlx::Result<Vec<InForce>> {
+    let rows = sqlx::query(
+        "SELECT t.family, t.client_id, MAX(c.client_name), MAX(t.subject), MAX(t.scope), MAX(t.expires_ms)
+         FROM oauth_tokens t LEFT JOIN oauth_clients c ON c.client_id = t.client_id
+         WHERE t.revoked = 0 AND t.expires_ms > $1 AND ($2 = '' OR t.family = $2)
+         GROUP BY t.family, t.client_id ORDER BY MAX(t.expires_ms) DESC, t.family",
+    )
+    .bind(now_ms())
+    .bind(family.unwrap_or(""))
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| InForce {
+            family: r.get(0),
+            client_id: r.get(1),
+            client_name: r.get(2),
+            subject: r.get(3),
+            scope: r.get(4),
+            expires_ms: r.get(5),
+        })
+        .collect())
+}

@@ -2,8 +2,10 @@
 // with axe-core on every page.
 // Usage: node console_browser.cjs BASE_URL USER PASSWORD FIXTURE_COMMAND SHOTS_DIR
 // Signs in (first with a wrong password), watches the overview, adds a stdio server and waits
-// for it to become ready on the (live) overview, finds its tools, reloads the configuration,
-// tries a change with a forged CSRF token, and signs out. Prints one JSON report.
+// for it to become ready on the (live) overview, finds its tools, calls one from the
+// playground, runs a long call as a task and cancels it, reloads the configuration, creates a
+// profile, reads analytics, tries a change with a forged CSRF token, and signs out. Prints
+// one JSON report.
 const path = require('node:path');
 const fs = require('node:fs');
 const { chromium } = require('playwright-core');
@@ -105,6 +107,42 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
     await axe('tools');
     await shot('tools');
 
+    // The playground: a tool of the added server called with a form made from its schema,
+    // its progress and result shown (through the script's event stream).
+    await page.goto(`${base}/ui/playground?tool=added%2Fprogress`);
+    report.playground_fields = await page.$$eval('#call [name^="a."]', (f) => f.map((i) => `${i.name}:${i.type}`));
+    await page.fill('#arg-steps', '3');
+    await page.click('#call button[type=submit]');
+    await page.waitForSelector('#result #call-content', { timeout: 20000 });
+    report.playground_result = (await page.textContent('#result #call-content')).trim();
+    report.playground_progress = await page.$$eval('#result .progress-log li', (l) => l.map((i) => i.textContent));
+    await axe('playground');
+    await shot('playground');
+
+    // A long call run as a task, followed and cancelled on the tasks page.
+    await page.goto(`${base}/ui/playground?tool=a%2Fslow`);
+    await page.fill('#arg-ms', '120000');
+    await page.check('#call input[name=as_task]');
+    await page.click('#call button[type=submit]');
+    await page.waitForSelector('#task-created', { timeout: 20000 });
+    report.task_id = await page.textContent('#task-created code');
+    await page.click('#task-created a');
+    await page.waitForSelector(`tr[data-task="${report.task_id}"][data-status=working]`);
+    await axe('tasks');
+    await shot('tasks');
+    await Promise.all([
+      page.waitForURL(/notice=Cancelled/),
+      page.click(`tr[data-task="${report.task_id}"] button`),
+    ]);
+    report.cancel_notice = await page.textContent('p.notice');
+    report.task_status_after = await page.getAttribute(`tr[data-task="${report.task_id}"]`, 'data-status');
+
+    // OAuth clients and grants.
+    await page.click('nav a[href="/ui/oauth"]');
+    report.oauth_clients = await page.$$eval('#clients tbody tr', (rows) => rows.map((r) => r.dataset.client));
+    await axe('oauth');
+    await shot('oauth');
+
     // The configuration, reloaded.
     await page.click('nav a[href="/ui/config"]');
     report.config_has_added = (await page.textContent('#config')).includes('[servers.added]');
@@ -125,11 +163,22 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
     report.profiles = await page.$$eval('#profiles tbody tr', (rows) => rows.map((r) => r.dataset.profile));
     await axe('profiles');
     await shot('profiles');
+    // In the playground, a profile that hides the tool has nothing to call.
+    await page.goto(`${base}/ui/playground?profile=narrow&tool=a%2Fecho`);
+    report.playground_hidden = await page.textContent('main p.error');
+    report.playground_narrow_tools = await page.$$eval('#tool option', (o) => o.map((i) => i.value));
 
-    // Analytics: the call made before the browser came shows up, per tool and as a chart.
+    // Analytics: the calls made before the browser came and from the playground show up, per
+    // tool, as bars and over time.
     await page.click('nav a[href="/ui/analytics"]');
-    report.analytics_tools = await page.$$eval('#analytics tbody tr', (rows) => rows.map((r) => r.dataset.tool));
+    for (let i = 0; i < 100; i++) {
+      report.analytics_tools = await page.$$eval('#analytics tbody tr', (rows) => rows.map((r) => r.dataset.tool));
+      if (report.analytics_tools.includes('added/progress')) break;
+      await page.waitForTimeout(200);
+      await page.reload();
+    }
     report.analytics_chart = await page.$$eval('svg.bars rect', (bars) => bars.length);
+    report.analytics_lines = await page.$$eval('svg.lines polyline', (l) => l.map((p) => p.getAttribute('class')));
     await axe('analytics');
     await shot('analytics');
 

@@ -29,10 +29,23 @@ pub mod models {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub username: ::std::option::Option<::std::string::String>,
     }
+    ///`AnalyticsBucket`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AnalyticsBucket {
+        pub calls: u64,
+        pub errors: u64,
+        pub p50_ms: f64,
+        pub p95_ms: f64,
+        ///RFC 3339; the bucket's start.
+        pub start: ::std::string::String,
+    }
     ///Answer to GET /api/analytics.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AnalyticsReport {
         pub rows: ::std::vec::Vec<AnalyticsRow>,
+        ///The same calls over time: the window cut into equal buckets (oldest first), narrowed like the rows by `server`, `name` and `profile`.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub series: ::std::vec::Vec<AnalyticsBucket>,
         pub window_secs: u64,
     }
     ///`AnalyticsRow`
@@ -822,6 +835,32 @@ pub mod models {
             value.parse()
         }
     }
+    ///`OAuthClient`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct OAuthClient {
+        pub client_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_name: ::std::option::Option<::std::string::String>,
+        ///RFC 3339.
+        pub created_at: ::std::string::String,
+        ///Grants in force.
+        pub grants: u64,
+        pub redirect_uris: ::std::vec::Vec<::std::string::String>,
+    }
+    ///`OAuthGrant`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct OAuthGrant {
+        pub client_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_name: ::std::option::Option<::std::string::String>,
+        ///RFC 3339; when its last token (refresh, else access) expires.
+        pub expires_at: ::std::string::String,
+        ///The grant's id (its token family), used to revoke it.
+        pub id: ::std::string::String,
+        pub scope: ::std::string::String,
+        ///Who consented (the admin user, or the OIDC subject).
+        pub subject: ::std::string::String,
+    }
     ///Maps signed-in subjects to a profile. Every condition given must hold.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1199,6 +1238,22 @@ pub mod models {
                 })
         }
     }
+    ///`PromptInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PromptInfo {
+        ///The prompt's arguments as the upstream declares them (`name`, `description`, `required`).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub arguments:
+            ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        ///The exposed, namespaced name.
+        pub name: ::std::string::String,
+        pub original_name: ::std::string::String,
+        pub server: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+    }
     ///RFC 9728 protected resource metadata.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ProtectedResourceMetadata {
@@ -1333,6 +1388,24 @@ pub mod models {
         ///Sustained requests per minute; 0 (the default) = unlimited. A limit is the operator's decision: behind a NAT or a load balancer many users share one address.
         #[serde(default)]
         pub per_minute: u32,
+    }
+    ///`ResourceInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ResourceInfo {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub mime_type: ::std::option::Option<::std::string::String>,
+        pub name: ::std::string::String,
+        pub server: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+        ///The resource's URI (resources).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uri: ::std::option::Option<::std::string::String>,
+        ///The RFC 6570 template (resource templates).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uri_template: ::std::option::Option<::std::string::String>,
     }
     ///An MCP root offered to upstream servers.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1627,6 +1700,86 @@ pub mod models {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub url: ::std::option::Option<::std::string::String>,
     }
+    ///`TaskInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct TaskInfo {
+        ///RFC 3339.
+        pub created_at: ::std::string::String,
+        ///The replica running it (while it runs).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub node: ::std::option::Option<::std::string::String>,
+        ///Who may read the task: `token:` and the first 12 hex digits of a profile token's SHA-256, an OAuth subject, `session:<id>`, or `anonymous`.
+        pub owner: ::std::string::String,
+        pub status: TaskInfoStatus,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status_message: ::std::option::Option<::std::string::String>,
+        pub task_id: ::std::string::String,
+        ///RFC 3339.
+        pub updated_at: ::std::string::String,
+    }
+    ///`TaskInfoStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum TaskInfoStatus {
+        #[serde(rename = "working")]
+        Working,
+        #[serde(rename = "input_required")]
+        InputRequired,
+        #[serde(rename = "completed")]
+        Completed,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "cancelled")]
+        Cancelled,
+    }
+    impl ::std::fmt::Display for TaskInfoStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Working => f.write_str("working"),
+                Self::InputRequired => f.write_str("input_required"),
+                Self::Completed => f.write_str("completed"),
+                Self::Failed => f.write_str("failed"),
+                Self::Cancelled => f.write_str("cancelled"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for TaskInfoStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "working" => Ok(Self::Working),
+                "input_required" => Ok(Self::InputRequired),
+                "completed" => Ok(Self::Completed),
+                "failed" => Ok(Self::Failed),
+                "cancelled" => Ok(Self::Cancelled),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for TaskInfoStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for TaskInfoStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Token request (RFC 6749 section 4.1.3 / 6). Unknown parameters are ignored, as RFC 6749 section 3.2 requires, so this body is not closed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenRequest {
@@ -1718,6 +1871,9 @@ pub mod models {
     ///`ToolInfo`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ToolInfo {
+        ///The tool's annotations (`readOnlyHint`, `destructiveHint`, …) as the upstream declares them.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub annotations: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
         ///The tool's JSON Schema for its arguments.
@@ -2029,6 +2185,17 @@ impl IntoResponse for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct GetAnalyticsQuery {
     pub window_secs: Option<u64>,
+    pub server: Option<String>,
+    pub name: Option<String>,
+    pub profile: Option<String>,
+    pub buckets: Option<u64>,
+}
+///Query parameters of `list_tasks`.
+#[derive(::serde::Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListTasksQuery {
+    pub status: Option<String>,
+    pub limit: Option<u64>,
 }
 /// One async method per admin `operationId` of the spec. Implemented in `src/admin/`.
 pub trait AdminApi: Send + Sync + 'static {
@@ -2074,6 +2241,18 @@ pub trait AdminApi: Send + Sync + 'static {
     ///
     /// Every tool exposed by the running upstream servers, under its exposed (namespaced) name.
     fn list_tools(&self) -> impl Future<Output = Result<Vec<models::ToolInfo>, ApiError>> + Send;
+    /// List all prompts
+    ///
+    /// Every prompt of the running upstream servers, under its exposed (namespaced) name.
+    fn list_prompts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<models::PromptInfo>, ApiError>> + Send;
+    /// List all resources
+    ///
+    /// Every resource of the running upstream servers (their URIs are not renamed), and the resource templates (`uri_template` instead of `uri`).
+    fn list_resources(
+        &self,
+    ) -> impl Future<Output = Result<Vec<models::ResourceInfo>, ApiError>> + Send;
     /// List profiles
     fn list_profiles(&self) -> impl Future<Output = Result<Vec<models::Profile>, ApiError>> + Send;
     /// Create profile
@@ -2088,6 +2267,13 @@ pub trait AdminApi: Send + Sync + 'static {
         &self,
         name: String,
     ) -> impl Future<Output = Result<models::Profile, ApiError>> + Send;
+    /// Rotate a profile token
+    ///
+    /// Gives the profile a new random token (returned once; only its SHA-256 is stored) in one configuration change: the old token stops working at that moment and there is no moment without a token. The profile then requires its token.
+    fn rotate_profile_token(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<models::ProfileCreated, ApiError>> + Send;
     /// List projects
     fn list_projects(&self) -> impl Future<Output = Result<Vec<models::Project>, ApiError>> + Send;
     /// Create project
@@ -2131,6 +2317,46 @@ pub trait AdminApi: Send + Sync + 'static {
         &self,
         query: GetAnalyticsQuery,
     ) -> impl Future<Output = Result<models::AnalyticsReport, ApiError>> + Send;
+    /// List tasks
+    ///
+    /// The async tasks in the store, newest first (at most `limit`, default 200), of every owner; `status` narrows them. Results are never shown.
+    fn list_tasks(
+        &self,
+        query: ListTasksQuery,
+    ) -> impl Future<Output = Result<Vec<models::TaskInfo>, ApiError>> + Send;
+    /// Cancel a task
+    ///
+    /// Cancels a working task whoever owns it, as its owner's `tasks/cancel` would: the task becomes `cancelled`, its work is stopped on the replica running it, the upstream is told.
+    fn cancel_task(
+        &self,
+        task_id: String,
+    ) -> impl Future<Output = Result<models::TaskInfo, ApiError>> + Send;
+    /// List OAuth clients
+    ///
+    /// The clients registered with the director's authorization server (dynamically, or by metadata document), newest first, with how many grants each holds.
+    fn list_oauth_clients(
+        &self,
+    ) -> impl Future<Output = Result<Vec<models::OAuthClient>, ApiError>> + Send;
+    /// Delete an OAuth client
+    ///
+    /// Forgets the client and revokes every grant it holds: its access and refresh tokens stop working at once.
+    fn delete_oauth_client(
+        &self,
+        client_id: String,
+    ) -> impl Future<Output = Result<models::OAuthClient, ApiError>> + Send;
+    /// List OAuth grants
+    ///
+    /// The grants in force: one per consent (an authorization code and every token refreshed from it), with the client, the subject and when its last token expires. Tokens are never shown.
+    fn list_oauth_grants(
+        &self,
+    ) -> impl Future<Output = Result<Vec<models::OAuthGrant>, ApiError>> + Send;
+    /// Revoke an OAuth grant
+    ///
+    /// Revokes the grant: its access and refresh tokens stop working at once (on every replica: tokens are checked against the store).
+    fn revoke_oauth_grant(
+        &self,
+        grant_id: String,
+    ) -> impl Future<Output = Result<models::OAuthGrant, ApiError>> + Send;
 }
 async fn list_servers<T: AdminApi>(
     State(api): State<Arc<T>>,
@@ -2206,6 +2432,28 @@ async fn list_tools<T: AdminApi>(
         Json(out),
     ))
 }
+async fn list_prompts<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Vec<models::PromptInfo>>), ApiError> {
+    api.authenticate(&headers).await?;
+    let out = api.list_prompts().await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn list_resources<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Vec<models::ResourceInfo>>), ApiError> {
+    api.authenticate(&headers).await?;
+    let out = api.list_resources().await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
 async fn list_profiles<T: AdminApi>(
     State(api): State<Arc<T>>,
     headers: HeaderMap,
@@ -2238,6 +2486,19 @@ async fn delete_profile<T: AdminApi>(
     api.authenticate(&headers).await?;
     let Path(name) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let out = api.delete_profile(name).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn rotate_profile_token<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<models::ProfileCreated>), ApiError> {
+    api.authenticate(&headers).await?;
+    let Path(name) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.rotate_profile_token(name).await?;
     Ok((
         StatusCode::from_u16(200u16).expect("status from the spec"),
         Json(out),
@@ -2344,6 +2605,83 @@ async fn get_analytics<T: AdminApi>(
         Json(out),
     ))
 }
+async fn list_tasks<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    query: Result<
+        ::axum::extract::Query<ListTasksQuery>,
+        ::axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<(StatusCode, Json<Vec<models::TaskInfo>>), ApiError> {
+    api.authenticate(&headers).await?;
+    let ::axum::extract::Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.list_tasks(query).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn cancel_task<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<models::TaskInfo>), ApiError> {
+    api.authenticate(&headers).await?;
+    let Path(task_id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.cancel_task(task_id).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn list_oauth_clients<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Vec<models::OAuthClient>>), ApiError> {
+    api.authenticate(&headers).await?;
+    let out = api.list_oauth_clients().await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn delete_oauth_client<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<models::OAuthClient>), ApiError> {
+    api.authenticate(&headers).await?;
+    let Path(client_id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.delete_oauth_client(client_id).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn list_oauth_grants<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Vec<models::OAuthGrant>>), ApiError> {
+    api.authenticate(&headers).await?;
+    let out = api.list_oauth_grants().await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn revoke_oauth_grant<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<models::OAuthGrant>), ApiError> {
+    api.authenticate(&headers).await?;
+    let Path(grant_id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.revoke_oauth_grant(grant_id).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
 /// `(METHOD, path)` of every generated route, in spec order.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/servers"),
@@ -2352,9 +2690,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/servers/{name}/status"),
     ("POST", "/api/servers/{name}/restart"),
     ("GET", "/api/tools"),
+    ("GET", "/api/prompts"),
+    ("GET", "/api/resources"),
     ("GET", "/api/profiles"),
     ("POST", "/api/profiles"),
     ("DELETE", "/api/profiles/{name}"),
+    ("POST", "/api/profiles/{name}/token"),
     ("GET", "/api/projects"),
     ("POST", "/api/projects"),
     ("DELETE", "/api/projects/{name}"),
@@ -2363,6 +2704,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/config/reload"),
     ("POST", "/api/auth/enable"),
     ("GET", "/api/analytics"),
+    ("GET", "/api/tasks"),
+    ("POST", "/api/tasks/{task_id}/cancel"),
+    ("GET", "/api/oauth/clients"),
+    ("DELETE", "/api/oauth/clients/{client_id}"),
+    ("GET", "/api/oauth/grants"),
+    ("DELETE", "/api/oauth/grants/{grant_id}"),
 ];
 /// The admin routes of the spec, served by `api`.
 pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
@@ -2390,6 +2737,14 @@ pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
             ::axum::routing::MethodRouter::new().get(list_tools::<T>),
         )
         .route(
+            "/api/prompts",
+            ::axum::routing::MethodRouter::new().get(list_prompts::<T>),
+        )
+        .route(
+            "/api/resources",
+            ::axum::routing::MethodRouter::new().get(list_resources::<T>),
+        )
+        .route(
             "/api/profiles",
             ::axum::routing::MethodRouter::new()
                 .get(list_profiles::<T>)
@@ -2398,6 +2753,10 @@ pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
         .route(
             "/api/profiles/{name}",
             ::axum::routing::MethodRouter::new().delete(delete_profile::<T>),
+        )
+        .route(
+            "/api/profiles/{name}/token",
+            ::axum::routing::MethodRouter::new().post(rotate_profile_token::<T>),
         )
         .route(
             "/api/projects",
@@ -2426,6 +2785,30 @@ pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
         .route(
             "/api/analytics",
             ::axum::routing::MethodRouter::new().get(get_analytics::<T>),
+        )
+        .route(
+            "/api/tasks",
+            ::axum::routing::MethodRouter::new().get(list_tasks::<T>),
+        )
+        .route(
+            "/api/tasks/{task_id}/cancel",
+            ::axum::routing::MethodRouter::new().post(cancel_task::<T>),
+        )
+        .route(
+            "/api/oauth/clients",
+            ::axum::routing::MethodRouter::new().get(list_oauth_clients::<T>),
+        )
+        .route(
+            "/api/oauth/clients/{client_id}",
+            ::axum::routing::MethodRouter::new().delete(delete_oauth_client::<T>),
+        )
+        .route(
+            "/api/oauth/grants",
+            ::axum::routing::MethodRouter::new().get(list_oauth_grants::<T>),
+        )
+        .route(
+            "/api/oauth/grants/{grant_id}",
+            ::axum::routing::MethodRouter::new().delete(revoke_oauth_grant::<T>),
         )
         .with_state(api)
 }

@@ -25,10 +25,23 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub username: ::std::option::Option<::std::string::String>,
     }
+    ///`AnalyticsBucket`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AnalyticsBucket {
+        pub calls: u64,
+        pub errors: u64,
+        pub p50_ms: f64,
+        pub p95_ms: f64,
+        ///RFC 3339; the bucket's start.
+        pub start: ::std::string::String,
+    }
     ///Answer to GET /api/analytics.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AnalyticsReport {
         pub rows: ::std::vec::Vec<AnalyticsRow>,
+        ///The same calls over time: the window cut into equal buckets (oldest first), narrowed like the rows by `server`, `name` and `profile`.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub series: ::std::vec::Vec<AnalyticsBucket>,
         pub window_secs: u64,
     }
     ///`AnalyticsRow`
@@ -808,6 +821,32 @@ pub mod types {
             value.parse()
         }
     }
+    ///`OAuthClient`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct OAuthClient {
+        pub client_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_name: ::std::option::Option<::std::string::String>,
+        ///RFC 3339.
+        pub created_at: ::std::string::String,
+        ///Grants in force.
+        pub grants: u64,
+        pub redirect_uris: ::std::vec::Vec<::std::string::String>,
+    }
+    ///`OAuthGrant`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct OAuthGrant {
+        pub client_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_name: ::std::option::Option<::std::string::String>,
+        ///RFC 3339; when its last token (refresh, else access) expires.
+        pub expires_at: ::std::string::String,
+        ///The grant's id (its token family), used to revoke it.
+        pub id: ::std::string::String,
+        pub scope: ::std::string::String,
+        ///Who consented (the admin user, or the OIDC subject).
+        pub subject: ::std::string::String,
+    }
     ///Maps signed-in subjects to a profile. Every condition given must hold.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1184,6 +1223,22 @@ pub mod types {
                 })
         }
     }
+    ///`PromptInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PromptInfo {
+        ///The prompt's arguments as the upstream declares them (`name`, `description`, `required`).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub arguments:
+            ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        ///The exposed, namespaced name.
+        pub name: ::std::string::String,
+        pub original_name: ::std::string::String,
+        pub server: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+    }
     ///RFC 9728 protected resource metadata.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ProtectedResourceMetadata {
@@ -1318,6 +1373,24 @@ pub mod types {
         ///Sustained requests per minute; 0 (the default) = unlimited. A limit is the operator's decision: behind a NAT or a load balancer many users share one address.
         #[serde(default)]
         pub per_minute: u32,
+    }
+    ///`ResourceInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ResourceInfo {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub mime_type: ::std::option::Option<::std::string::String>,
+        pub name: ::std::string::String,
+        pub server: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+        ///The resource's URI (resources).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uri: ::std::option::Option<::std::string::String>,
+        ///The RFC 6570 template (resource templates).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uri_template: ::std::option::Option<::std::string::String>,
     }
     ///An MCP root offered to upstream servers.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1612,6 +1685,86 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub url: ::std::option::Option<::std::string::String>,
     }
+    ///`TaskInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct TaskInfo {
+        ///RFC 3339.
+        pub created_at: ::std::string::String,
+        ///The replica running it (while it runs).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub node: ::std::option::Option<::std::string::String>,
+        ///Who may read the task: `token:` and the first 12 hex digits of a profile token's SHA-256, an OAuth subject, `session:<id>`, or `anonymous`.
+        pub owner: ::std::string::String,
+        pub status: TaskInfoStatus,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status_message: ::std::option::Option<::std::string::String>,
+        pub task_id: ::std::string::String,
+        ///RFC 3339.
+        pub updated_at: ::std::string::String,
+    }
+    ///`TaskInfoStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum TaskInfoStatus {
+        #[serde(rename = "working")]
+        Working,
+        #[serde(rename = "input_required")]
+        InputRequired,
+        #[serde(rename = "completed")]
+        Completed,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "cancelled")]
+        Cancelled,
+    }
+    impl ::std::fmt::Display for TaskInfoStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Working => f.write_str("working"),
+                Self::InputRequired => f.write_str("input_required"),
+                Self::Completed => f.write_str("completed"),
+                Self::Failed => f.write_str("failed"),
+                Self::Cancelled => f.write_str("cancelled"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for TaskInfoStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "working" => Ok(Self::Working),
+                "input_required" => Ok(Self::InputRequired),
+                "completed" => Ok(Self::Completed),
+                "failed" => Ok(Self::Failed),
+                "cancelled" => Ok(Self::Cancelled),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for TaskInfoStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for TaskInfoStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Token request (RFC 6749 section 4.1.3 / 6). Unknown parameters are ignored, as RFC 6749 section 3.2 requires, so this body is not closed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenRequest {
@@ -1703,6 +1856,9 @@ pub mod types {
     ///`ToolInfo`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ToolInfo {
+        ///The tool's annotations (`readOnlyHint`, `destructiveHint`, …) as the upstream declares them.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub annotations: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
         ///The tool's JSON Schema for its arguments.
@@ -2248,6 +2404,84 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /// List all prompts
+    ///
+    /// Every prompt of the running upstream servers, under its exposed (namespaced) name.
+    ///
+    /// Sends a `GET` request to `/api/prompts`
+    pub async fn list_prompts<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<::std::vec::Vec<types::PromptInfo>>, Error<types::Error>> {
+        let url = format!("{}/api/prompts", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_prompts",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// List all resources
+    ///
+    /// Every resource of the running upstream servers (their URIs are not renamed), and the resource templates (`uri_template` instead of `uri`).
+    ///
+    /// Sends a `GET` request to `/api/resources`
+    pub async fn list_resources<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<::std::vec::Vec<types::ResourceInfo>>, Error<types::Error>> {
+        let url = format!("{}/api/resources", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_resources",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /// List profiles
     ///
     /// Sends a `GET` request to `/api/profiles`
@@ -2364,6 +2598,56 @@ impl Client {
             .build()?;
         let info = OperationInfo {
             operation_id: "delete_profile",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            404u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Rotate a profile token
+    ///
+    /// Gives the profile a new random token (returned once; only its SHA-256 is stored) in one configuration change: the old token stops working at that moment and there is no moment without a token. The profile then requires its token.
+    ///
+    /// Sends a `POST` request to `/api/profiles/{name}/token`
+    ///
+    /// Arguments:
+    /// - `name`: Profile name.
+    pub async fn rotate_profile_token<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> Result<ResponseValue<types::ProfileCreated>, Error<types::Error>> {
+        let url = format!(
+            "{}/api/profiles/{}/token",
+            self.baseurl,
+            encode_path(&name.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "rotate_profile_token",
         };
         self.pre(&mut request, &info).await?;
         let result = self.exec(request, &info).await;
@@ -2732,9 +3016,17 @@ impl Client {
     /// Sends a `GET` request to `/api/analytics`
     ///
     /// Arguments:
+    /// - `buckets`: How many buckets `series` has (default 24, at most 240).
+    /// - `name`: Only calls of this tool or prompt (the upstream's own name) or resource URI.
+    /// - `profile`: Only calls of sessions with this profile (empty string = no profile).
+    /// - `server`: Only this server's calls.
     /// - `window_secs`: How far back to look, in seconds (default 3600).
     pub async fn get_analytics<'a>(
         &'a self,
+        buckets: Option<::std::num::NonZeroU64>,
+        name: Option<&'a str>,
+        profile: Option<&'a str>,
+        server: Option<&'a str>,
         window_secs: Option<::std::num::NonZeroU64>,
     ) -> Result<ResponseValue<types::AnalyticsReport>, Error<types::Error>> {
         let url = format!("{}/api/analytics", self.baseurl,);
@@ -2751,6 +3043,10 @@ impl Client {
                 ::reqwest::header::ACCEPT,
                 ::reqwest::header::HeaderValue::from_static("application/json"),
             )
+            .query(&progenitor_client::QueryParam::new("buckets", &buckets))
+            .query(&progenitor_client::QueryParam::new("name", &name))
+            .query(&progenitor_client::QueryParam::new("profile", &profile))
+            .query(&progenitor_client::QueryParam::new("server", &server))
             .query(&progenitor_client::QueryParam::new(
                 "window_secs",
                 &window_secs,
@@ -2767,6 +3063,302 @@ impl Client {
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
             401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// List tasks
+    ///
+    /// The async tasks in the store, newest first (at most `limit`, default 200), of every owner; `status` narrows them. Results are never shown.
+    ///
+    /// Sends a `GET` request to `/api/tasks`
+    ///
+    /// Arguments:
+    /// - `limit`: At most this many (default 200, at most 1000).
+    /// - `status`: Only tasks in this status (`working`, `input_required`, `completed`, `failed`, `cancelled`).
+    pub async fn list_tasks<'a>(
+        &'a self,
+        limit: Option<::std::num::NonZeroU64>,
+        status: Option<&'a str>,
+    ) -> Result<ResponseValue<::std::vec::Vec<types::TaskInfo>>, Error<types::Error>> {
+        let url = format!("{}/api/tasks", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .query(&progenitor_client::QueryParam::new("status", &status))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_tasks",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Cancel a task
+    ///
+    /// Cancels a working task whoever owns it, as its owner's `tasks/cancel` would: the task becomes `cancelled`, its work is stopped on the replica running it, the upstream is told.
+    ///
+    /// Sends a `POST` request to `/api/tasks/{task_id}/cancel`
+    ///
+    /// Arguments:
+    /// - `task_id`: The task id.
+    pub async fn cancel_task<'a>(
+        &'a self,
+        task_id: &'a str,
+    ) -> Result<ResponseValue<types::TaskInfo>, Error<types::Error>> {
+        let url = format!(
+            "{}/api/tasks/{}/cancel",
+            self.baseurl,
+            encode_path(&task_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "cancel_task",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            404u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// List OAuth clients
+    ///
+    /// The clients registered with the director's authorization server (dynamically, or by metadata document), newest first, with how many grants each holds.
+    ///
+    /// Sends a `GET` request to `/api/oauth/clients`
+    pub async fn list_oauth_clients<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<::std::vec::Vec<types::OAuthClient>>, Error<types::Error>> {
+        let url = format!("{}/api/oauth/clients", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_oauth_clients",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Delete an OAuth client
+    ///
+    /// Forgets the client and revokes every grant it holds: its access and refresh tokens stop working at once.
+    ///
+    /// Sends a `DELETE` request to `/api/oauth/clients/{client_id}`
+    ///
+    /// Arguments:
+    /// - `client_id`: The OAuth client id.
+    pub async fn delete_oauth_client<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> Result<ResponseValue<types::OAuthClient>, Error<types::Error>> {
+        let url = format!(
+            "{}/api/oauth/clients/{}",
+            self.baseurl,
+            encode_path(&client_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "delete_oauth_client",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            404u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// List OAuth grants
+    ///
+    /// The grants in force: one per consent (an authorization code and every token refreshed from it), with the client, the subject and when its last token expires. Tokens are never shown.
+    ///
+    /// Sends a `GET` request to `/api/oauth/grants`
+    pub async fn list_oauth_grants<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<::std::vec::Vec<types::OAuthGrant>>, Error<types::Error>> {
+        let url = format!("{}/api/oauth/grants", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_oauth_grants",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            503u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Revoke an OAuth grant
+    ///
+    /// Revokes the grant: its access and refresh tokens stop working at once (on every replica: tokens are checked against the store).
+    ///
+    /// Sends a `DELETE` request to `/api/oauth/grants/{grant_id}`
+    ///
+    /// Arguments:
+    /// - `grant_id`: The grant id (`OAuthGrant.id`).
+    pub async fn revoke_oauth_grant<'a>(
+        &'a self,
+        grant_id: &'a str,
+    ) -> Result<ResponseValue<types::OAuthGrant>, Error<types::Error>> {
+        let url = format!(
+            "{}/api/oauth/grants/{}",
+            self.baseurl,
+            encode_path(&grant_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "revoke_oauth_grant",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            404u16 => Err(Error::ErrorResponse(
                 ResponseValue::from_response(response).await?,
             )),
             503u16 => Err(Error::ErrorResponse(
