@@ -289,7 +289,9 @@ fn validate_oauth(config: &Config) -> Result<(), ConfigError> {
             ));
         }
         // A provider may know anyone (think of a public one): who may sign in must be said.
-        if oidc.allowed_subjects.is_empty()
+        // (With OAuth off the provider serves only the console, whose own rules say who.)
+        if oauth.enabled
+            && oidc.allowed_subjects.is_empty()
             && oidc.allowed_emails.is_empty()
             && oidc.allowed_groups.is_empty()
         {
@@ -561,6 +563,9 @@ mod tests {
         assert!(err.to_string().contains("say who may sign in"), "{err}");
         let ruled = format!("{open_idp}allowed_emails = [\"*@example.com\"]\n");
         assert!(parse(&ruled, "c.toml").is_ok());
+        // Off for clients, the provider is the console's only (`settings.auth.oidc_*` say who).
+        let console_only = open_idp.replace("enabled = true", "enabled = false");
+        assert!(parse(&console_only, "c.toml").is_ok());
     }
 
     #[test]

@@ -69,6 +69,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "task leases and nodes", "0006_leases.sql"),
     migration!(7, "configuration versions", "0007_config_versions.sql"),
     migration!(8, "console sessions", "0008_console_sessions.sql"),
+    migration!(9, "console sign-ins", "0009_console_sign_ins.sql"),
 ];
 
 /// Any value: it only has to be the same in every replica, and unlikely to be another

@@ -364,6 +364,28 @@ async fn a_rotated_profile_token_replaces_the_old_one() {
     assert_eq!(status(old).await, 401);
     assert_eq!(status_of(admin.rotate_profile_token("nobody").await), 404);
 
+    // A server changed in place: one change, other fields kept; the path names it.
+    let mut a = admin
+        .list_servers()
+        .await
+        .unwrap()
+        .into_inner()
+        .into_iter()
+        .find(|s| s.name.as_deref().map(|n| n.to_string()) == Some("a".into()))
+        .unwrap();
+    a.args = vec!["--changed".into()];
+    let updated = admin.update_server("a", &a).await.unwrap().into_inner();
+    assert_eq!(updated.args, vec!["--changed".to_string()]);
+    assert!(d.config_text().contains("--changed"));
+    let mut unnamed = a.clone();
+    unnamed.name = None;
+    assert_eq!(
+        status_of(admin.update_server("nobody", &unnamed).await),
+        404
+    );
+    assert_eq!(status_of(admin.update_server("b", &a).await), 400);
+    d.wait_running(&["a"]).await;
+
     let prompts = admin.list_prompts().await.unwrap().into_inner();
     assert!(
         prompts

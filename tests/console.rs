@@ -110,7 +110,11 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
     for (page, violations) in report["axe"].as_object().unwrap() {
         assert_eq!(violations, &serde_json::json!([]), "axe on {page}");
     }
-    assert_eq!(report["axe"].as_object().unwrap().len(), 10);
+    assert_eq!(report["axe"].as_object().unwrap().len(), 11);
+    assert_eq!(report["edit_name_readonly"], true);
+    assert_eq!(report["edit_notice"], "Saved added.");
+    assert_eq!(report["config_has_edit"], true);
+    assert_eq!(report["projects"], serde_json::json!(["proj"]));
     // The playground: a form from the schema, the call's progress and result.
     assert_eq!(
         report["playground_fields"],
@@ -250,4 +254,59 @@ async fn without_admin_auth_only_this_machine_uses_the_console() {
     assert_eq!(forged.status(), 403);
     // The assets are small: the budget for the console is 300 KiB in all.
     assert!(mcp_director::console::assets_size() < 64 * 1024);
+}
+
+/// With `[settings.auth] oidc_emails`, an operator signs in through the OpenID Connect
+/// provider (`[settings.oauth.oidc]`, its one redirect URI shared with client sign-in); a
+/// person the rule does not name is refused and gets no session.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_signs_in_through_the_identity_provider() {
+    let idp_port = common::free_port();
+    let d = Director::start(&format!(
+        "[settings.auth]\nenabled = true\nusername = \"{USER}\"\npassword_hash = \"{}\"\n\
+         oidc_emails = [\"ok-*@example.com\"]\n\
+         [settings.oauth.oidc]\nissuer = \"http://127.0.0.1:{idp_port}\"\nclient_id = \"mcp-director\"\n\
+         client_secret = \"director-secret-at-the-idp\"\n",
+        mcp_director::secrets::hash_password(PASSWORD),
+    ));
+    let _idp = common::identity_provider(idp_port, &d.url);
+    let sign_in = |login: &'static str| {
+        let base = d.url.clone();
+        let shot = format!(
+            "{}/console/sign-in-oidc-{login}.png",
+            env!("CARGO_TARGET_TMPDIR")
+        );
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(common::node())
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/js/console_oidc.cjs"
+                ))
+                .args([&base, login, &shot])
+                .env("NODE_PATH", common::peers().join("npm/node_modules"))
+                .output()
+                .expect("run node");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            serde_json::from_str::<Value>(text.trim())
+                .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)))
+        })
+    };
+    let alice = sign_in("ok-alice").await.unwrap();
+    assert!(alice["failure"].is_null(), "{alice}");
+    assert_eq!(alice["idp"], format!("http://127.0.0.1:{idp_port}"));
+    assert_eq!(alice["callback_status"], 200, "{alice}");
+    assert_eq!(alice["signed_in_as"], "ok-alice@example.com");
+    assert_eq!(alice["path"], "/ui/");
+    let mallory = sign_in("mallory").await.unwrap();
+    assert!(mallory["failure"].is_null(), "{mallory}");
+    assert_eq!(mallory["callback_status"], 403, "{mallory}");
+    assert_eq!(mallory["refusal"], "Your account may not use this console.");
+    // A state the director never issued: refused, nothing signed in.
+    let forged = reqwest::get(format!(
+        "{}/oauth/callback?state=console.forged&code=x",
+        d.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(forged.status().as_u16(), 400);
 }

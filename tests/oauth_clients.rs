@@ -126,28 +126,6 @@ async fn consent_page_in_chromium_approve_and_deny() {
     assert!(denied["params"].get("code").is_none());
 }
 
-/// The npm `oidc-provider` on `port`, knowing the director's callback.
-fn identity_provider(port: u16, director: &str) -> common::Peer {
-    let mut peer = common::Peer::spawn(
-        Command::new(common::node())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/js/oidc_provider.mjs"
-            ))
-            .arg(port.to_string())
-            .arg(format!("{director}/oauth/callback"))
-            .env("NODE_MODULES", common::peers().join("npm/node_modules"))
-            .stdout(std::process::Stdio::piped()),
-    );
-    let mut stdout = std::io::BufReader::new(peer.0.stdout.take().expect("piped stdout"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert_eq!(line.trim(), "listening", "the identity provider started");
-    // Keep draining: the provider writes warnings, and a closed pipe would end it.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    peer
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_through_an_openid_connect_provider_ends_in_a_director_token() {
     let idp_port = common::free_port();
@@ -161,7 +139,7 @@ async fn sign_in_through_an_openid_connect_provider_ends_in_a_director_token() {
          allowed_groups = [\"mcp-users\"]\n\
          [[settings.oauth.profiles]]\nemail = \"*@example.com\"\nprofile = \"fx-only\"\n"
     ));
-    let _idp = identity_provider(idp_port, &d.url);
+    let _idp = common::identity_provider(idp_port, &d.url);
     d.wait_running(&["fx", "other"]).await;
     let redirect = format!("http://127.0.0.1:{}/callback", common::free_port());
 

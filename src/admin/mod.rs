@@ -185,6 +185,25 @@ impl AdminApi for Admin {
         self.add(body, |c| &mut c.servers).await
     }
 
+    async fn update_server(&self, name: String, body: Server) -> Result<Server, ApiError> {
+        if body.name().is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request(format!(
+                "the body names another server than `{name}`"
+            )));
+        }
+        self.0
+            .config
+            .update(|c| {
+                let entry = c
+                    .servers
+                    .get_mut(&name)
+                    .ok_or_else(|| not_found("server", &name))?;
+                *entry = body.clone().with_name(&name);
+                Ok::<_, ApiError>(entry.clone())
+            })
+            .await
+    }
+
     async fn remove_server(&self, name: String) -> Result<Server, ApiError> {
         self.remove(name, |c| &mut c.servers).await
     }

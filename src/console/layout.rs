@@ -13,6 +13,7 @@ const NAV: &[(&str, &str)] = &[
     ("/ui/tools", "Catalog"),
     ("/ui/playground", "Playground"),
     ("/ui/profiles", "Profiles"),
+    ("/ui/projects", "Projects"),
     ("/ui/tasks", "Tasks"),
     ("/ui/oauth", "OAuth"),
     ("/ui/analytics", "Analytics"),

@@ -11,6 +11,7 @@ mod oauth;
 mod overview;
 mod playground;
 mod profiles;
+mod projects;
 mod servers;
 mod session;
 mod sign_in;
@@ -18,6 +19,7 @@ mod tasks;
 mod tools;
 
 pub use assets::size as assets_size;
+pub use sign_in::{OIDC_STATE_PREFIX, oidc_callback};
 
 use crate::state::AppState;
 use axum::Router;
@@ -33,6 +35,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/", get(overview::show))
         .route("/ui/live/overview", get(overview::live))
         .route("/ui/servers", get(servers::show).post(servers::add))
+        .route("/ui/servers/{name}/edit", post(servers::edit))
         .route("/ui/servers/{name}/{action}", post(servers::act))
         .route("/ui/tools", get(tools::show))
         .route(
@@ -44,12 +47,15 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/tasks/{id}/cancel", post(tasks::cancel))
         .route("/ui/profiles", get(profiles::show).post(profiles::create))
         .route("/ui/profiles/{name}/{action}", post(profiles::act))
+        .route("/ui/projects", get(projects::show).post(projects::create))
+        .route("/ui/projects/{name}/delete", post(projects::delete))
         .route("/ui/oauth", get(oauth::show))
         .route("/ui/oauth/{kind}/{id}/{action}", post(oauth::act))
         .route("/ui/analytics", get(analytics::show))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))
         .route("/ui/login", get(sign_in::form).post(sign_in::sign_in))
+        .route("/ui/login/oidc", get(sign_in::oidc_start))
         .route("/ui/logout", post(sign_in::sign_out))
         .route("/ui/assets/{name}", get(assets::asset))
         .route_layer(middleware::from_fn_with_state(state, session::require))

@@ -17,6 +17,8 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 pub struct Added {
     pub notice: Option<String>,
+    /// The server whose definition the form holds, to change it.
+    pub edit: Option<String>,
 }
 
 pub async fn show(
@@ -24,13 +26,26 @@ pub async fn show(
     Extension(signed): Extension<Signed>,
     axum::extract::Query(q): axum::extract::Query<Added>,
 ) -> Response {
+    let config = state.config.raw();
+    let editing = q.edit.as_deref().and_then(|name| {
+        let s = config.servers.get(name)?;
+        Some(NewServer {
+            name: name.to_string(),
+            transport: s.transport.to_string(),
+            command: s.command.clone().unwrap_or_default(),
+            args: s.args.join("\n"),
+            url: s.url.clone().unwrap_or_default(),
+            csrf: String::new(),
+        })
+    });
     render(
         &state,
         &signed,
         StatusCode::OK,
         q.notice.as_deref(),
         None,
-        &NewServer::default(),
+        editing.as_ref().unwrap_or(&NewServer::default()),
+        editing.is_some(),
     )
     .await
 }
@@ -55,7 +70,18 @@ pub struct NewServer {
 
 impl NewServer {
     fn server(&self) -> Result<Server, String> {
-        let mut body = serde_json::json!({"name": self.name.trim(), "transport": self.transport});
+        self.over(serde_json::json!({"name": self.name.trim()}))
+    }
+
+    /// `base` (a server's definition as JSON) with what the form sets: the transport, and the
+    /// command and arguments or the URL; the rest of `base` (env, headers, …) is kept.
+    fn over(&self, mut body: serde_json::Value) -> Result<Server, String> {
+        body["transport"] = self.transport.clone().into();
+        if let Some(o) = body.as_object_mut() {
+            for key in ["command", "args", "url"] {
+                o.remove(key);
+            }
+        }
         if self.transport == "stdio" {
             body["command"] = self.command.trim().into();
             let args: Vec<&str> = self
@@ -101,6 +127,48 @@ pub async fn add(
                 None,
                 Some(&e),
                 &form,
+                false,
+            )
+            .await
+        }
+    }
+}
+
+/// A server's definition changed in place (`/ui/servers/{name}/edit`): one configuration
+/// change, which restarts only this server.
+pub async fn edit(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(mut form): Form<NewServer>,
+) -> Response {
+    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
+        return refused.into_response();
+    }
+    form.name = name.clone();
+    let current = state.config.raw().servers.get(&name).cloned();
+    let changed = match current.map(|s| serde_json::to_value(s).unwrap_or_default()) {
+        None => Err(format!("no server named `{name}`")),
+        Some(base) => match form.over(base) {
+            Ok(server) => Admin(state.clone())
+                .update_server(name.clone(), server)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+    };
+    match changed {
+        Ok(_) => super::layout::done("/ui/servers", &format!("Saved {name}.")),
+        Err(e) => {
+            render(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e),
+                &form,
+                true,
             )
             .await
         }
@@ -148,6 +216,7 @@ pub async fn act(
                 None,
                 Some(&error),
                 &form,
+                false,
             )
             .await
         }
@@ -161,6 +230,7 @@ async fn render(
     notice: Option<&str>,
     error: Option<&str>,
     form: &NewServer,
+    editing: bool,
 ) -> Response {
     let admin = Admin(state.clone());
     let servers = admin.list_servers().await.unwrap_or_default();
@@ -204,6 +274,8 @@ async fn render(
                             td { (s.transport.to_string()) }
                             td { code { (s.command.clone().or_else(|| s.url.clone()).unwrap_or_default()) " " (s.args.join(" ")) } }
                             td class="actions" {
+                                a href={ "/ui/servers?edit=" (name) "#add" } aria-label={ "Edit " (name) } { "Edit" }
+                                " "
                                 (action_button(signed, &format!("/ui/servers/{name}/restart"), "Restart", &name, false))
                                 " "
                                 (action_button(signed, &format!("/ui/servers/{name}/remove"), "Remove", &name, true))
@@ -213,11 +285,12 @@ async fn render(
                 }
             }
         }
-        h2 id="add" { "Add a server" }
-        form class="stack" method="post" action="/ui/servers" aria-labelledby="add" {
+        h2 id="add" { @if editing { "Edit " (form.name) } @else { "Add a server" } }
+        form class="stack" method="post" aria-labelledby="add"
+            action=(if editing { format!("/ui/servers/{}/edit", form.name) } else { "/ui/servers".to_string() }) {
             input type="hidden" name="csrf" value=(signed.csrf);
             div { label for="name" { "Name " span class="hint" { "(letters, digits, - and _; its tools appear as name/tool)" } }
-                  input id="name" name="name" required value=(form.name) autocomplete="off"; }
+                  input id="name" name="name" required value=(form.name) autocomplete="off" readonly[editing]; }
             div { label for="transport" { "Transport" }
                   select id="transport" name="transport" {
                       @for (value, label) in [("stdio", "stdio (a command the director runs)"), ("streamable-http", "Streamable HTTP (a URL)"), ("sse", "HTTP+SSE, legacy (a URL)")] {
@@ -230,7 +303,7 @@ async fn render(
                   textarea id="args" name="args" rows="3" { (form.args) } }
             div { label for="url" { "URL " span class="hint" { "(Streamable HTTP or SSE)" } }
                   input id="url" name="url" type="url" value=(form.url) autocomplete="off"; }
-            div { button type="submit" { "Add server" } }
+            div { button type="submit" { @if editing { "Save" } @else { "Add server" } } }
         }
     };
     page(status, "Servers", Some(signed), "/ui/servers", body)

@@ -116,7 +116,7 @@ pub async fn require(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if path == "/ui/login" || path.starts_with("/ui/assets/") {
+    if path == "/ui/login" || path == "/ui/login/oidc" || path.starts_with("/ui/assets/") {
         return next.run(request).await;
     }
     let auth = state.config.effective().settings.auth.enabled;

@@ -14,7 +14,7 @@ mod client_metadata;
 mod consent;
 pub mod grants;
 mod metadata;
-mod oidc;
+pub mod oidc;
 mod register;
 mod token;
 

@@ -118,6 +118,14 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, OAuthError> {
+    // The console's sign-in comes back here too (the one redirect URI the provider knows).
+    let params = authorize::params(query.as_deref().unwrap_or_default().as_bytes())?;
+    if params
+        .get("state")
+        .is_some_and(|s| s.starts_with(crate::console::OIDC_STATE_PREFIX))
+    {
+        return Ok(crate::console::oidc_callback(&state, &headers, &params).await);
+    }
     enabled(&state)?;
     finish(&state, &headers, query.unwrap_or_default().as_bytes())
         .await
@@ -169,47 +177,15 @@ async fn finish(
     let code = p
         .get("code")
         .ok_or_else(|| OAuthError::bad("invalid_request", "code is required"))?;
-    let round_trip: RoundTrip = pending
+    let round_trip = pending
         .oidc_state
         .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| OAuthError::bad("invalid_request", "this sign-in was already completed"))?;
-
-    let metadata = discover(&oidc).await?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(oidc.client_id.clone()),
-        oidc.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect_url(&iss)?);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code.clone()))
-        .map_err(|e| provider_error("it has no token endpoint", e))?
-        .set_pkce_verifier(PkceCodeVerifier::new(round_trip.pkce_verifier))
-        .request_async(&http)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "OpenID Connect code exchange failed");
-            OAuthError::bad(
-                "access_denied",
-                "the identity provider did not accept the code",
-            )
-        })?;
-    let id_token = tokens.id_token().ok_or_else(|| {
-        OAuthError::bad("access_denied", "the identity provider sent no ID token")
-    })?;
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &Nonce::new(round_trip.nonce))
-        .map_err(|e| {
-            tracing::warn!(error = %e, "ID token rejected");
-            OAuthError::bad("access_denied", format!("the ID token is not valid: {e}"))
-        })?;
-    let sub = claims.subject().as_str().to_string();
-    let email = claims
-        .email()
-        .filter(|_| claims.email_verified().unwrap_or(false))
-        .map(|e| e.as_str().to_string());
-    let groups = groups_from(id_token, &oidc.groups_claim);
+    let Identity {
+        subject: sub,
+        email,
+        groups,
+    } = identify(&oidc, &iss, code, round_trip).await?;
     if !allowed(&oidc, &sub, email.as_deref(), &groups) {
         tracing::warn!(%sub, "OpenID Connect subject not allowed");
         return Err(OAuthError::new(
@@ -231,6 +207,62 @@ async fn finish(
     }
     let shown = claims.email.as_deref().unwrap_or(&subject).to_string();
     authorize::consent_after_sign_in(state, &pending, &shown).await
+}
+
+/// Who the provider says signed in: the subject, the email when verified, the groups.
+pub struct Identity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// Redeems the provider's `code` (with the round trip's PKCE verifier) and validates the ID
+/// token it answers (signature, issuer, audience, expiry, nonce).
+pub async fn identify(
+    oidc: &OidcSettings,
+    iss: &str,
+    code: &str,
+    round_trip: &str,
+) -> Result<Identity, OAuthError> {
+    let round_trip: RoundTrip = serde_json::from_str(round_trip)
+        .map_err(|_| OAuthError::bad("invalid_request", "this sign-in was already completed"))?;
+    let metadata = discover(oidc).await?;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(oidc.client_id.clone()),
+        oidc.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect_url(iss)?);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .map_err(|e| provider_error("it has no token endpoint", e))?
+        .set_pkce_verifier(PkceCodeVerifier::new(round_trip.pkce_verifier))
+        .request_async(&http)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "OpenID Connect code exchange failed");
+            OAuthError::bad(
+                "access_denied",
+                "the identity provider did not accept the code",
+            )
+        })?;
+    let id_token = tokens.id_token().ok_or_else(|| {
+        OAuthError::bad("access_denied", "the identity provider sent no ID token")
+    })?;
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &Nonce::new(round_trip.nonce))
+        .map_err(|e| {
+            tracing::warn!(error = %e, "ID token rejected");
+            OAuthError::bad("access_denied", format!("the ID token is not valid: {e}"))
+        })?;
+    Ok(Identity {
+        subject: claims.subject().as_str().to_string(),
+        email: claims
+            .email()
+            .filter(|_| claims.email_verified().unwrap_or(false))
+            .map(|e| e.as_str().to_string()),
+        groups: groups_from(id_token, &oidc.groups_claim),
+    })
 }
 
 /// The groups claim, read from the ID token's payload (already validated by the caller; this

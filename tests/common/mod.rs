@@ -700,3 +700,25 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// The npm `oidc-provider` on `port`, knowing the director's callback.
+pub fn identity_provider(port: u16, director: &str) -> Peer {
+    let mut peer = Peer::spawn(
+        Command::new(node())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/js/oidc_provider.mjs"
+            ))
+            .arg(port.to_string())
+            .arg(format!("{director}/oauth/callback"))
+            .env("NODE_MODULES", peers().join("npm/node_modules"))
+            .stdout(std::process::Stdio::piped()),
+    );
+    let mut stdout = std::io::BufReader::new(peer.0.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "listening", "the identity provider started");
+    // Keep draining: the provider writes warnings, and a closed pipe would end it.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    peer
+}

@@ -101,6 +101,13 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
       await page.waitForTimeout(200);
     }
 
+    // Edited in place: one more argument, saved as one change.
+    await page.click('tr[data-server=added] a[aria-label="Edit added"]');
+    report.edit_name_readonly = await page.getAttribute('#name', 'readonly') !== null;
+    await page.fill('#args', '--edited');
+    await Promise.all([page.waitForURL(/notice=Saved/), page.click('form.stack button[type=submit]')]);
+    report.edit_notice = await page.textContent('p.notice');
+
     // Its tools in the catalog.
     await page.goto(`${base}/ui/tools?q=added%2Fecho`);
     report.found_tools = await page.$$eval('#tools tbody tr', (rows) => rows.map((r) => r.dataset.tool));
@@ -145,7 +152,9 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
 
     // The configuration, reloaded.
     await page.click('nav a[href="/ui/config"]');
-    report.config_has_added = (await page.textContent('#config')).includes('[servers.added]');
+    const configText = await page.textContent('#config');
+    report.config_has_added = configText.includes('[servers.added]');
+    report.config_has_edit = configText.includes('--edited');
     await Promise.all([page.waitForURL(/notice=Reloaded/), page.click('main form button[type=submit]')]);
     await axe('config');
     await shot('config');
@@ -163,6 +172,15 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
     report.profiles = await page.$$eval('#profiles tbody tr', (rows) => rows.map((r) => r.dataset.profile));
     await axe('profiles');
     await shot('profiles');
+    // A project of one server.
+    await page.click('nav a[href="/ui/projects"]');
+    await page.fill('#j-name', 'proj');
+    await page.fill('#j-servers', 'a');
+    await Promise.all([page.waitForURL(/notice=Created/), page.click('form.stack button[type=submit]')]);
+    report.projects = await page.$$eval('#projects tbody tr', (rows) => rows.map((r) => r.dataset.project));
+    await axe('projects');
+    await shot('projects');
+
     // In the playground, a profile that hides the tool has nothing to call.
     await page.goto(`${base}/ui/playground?profile=narrow&tool=a%2Fecho`);
     report.playground_hidden = await page.textContent('main p.error');

@@ -23,6 +23,12 @@ pub mod models {
     pub struct AdminAuthSettings {
         #[serde(default)]
         pub enabled: bool,
+        ///Verified emails (globs, e.g. `*@ops.example`) that may sign in to the web console through the OpenID Connect provider of `[settings.oauth.oidc]`. With this and `oidc_groups` empty, the console takes the admin credentials only.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub oidc_emails: ::std::vec::Vec<::std::string::String>,
+        ///Groups (the provider's `groups_claim`) whose members may sign in to the web console through it.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub oidc_groups: ::std::vec::Vec<::std::string::String>,
         ///Argon2 PHC string; never the password.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub password_hash: ::std::option::Option<::std::string::String>,
@@ -2216,6 +2222,14 @@ pub trait AdminApi: Send + Sync + 'static {
         &self,
         body: models::Server,
     ) -> impl Future<Output = Result<models::Server, ApiError>> + Send;
+    /// Update server
+    ///
+    /// Replaces the server's definition in one configuration change (its `name`, when given, must be this one). Only this server restarts, and only when what it runs changed; sessions keep their ids.
+    fn update_server(
+        &self,
+        name: String,
+        body: models::Server,
+    ) -> impl Future<Output = Result<models::Server, ApiError>> + Send;
     /// Remove server
     ///
     /// Removes the server from the configuration (written back atomically), stops its connection(s) and kills its stdio process group.
@@ -2379,6 +2393,21 @@ async fn add_server<T: AdminApi>(
     let out = api.add_server(body).await?;
     Ok((
         StatusCode::from_u16(201u16).expect("status from the spec"),
+        Json(out),
+    ))
+}
+async fn update_server<T: AdminApi>(
+    State(api): State<Arc<T>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<models::Server>, JsonRejection>,
+) -> Result<(StatusCode, Json<models::Server>), ApiError> {
+    api.authenticate(&headers).await?;
+    let Path(name) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let out = api.update_server(name, body).await?;
+    Ok((
+        StatusCode::from_u16(200u16).expect("status from the spec"),
         Json(out),
     ))
 }
@@ -2686,6 +2715,7 @@ async fn revoke_oauth_grant<T: AdminApi>(
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/servers"),
     ("POST", "/api/servers"),
+    ("PUT", "/api/servers/{name}"),
     ("DELETE", "/api/servers/{name}"),
     ("GET", "/api/servers/{name}/status"),
     ("POST", "/api/servers/{name}/restart"),
@@ -2722,7 +2752,9 @@ pub fn router<T: AdminApi>(api: Arc<T>) -> Router {
         )
         .route(
             "/api/servers/{name}",
-            ::axum::routing::MethodRouter::new().delete(remove_server::<T>),
+            ::axum::routing::MethodRouter::new()
+                .put(update_server::<T>)
+                .delete(remove_server::<T>),
         )
         .route(
             "/api/servers/{name}/status",

@@ -19,6 +19,12 @@ pub mod types {
     pub struct AdminAuthSettings {
         #[serde(default)]
         pub enabled: bool,
+        ///Verified emails (globs, e.g. `*@ops.example`) that may sign in to the web console through the OpenID Connect provider of `[settings.oauth.oidc]`. With this and `oidc_groups` empty, the console takes the admin credentials only.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub oidc_emails: ::std::vec::Vec<::std::string::String>,
+        ///Groups (the provider's `groups_claim`) whose members may sign in to the web console through it.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub oidc_groups: ::std::vec::Vec<::std::string::String>,
         ///Argon2 PHC string; never the password.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub password_hash: ::std::option::Option<::std::string::String>,
@@ -2210,6 +2216,62 @@ impl Client {
                 ResponseValue::from_response(response).await?,
             )),
             409u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /// Update server
+    ///
+    /// Replaces the server's definition in one configuration change (its `name`, when given, must be this one). Only this server restarts, and only when what it runs changed; sessions keep their ids.
+    ///
+    /// Sends a `PUT` request to `/api/servers/{name}`
+    ///
+    /// Arguments:
+    /// - `name`: Server name.
+    /// - `body`
+    pub async fn update_server<'a>(
+        &'a self,
+        name: &'a str,
+        body: &'a types::Server,
+    ) -> Result<ResponseValue<types::Server>, Error<types::Error>> {
+        let url = format!(
+            "{}/api/servers/{}",
+            self.baseurl,
+            encode_path(&name.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .put(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "update_server",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            401u16 => Err(Error::ErrorResponse(
+                ResponseValue::from_response(response).await?,
+            )),
+            404u16 => Err(Error::ErrorResponse(
                 ResponseValue::from_response(response).await?,
             )),
             _ => Err(Error::UnexpectedResponse(response)),
