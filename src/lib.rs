@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client_addr;
 pub mod cluster;
 pub mod config;
+#[cfg(feature = "console")]
 pub mod console;
 pub mod gateway;
 pub mod jsonrpc;

@@ -40,12 +40,14 @@ pub fn router(state: AppState) -> Router {
                     transport::http::hop::forward_foreign_sessions,
                 )),
         )
-        .merge(crate::console::routes(state.clone()))
         .merge(crate::oauth::routes().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::oauth::rate_limit,
         )))
         .with_state(state.clone());
+    #[cfg(feature = "console")]
+    let observability =
+        observability.merge(crate::console::routes(state.clone()).with_state(state.clone()));
     mcp_director_api::router(Arc::new(Admin(state.clone())))
         .layer(middleware::from_fn_with_state(
             state.clone(),

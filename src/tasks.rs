@@ -73,6 +73,8 @@ pub struct Task {
     pub poll_interval_ms: i64,
     /// The underlying request's outcome, once terminal.
     pub outcome: Option<Result<Box<RawValue>, ErrorObject>>,
+    /// The replica running it (as stored; [`create`] sets it).
+    pub node: Option<String>,
 }
 
 impl Task {
@@ -104,6 +106,7 @@ type Row = (
     i64,
     Option<String>,
     i64,
+    Option<String>,
 );
 
 fn from_row(r: Row) -> Task {
@@ -118,6 +121,7 @@ fn from_row(r: Row) -> Task {
         poll_interval_ms,
         outcome,
         is_error,
+        node,
     ) = r;
     let outcome = outcome.and_then(|text| {
         if is_error != 0 {
@@ -136,10 +140,11 @@ fn from_row(r: Row) -> Task {
         ttl_ms,
         poll_interval_ms,
         outcome,
+        node,
     }
 }
 
-const COLUMNS: &str = "task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms, outcome, outcome_is_error";
+const COLUMNS: &str = "task_id, owner, status, status_message, created_ms, updated_ms, ttl_ms, poll_interval_ms, outcome, outcome_is_error, node_id";
 
 /// How long a task stays its replica's without the replica renewing it.
 pub const LEASE_MS: i64 = 30_000;
@@ -226,56 +231,32 @@ pub async fn list(
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-/// A task whoever owns it, and the replica running it (for operators: the admin API).
-pub async fn find(store: &Store, id: &str) -> Result<Option<(Task, Option<String>)>, sqlx::Error> {
-    let row: Option<RowWithNode> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, node_id FROM tasks WHERE task_id = $1"
+/// A task whoever owns it (for operators: the admin API).
+pub async fn find(store: &Store, id: &str) -> Result<Option<Task>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE task_id = $1"
     ))
     .bind(id)
     .fetch_optional(store.pool())
     .await?;
-    Ok(row.map(split_node).map(|(r, node)| (from_row(r), node)))
+    Ok(row.map(from_row))
 }
 
-/// The newest `limit` tasks of every owner (only those in `status`, when given), each with the
-/// replica running it.
+/// The newest `limit` tasks of every owner (only those in `status`, when given).
 pub async fn recent(
     store: &Store,
     status: Option<Status>,
     limit: i64,
-) -> Result<Vec<(Task, Option<String>)>, sqlx::Error> {
-    let rows: Vec<RowWithNode> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, node_id FROM tasks WHERE ($1 = '' OR status = $1)
+) -> Result<Vec<Task>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE ($1 = '' OR status = $1)
          ORDER BY created_ms DESC, task_id LIMIT $2"
     ))
     .bind(status.map_or("", Status::as_str))
     .bind(limit)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(split_node)
-        .map(|(r, node)| (from_row(r), node))
-        .collect())
-}
-
-type RowWithNode = (
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    Option<i64>,
-    i64,
-    Option<String>,
-    i64,
-    Option<String>,
-);
-
-fn split_node(r: RowWithNode) -> (Row, Option<String>) {
-    let (a, b, c, d, e, f, g, h, i, j, node) = r;
-    ((a, b, c, d, e, f, g, h, i, j), node)
+    Ok(rows.into_iter().map(from_row).collect())
 }
 
 /// Moves a task to `next` if the lifecycle allows it (a terminal task never changes again);

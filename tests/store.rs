@@ -107,6 +107,7 @@ fn task(id: &str, owner: &str, created_ms: i64) -> Task {
         ttl_ms: Some(60_000),
         poll_interval_ms: tasks::POLL_INTERVAL_MS,
         outcome: None,
+        node: Some("n1".into()),
     }
 }
 

@@ -462,10 +462,7 @@ impl AdminApi for Admin {
         let found = crate::tasks::recent(&self.0.store, status, limit)
             .await
             .map_err(store_unavailable)?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(t, node)| task_info(t, node))
-            .collect())
+        Ok(found.into_iter().filter_map(task_info).collect())
     }
 
     async fn cancel_task(&self, task_id: String) -> Result<TaskInfo, ApiError> {
@@ -476,7 +473,7 @@ impl AdminApi for Admin {
             .await
             .map_err(|e| ApiError::bad_request(e.message))?
             .ok_or_else(|| ApiError::not_found(format!("no task `{task_id}`")))?;
-        task_info(cancelled, None).ok_or_else(|| ApiError::internal("unreadable task"))
+        task_info(cancelled).ok_or_else(|| ApiError::internal("unreadable task"))
     }
 
     async fn list_oauth_clients(&self) -> Result<Vec<OAuthClient>, ApiError> {
@@ -557,14 +554,14 @@ fn store_unavailable(e: sqlx::Error) -> ApiError {
 
 /// A stored task as operators see it: a profile token's identity shortened (a hash, but the
 /// full one is what authenticates nothing and says nothing more).
-fn task_info(t: crate::tasks::Task, node: Option<String>) -> Option<TaskInfo> {
+fn task_info(t: crate::tasks::Task) -> Option<TaskInfo> {
     let owner = match t.owner.strip_prefix("token:") {
         Some(hash) => format!("token:{}", hash.get(..12).unwrap_or(hash)),
         None => t.owner.clone(),
     };
     Some(TaskInfo {
         status: t.status.as_str().parse().ok()?,
-        node: node.filter(|_| !t.status.is_terminal()),
+        node: t.node.filter(|_| !t.status.is_terminal()),
         task_id: t.id,
         owner,
         status_message: t.message,

@@ -30,16 +30,20 @@ pub struct Filter {
     notice: Option<String>,
 }
 
+impl Filter {
+    /// The status asked for, if it is one of [`STATUSES`]; else all (`""`).
+    fn status(&self) -> &str {
+        let s = self.status.as_str();
+        if STATUSES.contains(&s) { s } else { "" }
+    }
+}
+
 pub async fn show(
     State(state): State<AppState>,
     Extension(signed): Extension<Signed>,
     Query(q): Query<Filter>,
 ) -> Response {
-    let status = if STATUSES.contains(&q.status.as_str()) {
-        q.status.as_str()
-    } else {
-        ""
-    };
+    let status = q.status();
     let list = list_part(&state, &signed, status).await;
     let body = html! {
         (notices(q.notice.as_deref(), None))
@@ -60,11 +64,7 @@ pub async fn live(
     Extension(signed): Extension<Signed>,
     Query(q): Query<Filter>,
 ) -> Response {
-    let status = if STATUSES.contains(&q.status.as_str()) {
-        q.status.as_str()
-    } else {
-        ""
-    };
+    let status = q.status();
     respond(
         StatusCode::OK,
         list_part(&state, &signed, status).await.into_string(),

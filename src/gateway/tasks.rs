@@ -96,6 +96,7 @@ pub async fn create(
         ttl_ms: task.ttl,
         poll_interval_ms: tasks::POLL_INTERVAL_MS,
         outcome: None,
+        node: Some(g.node.id.clone()),
     };
     tasks::create(&store, &record, &g.node.id)
         .await
@@ -499,7 +500,7 @@ impl Gateway {
     /// An operator cancels task `task_id`, whoever owns it (the admin API); `Ok(None)`: no
     /// such task.
     pub async fn cancel_task(&self, task_id: &str) -> Result<Option<Task>, ErrorObject> {
-        let Some((task, _)) = tasks::find(store(self)?, task_id).await.map_err(internal)? else {
+        let Some(task) = tasks::find(store(self)?, task_id).await.map_err(internal)? else {
             return Ok(None);
         };
         tracing::info!(task = %task_id, owner = %task.owner, "task cancelled by an operator");

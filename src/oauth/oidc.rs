@@ -119,12 +119,15 @@ pub async fn callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, OAuthError> {
     // The console's sign-in comes back here too (the one redirect URI the provider knows).
-    let params = authorize::params(query.as_deref().unwrap_or_default().as_bytes())?;
-    if params
-        .get("state")
-        .is_some_and(|s| s.starts_with(crate::console::OIDC_STATE_PREFIX))
+    #[cfg(feature = "console")]
     {
-        return Ok(crate::console::oidc_callback(&state, &headers, &params).await);
+        let params = authorize::params(query.as_deref().unwrap_or_default().as_bytes())?;
+        if params
+            .get("state")
+            .is_some_and(|s| s.starts_with(crate::console::OIDC_STATE_PREFIX))
+        {
+            return Ok(crate::console::oidc_callback(&state, &headers, &params).await);
+        }
     }
     enabled(&state)?;
     finish(&state, &headers, query.unwrap_or_default().as_bytes())
