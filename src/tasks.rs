@@ -233,12 +233,11 @@ pub async fn list(
 
 /// A task whoever owns it (for operators: the admin API).
 pub async fn find(store: &Store, id: &str) -> Result<Option<Task>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE task_id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(store.pool())
-    .await?;
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = $1"))
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?;
     Ok(row.map(from_row))
 }
 

@@ -42,6 +42,20 @@ fn task_of(created: &Value) -> (String, Value) {
     )
 }
 
+/// A task of `a/slow` that runs for ten minutes, created by `c`: its id.
+async fn long_task(c: &McpHttp) -> String {
+    let created = answer(
+        c,
+        rpc(
+            1,
+            "tools/call",
+            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
+        ),
+    )
+    .await;
+    task_of(&created).0
+}
+
 /// Task objects with volatile fields replaced, for snapshots.
 fn stable(mut v: Value) -> Value {
     fn walk(v: &mut Value) {
@@ -150,16 +164,7 @@ async fn another_identity_cannot_see_or_cancel_a_task() {
     let d = Director::start(&config(""));
     d.wait_running(&["a"]).await;
     let owner = owner_session(&d).await;
-    let created = answer(
-        &owner,
-        rpc(
-            1,
-            "tools/call",
-            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
-        ),
-    )
-    .await;
-    let (id, _) = task_of(&created);
+    let id = long_task(&owner).await;
     let mut stranger = McpHttp::new(&d.url);
     stranger.initialize(json!({})).await;
     for method in ["tasks/get", "tasks/result", "tasks/cancel"] {
@@ -474,16 +479,7 @@ async fn an_operator_lists_and_cancels_a_clients_task() {
     let d = Director::start(&config(""));
     d.wait_running(&["a"]).await;
     let owner = owner_session(&d).await;
-    let created = answer(
-        &owner,
-        rpc(
-            1,
-            "tools/call",
-            json!({"name": "a/slow", "arguments": {"ms": 600000}, "task": {}}),
-        ),
-    )
-    .await;
-    let (id, _) = task_of(&created);
+    let id = long_task(&owner).await;
     let admin = d.client(None);
     let working = admin
         .list_tasks(None, Some("working"))
