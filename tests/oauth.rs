@@ -1051,10 +1051,12 @@ async fn an_operator_lists_and_revokes_grants_and_deletes_clients() {
     assert_eq!(client.redirect_uris, vec![REDIRECT.to_string()]);
     let grants = admin.list_oauth_grants().await.unwrap().into_inner();
     assert_eq!(grants.len(), 2);
+    let subject = format!("local:{USER}");
     assert!(
         grants
             .iter()
-            .all(|g| g.client_id == flow.client_id && g.subject == USER)
+            .all(|g| g.client_id == flow.client_id && g.subject == subject),
+        "{grants:?}"
     );
     let listed = serde_json::to_string(&grants).unwrap();
     assert!(access.iter().all(|t| !listed.contains(t.as_str())));
