@@ -2,14 +2,13 @@
 //! version when the replicas share one).
 
 use super::layout::page;
-use super::servers::Change;
-use super::session::{Signed, check_change};
+use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use maud::html;
 use mcp_director_api::AdminApi;
 
@@ -49,13 +48,8 @@ fn render(
 
 pub async fn reload(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
+    Checked { signed, .. }: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     match Admin(state.clone()).reload_config().await {
         Ok(_) => super::layout::done("/ui/config", "Reloaded."),
         Err(e) => render(

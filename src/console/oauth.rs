@@ -3,13 +3,13 @@
 //! themselves are never shown: the store holds only their hashes.
 
 use super::layout::{action_button, notices, page};
-use super::servers::{Added, Change};
-use super::session::{Signed, check_change};
+use super::servers::Added;
+use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use mcp_director_api::AdminApi;
@@ -95,14 +95,9 @@ fn encode(s: &str) -> String {
 /// (`/ui/oauth/clients/{id}/delete`).
 pub async fn act(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     Path((kind, id, action)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
+    _: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let admin = Admin(state);
     let notice = match (kind.as_str(), action.as_str()) {
         ("grants", "revoke") => match admin.revoke_oauth_grant(id).await {

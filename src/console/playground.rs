@@ -8,7 +8,7 @@
 //! same POST asks for `text/event-stream` and the page shows progress as it comes.
 
 use super::layout::page;
-use super::session::{Signed, check_change};
+use super::session::{Checked, Signed};
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Message, Request, raw};
 use crate::profile::{Filter, Scope};
@@ -16,7 +16,7 @@ use crate::session::{Negotiated, Session, Sink, TransportKind};
 use crate::state::AppState;
 use crate::version::Version;
 use axum::Extension;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -41,10 +41,9 @@ pub async fn show(
 }
 
 /// What the playground is called with: the choice, the arguments' fields (`a.<property>`), and
-/// whether to run the call as a task.
+/// whether to run the call as a task (the CSRF token was checked by [`Checked`]).
 struct Call {
     chosen: Chosen,
-    csrf: String,
     as_task: bool,
     fields: Vec<(String, String)>,
 }
@@ -53,7 +52,6 @@ impl Call {
     fn from_form(form: Vec<(String, String)>) -> Self {
         let mut call = Call {
             chosen: Chosen::default(),
-            csrf: String::new(),
             as_task: false,
             fields: Vec::new(),
         };
@@ -61,7 +59,6 @@ impl Call {
             match k.as_str() {
                 "profile" => call.chosen.profile = v,
                 "tool" => call.chosen.tool = v,
-                "csrf" => call.csrf = v,
                 "as_task" => call.as_task = v == "true",
                 _ => {
                     if let Some(name) = k.strip_prefix("a.") {
@@ -76,14 +73,10 @@ impl Call {
 
 pub async fn call(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
+    Checked { signed, form }: Checked<Vec<(String, String)>>,
 ) -> Response {
     let call = Call::from_form(form);
-    if let Err(refused) = check_change(&signed, &headers, &call.csrf) {
-        return refused.into_response();
-    }
     let streamed = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -2,13 +2,12 @@
 //! it is created, shown on that page only (the store keeps its hash).
 
 use super::layout::{action_button, page};
-use super::servers::Change;
-use super::session::{Signed, check_change};
+use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use mcp_director_api::AdminApi;
@@ -50,6 +49,12 @@ pub struct NewProfile {
     require_token: Option<String>,
 }
 
+impl super::session::CsrfForm for NewProfile {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 fn lines(s: &str, split: fn(char) -> bool) -> Vec<String> {
     s.split(split)
         .map(str::trim)
@@ -60,13 +65,8 @@ fn lines(s: &str, split: fn(char) -> bool) -> Vec<String> {
 
 pub async fn create(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    headers: HeaderMap,
-    Form(form): Form<NewProfile>,
+    Checked { signed, form }: Checked<NewProfile>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let body = serde_json::json!({
         "name": form.name.trim(),
         "description": (!form.description.trim().is_empty()).then(|| form.description.trim()),
@@ -129,14 +129,9 @@ fn token_shown(what: &str, token: &str) -> Markup {
 /// A profile's deletion or token rotation (`/ui/profiles/{name}/{action}`).
 pub async fn act(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     Path((name, action)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
+    Checked { signed, .. }: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let admin = Admin(state.clone());
     let error = match action.as_str() {
         "delete" => match admin.delete_profile(name.clone()).await {

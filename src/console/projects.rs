@@ -2,14 +2,14 @@
 //! directory and roots its stdio children get; one created, one deleted.
 
 use super::layout::{action_button, notices, page};
-use super::servers::{Added, Change};
-use super::session::{Signed, check_change};
+use super::servers::Added;
+use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use maud::html;
 use mcp_director_api::AdminApi;
 use serde::Deserialize;
@@ -38,15 +38,16 @@ pub struct NewProject {
     cwd: String,
 }
 
+impl super::session::CsrfForm for NewProject {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    headers: HeaderMap,
-    Form(form): Form<NewProject>,
+    Checked { signed, form }: Checked<NewProject>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let servers: Vec<&str> = form
         .servers
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -73,14 +74,9 @@ pub async fn create(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
+    Checked { signed, .. }: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     match Admin(state.clone()).delete_project(name.clone()).await {
         Ok(_) => super::layout::done("/ui/projects", &format!("Deleted {name}.")),
         Err(e) => {

@@ -2,12 +2,12 @@
 //! SSE URL), one removed. Through the admin API's own handlers.
 
 use super::layout::{action_button, page};
-use super::session::{Signed, check_change};
+use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use mcp_director_api::AdminApi;
@@ -68,6 +68,12 @@ pub struct NewServer {
     url: String,
 }
 
+impl super::session::CsrfForm for NewServer {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 impl NewServer {
     fn server(&self) -> Result<Server, String> {
         self.over(serde_json::json!({"name": self.name.trim()}))
@@ -100,13 +106,8 @@ impl NewServer {
 
 pub async fn add(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    headers: HeaderMap,
-    Form(form): Form<NewServer>,
+    Checked { signed, form }: Checked<NewServer>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let added = match form.server() {
         Ok(server) => Admin(state.clone())
             .add_server(server)
@@ -138,14 +139,9 @@ pub async fn add(
 /// change, which restarts only this server.
 pub async fn edit(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    Form(mut form): Form<NewServer>,
+    Checked { signed, mut form }: Checked<NewServer>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     form.name = name.clone();
     let current = state.config.raw().servers.get(&name).cloned();
     let changed = match current.map(|s| serde_json::to_value(s).unwrap_or_default()) {
@@ -175,23 +171,12 @@ pub async fn edit(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Change {
-    #[serde(default)]
-    pub csrf: String,
-}
-
 /// A server's restart or removal (`/ui/servers/{name}/{action}`).
 pub async fn act(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     Path((name, action)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
+    Checked { signed, .. }: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let admin = Admin(state.clone());
     let done = match action.as_str() {
         "restart" => admin

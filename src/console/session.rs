@@ -8,7 +8,7 @@
 use crate::client_addr::ClientAddr;
 use crate::secrets::{ct_eq, random_token, sha256_hex};
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -31,15 +31,21 @@ fn csrf_of(token: &str) -> String {
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+}
+
+/// The value of the cookie `name`, among all the request's cookies.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
 }
 
 fn set_cookie(token: &str, max_age_secs: i64) -> HeaderValue {
@@ -188,14 +194,64 @@ impl IntoResponse for Refused {
 
 /// A change may go ahead: the form's CSRF token is the session's, and the request comes from
 /// this origin (when the browser says where from).
-pub fn check_change(signed: &Signed, headers: &HeaderMap, csrf: &str) -> Result<(), Refused> {
-    if !ct_eq(csrf, &signed.csrf) {
-        return Err(Refused);
-    }
-    if !same_origin(headers) {
+/// A change is accepted with the session's CSRF token, from a page of this origin.
+fn check_change(signed: &Signed, same_origin: bool, csrf: &str) -> Result<(), Refused> {
+    if !ct_eq(csrf, &signed.csrf) || !same_origin {
         return Err(Refused);
     }
     Ok(())
+}
+
+/// A form posted from a console page: it carries the session's CSRF token.
+pub trait CsrfForm: serde::de::DeserializeOwned + Send {
+    fn csrf(&self) -> &str;
+}
+
+/// A form of nothing but the token (a button: delete, restart, cancel, …).
+#[derive(serde::Deserialize)]
+pub struct Token {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl CsrfForm for Token {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Fields as posted, in order (a form whose fields the page decides, like the playground's).
+impl CsrfForm for Vec<(String, String)> {
+    fn csrf(&self) -> &str {
+        self.iter()
+            .find(|(k, _)| k == "csrf")
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A change asked for from a console page, taken only with the session's CSRF token and from
+/// this origin: who asked, and the form.
+pub struct Checked<T> {
+    pub signed: Signed,
+    pub form: T,
+}
+
+impl<S: Send + Sync, T: CsrfForm> FromRequest<S> for Checked<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let signed = request
+            .extensions()
+            .get::<Signed>()
+            .cloned()
+            .ok_or_else(|| Refused.into_response())?;
+        let same = same_origin(request.headers());
+        let axum::Form(form) = axum::Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_change(&signed, same, form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(Checked { signed, form })
+    }
 }
 
 #[cfg(test)]
@@ -232,12 +288,12 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         h.insert(header::HOST, "127.0.0.1:3000".parse().unwrap());
-        assert!(check_change(&signed, &h, &csrf_of("tok")).is_ok());
-        assert!(check_change(&signed, &h, &csrf_of("other")).is_err());
-        assert!(check_change(&signed, &h, "").is_err());
+        assert!(check_change(&signed, same_origin(&h), &csrf_of("tok")).is_ok());
+        assert!(check_change(&signed, same_origin(&h), &csrf_of("other")).is_err());
+        assert!(check_change(&signed, same_origin(&h), "").is_err());
         h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
-        assert!(check_change(&signed, &h, &csrf_of("tok")).is_err());
+        assert!(check_change(&signed, same_origin(&h), &csrf_of("tok")).is_err());
         h.insert(header::ORIGIN, "http://127.0.0.1:3000".parse().unwrap());
-        assert!(check_change(&signed, &h, &csrf_of("tok")).is_ok());
+        assert!(check_change(&signed, same_origin(&h), &csrf_of("tok")).is_ok());
     }
 }

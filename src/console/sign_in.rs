@@ -4,11 +4,10 @@
 //! past 10 a minute, it waits.
 
 use super::layout::page;
-use super::session::{self, Signed, check_change};
+use super::session::{self, Checked, Token};
 use crate::admin::Admin;
 use crate::client_addr::ClientAddr;
 use crate::state::AppState;
-use axum::Extension;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -114,13 +113,9 @@ pub async fn sign_in(
 
 pub async fn sign_out(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     headers: HeaderMap,
-    Form(form): Form<super::servers::Change>,
+    _: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let cleared = session::end(&state, &headers).await;
     let mut r = Redirect::to("/ui/login").into_response();
     r.headers_mut().append(header::SET_COOKIE, cleared);
@@ -218,14 +213,8 @@ pub async fn oidc_callback(
             "This sign-in is unknown, expired or already used: start again.",
         );
     };
-    let browser = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BROWSER_COOKIE)
-        .map(|(_, v)| crate::secrets::sha256_hex(v))
+    let browser = session::cookie(headers, BROWSER_COOKIE)
+        .map(crate::secrets::sha256_hex)
         .unwrap_or_default();
     if !crate::secrets::ct_eq(&browser, &browser_sha256) {
         return refused(

@@ -2,13 +2,13 @@
 //! (as its owner's `tasks/cancel` would). Kept live like the overview.
 
 use super::layout::{action_button, notices, page, respond};
-use super::session::{Signed, check_change};
+use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use maud::{Markup, html};
 use mcp_director_api::{AdminApi, ListTasksQuery};
 use serde::Deserialize;
@@ -113,22 +113,11 @@ async fn list_part(state: &AppState, signed: &Signed, status: &str) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-pub struct Change {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn cancel(
     State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<Change>,
+    _: Checked<Token>,
 ) -> Response {
-    if let Err(refused) = check_change(&signed, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     let short = id.get(..12).unwrap_or(&id).to_string();
     match Admin(state).cancel_task(id).await {
         Ok(_) => super::layout::done("/ui/tasks", &format!("Cancelled task {short}…")),
