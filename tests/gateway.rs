@@ -403,18 +403,7 @@ async fn python_sdk_2_talks_both_eras_through_the_director() {
             String::from_utf8_lossy(&out.stderr)
         );
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(report["protocol"], protocol, "{target}: {report}");
-        assert_eq!(report["echo"], "a: from sdk 2");
-        assert_eq!(report["sampled"], "sampled: sampled: hello", "{mode:?}");
-        assert_eq!(report["elicited"], "elicited: accept sdk2", "{mode:?}");
-        assert_eq!(report["progress"], json!([1.0, 2.0, 3.0]), "{mode:?}");
+        common::assert_sdk2_report(&report, protocol, &format!("{target} {mode:?}"));
         assert_eq!(report["stepped"], "3 steps");
-        assert_eq!(report["resource"], "content of fixture://static");
-        assert!(
-            report["tools"]
-                .as_array()
-                .unwrap()
-                .contains(&json!("a/echo"))
-        );
     }
 }

@@ -303,18 +303,7 @@ async fn the_python_sdk_works_through_three_replicas_behind_haproxy() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-            assert_eq!(report["protocol"], protocol, "{report}");
-            assert_eq!(report["echo"], "a: from sdk 2");
-            assert_eq!(report["sampled"], "sampled: sampled: hello", "{mode:?}");
-            assert_eq!(report["elicited"], "elicited: accept sdk2", "{mode:?}");
-            assert_eq!(report["progress"], json!([1.0, 2.0, 3.0]), "{mode:?}");
-            assert_eq!(report["resource"], "content of fixture://static");
-            assert!(
-                report["tools"]
-                    .as_array()
-                    .unwrap()
-                    .contains(&json!("a/echo"))
-            );
+            common::assert_sdk2_report(&report, protocol, &format!("{mode:?} round {round}"));
         }
     }
 }
@@ -493,18 +482,13 @@ async fn an_admin_change_reaches_another_replicas_tools_list_within_two_seconds(
             .as_u16(),
         201
     );
-    loop {
-        let seen = tools(b, None).await;
-        if seen.contains(&"late/echo".to_string()) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "late/echo not on B within 2 s: {seen:?}\n{}",
-            b.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_for_within(Duration::from_secs(2), || async {
+        tools(b, None)
+            .await
+            .contains(&"late/echo".to_string())
+            .then_some(())
+    })
+    .await;
     eprintln!(
         "a server added through A was listed by B after {:?}",
         started.elapsed()
@@ -526,19 +510,12 @@ async fn an_admin_change_reaches_another_replicas_tools_list_within_two_seconds(
             .as_u16(),
         201
     );
-    loop {
-        let seen = tools(b, Some(narrow_token)).await;
-        if !seen.is_empty() {
-            assert!(!seen.contains(&"a/echo".to_string()), "{seen:?}");
-            assert!(!seen.iter().any(|t| t.starts_with("late/")), "{seen:?}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "the profile not on B within 2 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = common::wait_for_within(Duration::from_secs(2), || async {
+        Some(tools(b, Some(narrow_token)).await).filter(|seen| !seen.is_empty())
+    })
+    .await;
+    assert!(!seen.contains(&"a/echo".to_string()), "{seen:?}");
+    assert!(!seen.iter().any(|t| t.starts_with("late/")), "{seen:?}");
     eprintln!(
         "a profile created through A applied by B after {:?}",
         started.elapsed()

@@ -722,3 +722,25 @@ pub fn identity_provider(port: u16, director: &str) -> Peer {
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     peer
 }
+
+/// What `tests/python/sdk2_client.py` reports after its round against a director whose
+/// server `a` is the fixture: the protocol it speaks, a call, a sampling and an elicitation
+/// answered through the director, progress, a resource, the tool list.
+pub fn assert_sdk2_report(report: &serde_json::Value, protocol: &str, context: &str) {
+    use serde_json::json;
+    assert_eq!(report["protocol"], protocol, "{context}: {report}");
+    assert_eq!(report["echo"], "a: from sdk 2", "{context}");
+    assert_eq!(report["sampled"], "sampled: sampled: hello", "{context}");
+    assert_eq!(report["elicited"], "elicited: accept sdk2", "{context}");
+    assert_eq!(report["progress"], json!([1.0, 2.0, 3.0]), "{context}");
+    assert_eq!(
+        report["resource"], "content of fixture://static",
+        "{context}"
+    );
+    assert!(
+        report["tools"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("a/echo"))),
+        "{context}: {report}"
+    );
+}
