@@ -123,7 +123,8 @@ pub async fn show(
             }
         }
         h2 { "Prompts" }
-        div class="table" {
+        @if prompts.is_empty() { p class="muted" { "None." } }
+        div class="table" hidden[prompts.is_empty()] {
             table id="prompts" {
                 thead { tr {
                     th scope="col" { "Prompt" } th scope="col" { "Server" }
@@ -156,7 +157,8 @@ pub async fn show(
             }
         }
         h2 { "Resources" }
-        div class="table" {
+        @if resources.is_empty() { p class="muted" { "None." } }
+        div class="table" hidden[resources.is_empty()] {
             table id="resources" {
                 thead { tr {
                     th scope="col" { "URI" } th scope="col" { "Server" }
