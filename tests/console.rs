@@ -301,6 +301,22 @@ async fn an_operator_signs_in_through_the_identity_provider() {
     assert!(mallory["failure"].is_null(), "{mallory}");
     assert_eq!(mallory["callback_status"], 403, "{mallory}");
     assert_eq!(mallory["refusal"], "Your account may not use this console.");
+    // Starting sign-ins is throttled per address (each asks the provider and keeps a row).
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = http
+            .get(format!("{}/ui/login/oidc", d.url))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses[0], 303, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     // A state the director never issued: refused, nothing signed in.
     let forged = reqwest::get(format!(
         "{}/oauth/callback?state=console.forged&code=x",

@@ -491,8 +491,22 @@ async fn an_operator_lists_and_cancels_a_clients_task() {
     let hash = mcp_director::secrets::sha256_hex(TOKEN);
     assert_eq!(listed.owner, format!("token:{}", &hash[..12]));
     assert!(listed.node.is_some());
+    let mut stream = owner.open_stream(None).await;
     let cancelled = admin.cancel_task(&id).await.unwrap().into_inner();
     assert_eq!(cancelled.status.to_string(), "cancelled");
+    // The owner did not ask: its session is told.
+    let note = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let (_, m) = stream.recv().await.expect("stream");
+            if m["method"] == "notifications/tasks/status" {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("a status notification");
+    assert_eq!(note["params"]["status"], "cancelled");
+    assert_eq!(note["params"]["taskId"], id.as_str());
     let polled = answer(&owner, rpc(2, "tasks/get", json!({"taskId": id}))).await;
     assert_eq!(polled["result"]["status"], "cancelled", "{polled}");
     let none_working = admin

@@ -131,10 +131,25 @@ const SIGN_IN_MS: i64 = 10 * 60 * 1000;
 
 /// To the provider: a new round trip (state, PKCE, nonce) kept in the store, the browser
 /// bound to it by a cookie.
-pub async fn oidc_start(State(state): State<AppState>) -> Response {
+pub async fn oidc_start(State(state): State<AppState>, ClientAddr(client): ClientAddr) -> Response {
     let Some(oidc) = console_oidc(&state) else {
         return Redirect::to("/ui/login").into_response();
     };
+    // Anyone may start one, and each asks the provider and keeps a row: as few as sign-ins.
+    let key = format!("console-sign-in-ip:{client}");
+    if state
+        .rate_limits
+        .check(&key, &crate::oauth::SIGN_IN)
+        .await
+        .is_err()
+    {
+        state.metrics.rate_limited();
+        return render(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many sign-ins: try again in a minute."),
+        );
+    }
     let round = format!("{OIDC_STATE_PREFIX}{}", crate::secrets::random_token());
     let browser = crate::secrets::random_token();
     let iss = crate::oauth::issuer(&state);

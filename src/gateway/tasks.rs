@@ -34,6 +34,8 @@ pub struct Running {
     upstream_task: Arc<Mutex<Option<(String, String)>>>,
     /// A 2026 task's questions for its client (`tasks/get` shows them, `tasks/update` answers).
     pub(super) inbox: Option<Arc<task_ext::Inbox>>,
+    /// The session that created it, told of status changes it did not ask for.
+    creator: Arc<str>,
 }
 
 /// `params.task`: the spec's `ttl`, and the seed's `timeoutMs` (a deadline for the work).
@@ -272,6 +274,7 @@ pub async fn create(
             request_id,
             upstream_task,
             inbox,
+            creator: session.id.clone(),
         },
     );
     Ok(record)
@@ -504,7 +507,18 @@ impl Gateway {
             return Ok(None);
         };
         tracing::info!(task = %task_id, owner = %task.owner, "task cancelled by an operator");
-        cancel_stored(self, task).await.map(Some)
+        let creator = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(task_id)
+            .map(|r| r.creator.clone());
+        let cancelled = cancel_stored(self, task).await?;
+        // Its client did not ask: it is told (when connected to this replica).
+        if let Some(creator) = creator {
+            announce(self, &creator, &cancelled);
+        }
+        Ok(Some(cancelled))
     }
 
     /// Another replica signalled that task `task_id` was cancelled: stops it if it runs here.

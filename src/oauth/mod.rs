@@ -206,7 +206,7 @@ impl IntoResponse for OAuthError {
 
 /// Sign-in attempts (POST /authorize) per client IP: 30 a minute, 10 at once. argon2 is slow
 /// on purpose, and guesses should be too.
-const SIGN_IN: RateLimitSettings = RateLimitSettings {
+pub(crate) const SIGN_IN: RateLimitSettings = RateLimitSettings {
     per_minute: 30,
     burst: Some(10),
 };
