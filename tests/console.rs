@@ -85,6 +85,8 @@ async fn an_operator_signs_in_adds_a_server_and_watches_it_become_ready() {
             .contains("Added added")
     );
     assert_eq!(report["overview_live"], "/ui/live/overview");
+    // The call made before the browser came counts for server a's last hour.
+    assert_eq!(report["overview_calls_a"], "1");
     assert_eq!(report["restart_notice"], "Restarting added.");
     // Two processes of it wrote their start to stderr: the first, and the restarted one.
     let stderr = report["stderr"].as_str().unwrap();

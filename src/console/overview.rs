@@ -1,5 +1,5 @@
-//! The overview: every upstream with its state and why, sessions and tasks; kept live (the
-//! script fetches `/ui/live/overview` every 2 s).
+//! The overview: every upstream with its state and why, its calls and errors of the last
+//! hour, sessions and tasks; kept live (the script fetches `/ui/live/overview` every 2 s).
 
 use super::layout::{page, respond};
 use super::session::Signed;
@@ -37,6 +37,23 @@ async fn live_part(state: &AppState) -> Markup {
         };
         rows.push(admin.get_server_status(name).await.ok());
     }
+    // Calls and errors of the last hour, per server.
+    let hour = mcp_director_api::GetAnalyticsQuery {
+        window_secs: Some(3600),
+        buckets: Some(1),
+        ..Default::default()
+    };
+    let mut usage: std::collections::HashMap<String, (u64, u64)> = Default::default();
+    for r in admin
+        .get_analytics(hour)
+        .await
+        .map(|r| r.rows)
+        .unwrap_or_default()
+    {
+        let u = usage.entry(r.server).or_default();
+        u.0 += r.calls;
+        u.1 += r.errors;
+    }
     let sessions = state.gateway.sessions().len();
     let tasks = crate::tasks::count_by_status(&state.store)
         .await
@@ -61,7 +78,8 @@ async fn live_part(state: &AppState) -> Markup {
                     caption class="muted" { "Each upstream's state, updated every 2 seconds" }
                     thead { tr {
                         th scope="col" { "Server" } th scope="col" { "State" } th scope="col" { "Transport" }
-                        th scope="col" { "Protocol" } th scope="col" { "Tools" } th scope="col" { "Restarts" }
+                        th scope="col" { "Protocol" } th scope="col" { "Tools" }
+                        th scope="col" { "Calls, last hour" } th scope="col" { "Errors" } th scope="col" { "Restarts" }
                         th scope="col" { "Last error" }
                     } }
                     tbody {
@@ -76,6 +94,9 @@ async fn live_part(state: &AppState) -> Markup {
                                     span class="muted" { (status.protocol_version.clone().unwrap_or_default()) }
                                 }
                                 td { (status.tools.map(|t| t.to_string()).unwrap_or_else(|| "–".into())) }
+                                @let (calls, errors) = usage.get(&status.name).copied().unwrap_or_default();
+                                td class="calls" { (calls) }
+                                td class=[(errors > 0).then_some("error")] { (errors) }
                                 td { (status.restarts) }
                                 td class="error" { (status.last_error.clone().unwrap_or_default()) }
                             }

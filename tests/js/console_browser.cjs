@@ -67,6 +67,7 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
 
     // The overview, with the configured server ready.
     await page.waitForSelector('#upstreams tr[data-server=a] .state-running');
+    report.overview_calls_a = await page.textContent('#upstreams tr[data-server=a] td.calls');
     await axe('overview');
     await shot('overview');
 
