@@ -102,9 +102,36 @@ pub fn notices(notice: Option<&str>, error: Option<&str>) -> Markup {
     }
 }
 
+/// A form field of names separated by commas or spaces (`a, b c`), as a list.
+pub fn names(field: &str) -> Vec<&str> {
+    field
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A form field of one entry per line, as a list (blank lines left out).
+pub fn lines(field: &str) -> Vec<&str> {
+    field
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A form field that may be left empty: its trimmed text, if any.
+pub fn optional(field: &str) -> Option<&str> {
+    Some(field.trim()).filter(|t| !t.is_empty())
+}
+
+/// `s` as one part of a URL (a path segment or a query value).
+pub fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// After a change: back to `page`, which says `notice`.
 pub fn done(page: &str, notice: &str) -> Response {
-    let notice = percent_encoding::utf8_percent_encode(notice, percent_encoding::NON_ALPHANUMERIC);
+    let notice = encode(notice);
     axum::response::Redirect::to(&format!("{page}?notice={notice}")).into_response()
 }
 

@@ -2,7 +2,7 @@
 //! force (one per consent); a grant revoked, a client forgotten (its grants with it). Tokens
 //! themselves are never shown: the store holds only their hashes.
 
-use super::layout::{action_button, notices, page};
+use super::layout::{action_button, encode, notices, page};
 use super::servers::Added;
 use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
@@ -85,10 +85,6 @@ pub async fn show(
         }
     };
     page(StatusCode::OK, "OAuth", Some(&signed), "/ui/oauth", body)
-}
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// A grant revoked (`/ui/oauth/grants/{id}/revoke`) or a client deleted

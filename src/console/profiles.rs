@@ -1,7 +1,7 @@
 //! Profiles: who sees which servers and tools. A profile that requires a token gets one when
 //! it is created, shown on that page only (the store keeps its hash).
 
-use super::layout::{action_button, page};
+use super::layout::{action_button, lines, names, optional, page};
 use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
 use crate::state::AppState;
@@ -55,24 +55,16 @@ impl super::session::CsrfForm for NewProfile {
     }
 }
 
-fn lines(s: &str, split: fn(char) -> bool) -> Vec<String> {
-    s.split(split)
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 pub async fn create(
     State(state): State<AppState>,
     Checked { signed, form }: Checked<NewProfile>,
 ) -> Response {
     let body = serde_json::json!({
         "name": form.name.trim(),
-        "description": (!form.description.trim().is_empty()).then(|| form.description.trim()),
-        "servers": lines(&form.servers, |c| c == ',' || c.is_whitespace()),
-        "allow": lines(&form.allow, |c| c == '\n'),
-        "deny": lines(&form.deny, |c| c == '\n'),
+        "description": optional(&form.description),
+        "servers": names(&form.servers),
+        "allow": lines(&form.allow),
+        "deny": lines(&form.deny),
         "require_token": form.require_token.is_some(),
     });
     let created = match serde_json::from_value(body) {

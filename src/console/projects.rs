@@ -1,7 +1,7 @@
 //! Projects: which servers a project's sessions use (`/mcp?project=`), with the working
 //! directory and roots its stdio children get; one created, one deleted.
 
-use super::layout::{action_button, notices, page};
+use super::layout::{action_button, names, notices, optional, page};
 use super::servers::Added;
 use super::session::{Checked, Signed, Token};
 use crate::admin::Admin;
@@ -48,16 +48,11 @@ pub async fn create(
     State(state): State<AppState>,
     Checked { signed, form }: Checked<NewProject>,
 ) -> Response {
-    let servers: Vec<&str> = form
-        .servers
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .collect();
     let body = serde_json::json!({
         "name": form.name.trim(),
-        "description": (!form.description.trim().is_empty()).then(|| form.description.trim()),
-        "servers": servers,
-        "cwd": (!form.cwd.trim().is_empty()).then(|| form.cwd.trim()),
+        "description": optional(&form.description),
+        "servers": names(&form.servers),
+        "cwd": optional(&form.cwd),
     });
     let created = match serde_json::from_value(body) {
         Ok(project) => Admin(state.clone())

@@ -90,13 +90,7 @@ impl NewServer {
         }
         if self.transport == "stdio" {
             body["command"] = self.command.trim().into();
-            let args: Vec<&str> = self
-                .args
-                .lines()
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .collect();
-            body["args"] = args.into();
+            body["args"] = super::layout::lines(&self.args).into();
         } else {
             body["url"] = self.url.trim().into();
         }

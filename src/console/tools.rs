@@ -99,7 +99,7 @@ pub async fn show(
                         tr data-tool=(t.name) {
                             th scope="row" {
                                 code { (t.name) } br;
-                                a href={ "/ui/playground?tool=" (encode(&t.name)) } aria-label={ "Try it: " (t.name) } { "Try it" }
+                                a href={ "/ui/playground?tool=" (super::layout::encode(&t.name)) } aria-label={ "Try it: " (t.name) } { "Try it" }
                             }
                             td { (t.server) }
                             td {
@@ -186,8 +186,4 @@ pub async fn show(
         }
     };
     page(StatusCode::OK, "Catalog", Some(&signed), "/ui/tools", body)
-}
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

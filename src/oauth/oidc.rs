@@ -118,27 +118,27 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, OAuthError> {
+    let params = authorize::params(query.as_deref().unwrap_or_default().as_bytes());
     // The console's sign-in comes back here too (the one redirect URI the provider knows).
     #[cfg(feature = "console")]
-    {
-        let params = authorize::params(query.as_deref().unwrap_or_default().as_bytes())?;
-        if params
-            .get("state")
+    if let Ok(p) = &params
+        && p.get("state")
             .is_some_and(|s| s.starts_with(crate::console::OIDC_STATE_PREFIX))
-        {
-            return Ok(crate::console::oidc_callback(&state, &headers, &params).await);
-        }
+    {
+        return Ok(crate::console::oidc_callback(&state, &headers, p).await);
     }
     enabled(&state)?;
-    finish(&state, &headers, query.unwrap_or_default().as_bytes())
-        .await
-        .map_err(|e| e.counted(&state, "oidc_callback"))
+    let outcome = match params {
+        Ok(p) => finish(&state, &headers, &p).await,
+        Err(e) => Err(e),
+    };
+    outcome.map_err(|e| e.counted(&state, "oidc_callback"))
 }
 
 async fn finish(
     state: &AppState,
     headers: &HeaderMap,
-    query: &[u8],
+    p: &std::collections::HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let Some(oidc) = state.config.effective().settings.oauth.oidc.clone() else {
         return Err(OAuthError::new(
@@ -147,7 +147,6 @@ async fn finish(
             "OpenID Connect sign-in is not configured",
         ));
     };
-    let p = authorize::params(query)?;
     let request_id = p
         .get("state")
         .ok_or_else(|| OAuthError::bad("invalid_request", "state is required"))?;
