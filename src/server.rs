@@ -43,11 +43,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oauth::routes().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::oauth::rate_limit,
-        )))
-        .with_state(state.clone());
+        )));
     #[cfg(feature = "console")]
-    let observability =
-        observability.merge(crate::console::routes(state.clone()).with_state(state.clone()));
+    let observability = observability.merge(crate::console::routes());
+    let observability = observability.with_state(state.clone());
     mcp_director_api::router(Arc::new(Admin(state.clone())))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -129,6 +129,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
+/// Every operation's future is boxed: `/api` and the console both await it, and behind a
+/// box its code is compiled once (awaited directly, it would be inlined into each caller).
+fn boxed<'a, T>(
+    operation: impl Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+    Box::pin(operation)
+}
+
 impl AdminApi for Admin {
     async fn authenticate(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let config = self.0.config.raw();
@@ -177,365 +185,444 @@ impl AdminApi for Admin {
         }
     }
 
-    async fn list_servers(&self) -> Result<Vec<Server>, ApiError> {
-        Ok(list(&self.0.config.raw().servers))
+    fn list_servers(&self) -> impl Future<Output = Result<Vec<Server>, ApiError>> + Send {
+        boxed(async move { Ok(list(&self.0.config.raw().servers)) })
     }
 
-    async fn add_server(&self, body: Server) -> Result<Server, ApiError> {
-        self.add(body, |c| &mut c.servers).await
+    fn add_server(&self, body: Server) -> impl Future<Output = Result<Server, ApiError>> + Send {
+        boxed(async move { self.add(body, |c| &mut c.servers).await })
     }
 
-    async fn update_server(&self, name: String, body: Server) -> Result<Server, ApiError> {
-        if body.name().is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request(format!(
-                "the body names another server than `{name}`"
-            )));
-        }
-        self.0
-            .config
-            .update(|c| {
-                let entry = c
-                    .servers
-                    .get_mut(&name)
-                    .ok_or_else(|| not_found("server", &name))?;
-                *entry = body.clone().with_name(&name);
-                Ok::<_, ApiError>(entry.clone())
-            })
-            .await
+    fn update_server(
+        &self,
+        name: String,
+        body: Server,
+    ) -> impl Future<Output = Result<Server, ApiError>> + Send {
+        boxed(async move {
+            if body.name().is_some_and(|n| n != name) {
+                return Err(ApiError::bad_request(format!(
+                    "the body names another server than `{name}`"
+                )));
+            }
+            self.0
+                .config
+                .update(|c| {
+                    let entry = c
+                        .servers
+                        .get_mut(&name)
+                        .ok_or_else(|| not_found("server", &name))?;
+                    *entry = body.clone().with_name(&name);
+                    Ok::<_, ApiError>(entry.clone())
+                })
+                .await
+        })
     }
 
-    async fn remove_server(&self, name: String) -> Result<Server, ApiError> {
-        self.remove(name, |c| &mut c.servers).await
+    fn remove_server(&self, name: String) -> impl Future<Output = Result<Server, ApiError>> + Send {
+        boxed(async move { self.remove(name, |c| &mut c.servers).await })
     }
 
-    async fn get_server_status(&self, name: String) -> Result<ServerStatus, ApiError> {
-        let config = self.0.config.effective();
-        let server = config
-            .servers
-            .get(&name)
-            .ok_or_else(|| not_found("server", &name))?;
-        let Some(upstream) = self.0.gateway.pool.get(&name) else {
-            // Configured but not running (disabled, or just added and not yet picked up).
-            return Ok(ServerStatus {
+    fn get_server_status(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<ServerStatus, ApiError>> + Send {
+        boxed(async move {
+            let config = self.0.config.effective();
+            let server = config
+                .servers
+                .get(&name)
+                .ok_or_else(|| not_found("server", &name))?;
+            let Some(upstream) = self.0.gateway.pool.get(&name) else {
+                // Configured but not running (disabled, or just added and not yet picked up).
+                return Ok(ServerStatus {
+                    name,
+                    transport: server.transport,
+                    state: if server.enabled {
+                        UpstreamState::Configured
+                    } else {
+                        UpstreamState::Disabled
+                    },
+                    pid: None,
+                    protocol_version: None,
+                    protocol_era: None,
+                    server_info: Default::default(),
+                    capabilities: Default::default(),
+                    last_error: None,
+                    restarts: 0,
+                    tools: None,
+                    stderr: Vec::new(),
+                });
+            };
+            let status = upstream.status();
+            let view = self.0.gateway.view();
+            let tools = upstream
+                .catalog(crate::upstream::pool::Kind::Tools)
+                .iter()
+                .filter_map(|t| t.get("name")?.as_str())
+                .filter(|n| view.tool_names.exposed(&name, n).is_some())
+                .count() as u64;
+            Ok(ServerStatus {
                 name,
                 transport: server.transport,
-                state: if server.enabled {
-                    UpstreamState::Configured
-                } else {
-                    UpstreamState::Disabled
-                },
-                pid: None,
-                protocol_version: None,
-                protocol_era: None,
-                server_info: Default::default(),
-                capabilities: Default::default(),
-                last_error: None,
-                restarts: 0,
-                tools: None,
-                stderr: Vec::new(),
-            });
-        };
-        let status = upstream.status();
-        let view = self.0.gateway.view();
-        let tools = upstream
-            .catalog(crate::upstream::pool::Kind::Tools)
-            .iter()
-            .filter_map(|t| t.get("name")?.as_str())
-            .filter(|n| view.tool_names.exposed(&name, n).is_some())
-            .count() as u64;
-        Ok(ServerStatus {
-            name,
-            transport: server.transport,
-            state: status.state,
-            pid: status.pid,
-            protocol_version: status.info.as_ref().map(|i| i.protocol_version.clone()),
-            protocol_era: status.info.as_ref().map(|i| i.era()),
-            server_info: status
-                .info
-                .as_ref()
-                .map(|i| i.server_info.clone())
-                .unwrap_or_default(),
-            capabilities: status
-                .info
-                .as_ref()
-                .map(|i| i.capabilities.clone())
-                .unwrap_or_default(),
-            last_error: status.last_error,
-            restarts: status.restarts,
-            tools: Some(tools),
-            stderr: upstream.stderr.lines(),
+                state: status.state,
+                pid: status.pid,
+                protocol_version: status.info.as_ref().map(|i| i.protocol_version.clone()),
+                protocol_era: status.info.as_ref().map(|i| i.era()),
+                server_info: status
+                    .info
+                    .as_ref()
+                    .map(|i| i.server_info.clone())
+                    .unwrap_or_default(),
+                capabilities: status
+                    .info
+                    .as_ref()
+                    .map(|i| i.capabilities.clone())
+                    .unwrap_or_default(),
+                last_error: status.last_error,
+                restarts: status.restarts,
+                tools: Some(tools),
+                stderr: upstream.stderr.lines(),
+            })
         })
     }
 
-    async fn restart_server(&self, name: String) -> Result<ServerStatus, ApiError> {
-        let upstream = self
-            .0
-            .gateway
-            .pool
-            .get(&name)
-            .ok_or_else(|| not_found("running server", &name))?;
-        upstream.restart();
-        tracing::info!(server = %name, "restart asked through the admin API");
-        self.get_server_status(name).await
+    fn restart_server(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<ServerStatus, ApiError>> + Send {
+        boxed(async move {
+            let upstream = self
+                .0
+                .gateway
+                .pool
+                .get(&name)
+                .ok_or_else(|| not_found("running server", &name))?;
+            upstream.restart();
+            tracing::info!(server = %name, "restart asked through the admin API");
+            self.get_server_status(name).await
+        })
     }
 
-    async fn list_tools(&self) -> Result<Vec<ToolInfo>, ApiError> {
-        let view = self.0.gateway.view();
-        Ok(view
-            .tools
-            .iter()
-            .filter_map(|item| {
-                let (t, name) = (&item.value, item.key.as_str());
-                let (server, original) = view.tool_names.resolve(name)?;
-                Some(ToolInfo {
-                    name: name.to_string(),
-                    server: server.to_string(),
-                    original_name: original.to_string(),
-                    title: t.get("title").and_then(|v| v.as_str()).map(str::to_string),
-                    description: t
-                        .get("description")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
-                    input_schema: t
-                        .get("inputSchema")
-                        .and_then(|v| v.as_object())
-                        .cloned()
-                        .unwrap_or_default(),
-                    annotations: t
-                        .get("annotations")
-                        .and_then(|v| v.as_object())
-                        .cloned()
-                        .unwrap_or_default(),
+    fn list_tools(&self) -> impl Future<Output = Result<Vec<ToolInfo>, ApiError>> + Send {
+        boxed(async move {
+            let view = self.0.gateway.view();
+            Ok(view
+                .tools
+                .iter()
+                .filter_map(|item| {
+                    let (t, name) = (&item.value, item.key.as_str());
+                    let (server, original) = view.tool_names.resolve(name)?;
+                    Some(ToolInfo {
+                        name: name.to_string(),
+                        server: server.to_string(),
+                        original_name: original.to_string(),
+                        title: t.get("title").and_then(|v| v.as_str()).map(str::to_string),
+                        description: t
+                            .get("description")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
+                        input_schema: t
+                            .get("inputSchema")
+                            .and_then(|v| v.as_object())
+                            .cloned()
+                            .unwrap_or_default(),
+                        annotations: t
+                            .get("annotations")
+                            .and_then(|v| v.as_object())
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 
-    async fn list_prompts(&self) -> Result<Vec<PromptInfo>, ApiError> {
-        let view = self.0.gateway.view();
-        Ok(view
-            .prompts
-            .iter()
-            .filter_map(|item| {
-                let (p, name) = (&item.value, item.key.as_str());
-                let (server, original) = view.prompt_names.resolve(name)?;
-                Some(PromptInfo {
-                    name: name.to_string(),
-                    server: server.to_string(),
-                    original_name: original.to_string(),
-                    title: text(p, "title"),
-                    description: text(p, "description"),
-                    arguments: p
-                        .get("arguments")
-                        .and_then(|v| v.as_array())
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| a.as_object().cloned())
-                        .collect(),
+    fn list_prompts(&self) -> impl Future<Output = Result<Vec<PromptInfo>, ApiError>> + Send {
+        boxed(async move {
+            let view = self.0.gateway.view();
+            Ok(view
+                .prompts
+                .iter()
+                .filter_map(|item| {
+                    let (p, name) = (&item.value, item.key.as_str());
+                    let (server, original) = view.prompt_names.resolve(name)?;
+                    Some(PromptInfo {
+                        name: name.to_string(),
+                        server: server.to_string(),
+                        original_name: original.to_string(),
+                        title: text(p, "title"),
+                        description: text(p, "description"),
+                        arguments: p
+                            .get("arguments")
+                            .and_then(|v| v.as_array())
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| a.as_object().cloned())
+                            .collect(),
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 
-    async fn list_resources(&self) -> Result<Vec<ResourceInfo>, ApiError> {
-        let view = self.0.gateway.view();
-        let info = |item: &crate::gateway::view::Item, template: bool| {
-            let r = &item.value;
-            ResourceInfo {
-                server: item.server.clone(),
-                uri: (!template).then(|| item.key.clone()),
-                uri_template: template.then(|| item.key.clone()),
-                name: text(r, "name").unwrap_or_default(),
-                title: text(r, "title"),
-                description: text(r, "description"),
-                mime_type: text(r, "mimeType"),
+    fn list_resources(&self) -> impl Future<Output = Result<Vec<ResourceInfo>, ApiError>> + Send {
+        boxed(async move {
+            let view = self.0.gateway.view();
+            let info = |item: &crate::gateway::view::Item, template: bool| {
+                let r = &item.value;
+                ResourceInfo {
+                    server: item.server.clone(),
+                    uri: (!template).then(|| item.key.clone()),
+                    uri_template: template.then(|| item.key.clone()),
+                    name: text(r, "name").unwrap_or_default(),
+                    title: text(r, "title"),
+                    description: text(r, "description"),
+                    mime_type: text(r, "mimeType"),
+                }
+            };
+            Ok(view
+                .resources
+                .iter()
+                .map(|i| info(i, false))
+                .chain(view.templates.iter().map(|i| info(i, true)))
+                .collect())
+        })
+    }
+
+    fn list_profiles(&self) -> impl Future<Output = Result<Vec<Profile>, ApiError>> + Send {
+        boxed(async move { Ok(list(&self.0.config.raw().profiles)) })
+    }
+
+    fn create_profile(
+        &self,
+        mut body: Profile,
+    ) -> impl Future<Output = Result<ProfileCreated, ApiError>> + Send {
+        boxed(async move {
+            let token =
+                (body.require_token && body.token_sha256.is_none()).then(secrets::random_token);
+            if let Some(t) = &token {
+                body.token_sha256 = secrets::sha256_hex(t).parse().ok();
             }
-        };
-        Ok(view
-            .resources
-            .iter()
-            .map(|i| info(i, false))
-            .chain(view.templates.iter().map(|i| info(i, true)))
-            .collect())
-    }
-
-    async fn list_profiles(&self) -> Result<Vec<Profile>, ApiError> {
-        Ok(list(&self.0.config.raw().profiles))
-    }
-
-    async fn create_profile(&self, mut body: Profile) -> Result<ProfileCreated, ApiError> {
-        let token = (body.require_token && body.token_sha256.is_none()).then(secrets::random_token);
-        if let Some(t) = &token {
-            body.token_sha256 = secrets::sha256_hex(t).parse().ok();
-        }
-        let profile = self.add(body, |c| &mut c.profiles).await?;
-        Ok(ProfileCreated { profile, token })
-    }
-
-    async fn rotate_profile_token(&self, name: String) -> Result<ProfileCreated, ApiError> {
-        let token = secrets::random_token();
-        let hash = secrets::sha256_hex(&token);
-        let profile = self
-            .0
-            .config
-            .update(|c| {
-                let p = c
-                    .profiles
-                    .get_mut(&name)
-                    .ok_or_else(|| not_found("profile", &name))?;
-                p.token_sha256 = hash.parse().ok();
-                p.require_token = true;
-                Ok::<_, ApiError>(p.clone().with_name(&name))
-            })
-            .await?;
-        tracing::info!(profile = %name, "profile token rotated");
-        Ok(ProfileCreated {
-            profile,
-            token: Some(token),
+            let profile = self.add(body, |c| &mut c.profiles).await?;
+            Ok(ProfileCreated { profile, token })
         })
     }
 
-    async fn delete_profile(&self, name: String) -> Result<Profile, ApiError> {
-        self.remove(name, |c| &mut c.profiles).await
-    }
-
-    async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
-        Ok(list(&self.0.config.raw().projects))
-    }
-
-    async fn create_project(&self, body: Project) -> Result<Project, ApiError> {
-        self.add(body, |c| &mut c.projects).await
-    }
-
-    async fn delete_project(&self, name: String) -> Result<Project, ApiError> {
-        self.remove(name, |c| &mut c.projects).await
-    }
-
-    async fn get_config(&self) -> Result<Config, ApiError> {
-        Ok((*self.0.config.raw()).clone())
-    }
-
-    async fn update_config(&self, body: Config) -> Result<Config, ApiError> {
-        self.0
-            .config
-            .update(|c| {
-                *c = body;
-                Ok::<_, ApiError>(())
+    fn rotate_profile_token(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<ProfileCreated, ApiError>> + Send {
+        boxed(async move {
+            let token = secrets::random_token();
+            let hash = secrets::sha256_hex(&token);
+            let profile = self
+                .0
+                .config
+                .update(|c| {
+                    let p = c
+                        .profiles
+                        .get_mut(&name)
+                        .ok_or_else(|| not_found("profile", &name))?;
+                    p.token_sha256 = hash.parse().ok();
+                    p.require_token = true;
+                    Ok::<_, ApiError>(p.clone().with_name(&name))
+                })
+                .await?;
+            tracing::info!(profile = %name, "profile token rotated");
+            Ok(ProfileCreated {
+                profile,
+                token: Some(token),
             })
-            .await?;
-        Ok((*self.0.config.raw()).clone())
-    }
-
-    async fn reload_config(&self) -> Result<Config, ApiError> {
-        Ok((*self.0.config.reload().await?).clone())
-    }
-
-    async fn get_analytics(&self, query: GetAnalyticsQuery) -> Result<AnalyticsReport, ApiError> {
-        let window_secs = query.window_secs.unwrap_or(3600).max(1);
-        let scope = crate::analytics::Scope {
-            window: std::time::Duration::from_secs(window_secs),
-            server: query.server.as_deref(),
-            name: query.name.as_deref(),
-            profile: query.profile.as_deref(),
-            buckets: query.buckets.unwrap_or(24).clamp(1, 240) as usize,
-        };
-        let (rows, series) =
-            crate::analytics::report(&self.0.store, self.0.gateway.analytics(), &scope)
-                .await
-                .map_err(store_unavailable)?;
-        Ok(AnalyticsReport {
-            window_secs,
-            rows,
-            series,
         })
     }
 
-    async fn list_tasks(&self, query: ListTasksQuery) -> Result<Vec<TaskInfo>, ApiError> {
-        let status =
-            match query.status.as_deref() {
+    fn delete_profile(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<Profile, ApiError>> + Send {
+        boxed(async move { self.remove(name, |c| &mut c.profiles).await })
+    }
+
+    fn list_projects(&self) -> impl Future<Output = Result<Vec<Project>, ApiError>> + Send {
+        boxed(async move { Ok(list(&self.0.config.raw().projects)) })
+    }
+
+    fn create_project(
+        &self,
+        body: Project,
+    ) -> impl Future<Output = Result<Project, ApiError>> + Send {
+        boxed(async move { self.add(body, |c| &mut c.projects).await })
+    }
+
+    fn delete_project(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<Project, ApiError>> + Send {
+        boxed(async move { self.remove(name, |c| &mut c.projects).await })
+    }
+
+    fn get_config(&self) -> impl Future<Output = Result<Config, ApiError>> + Send {
+        boxed(async move { Ok((*self.0.config.raw()).clone()) })
+    }
+
+    fn update_config(&self, body: Config) -> impl Future<Output = Result<Config, ApiError>> + Send {
+        boxed(async move {
+            self.0
+                .config
+                .update(|c| {
+                    *c = body;
+                    Ok::<_, ApiError>(())
+                })
+                .await?;
+            Ok((*self.0.config.raw()).clone())
+        })
+    }
+
+    fn reload_config(&self) -> impl Future<Output = Result<Config, ApiError>> + Send {
+        boxed(async move { Ok((*self.0.config.reload().await?).clone()) })
+    }
+
+    fn get_analytics(
+        &self,
+        query: GetAnalyticsQuery,
+    ) -> impl Future<Output = Result<AnalyticsReport, ApiError>> + Send {
+        boxed(async move {
+            let window_secs = query.window_secs.unwrap_or(3600).max(1);
+            let scope = crate::analytics::Scope {
+                window: std::time::Duration::from_secs(window_secs),
+                server: query.server.as_deref(),
+                name: query.name.as_deref(),
+                profile: query.profile.as_deref(),
+                buckets: query.buckets.unwrap_or(24).clamp(1, 240) as usize,
+            };
+            let (rows, series) =
+                crate::analytics::report(&self.0.store, self.0.gateway.analytics(), &scope)
+                    .await
+                    .map_err(store_unavailable)?;
+            Ok(AnalyticsReport {
+                window_secs,
+                rows,
+                series,
+            })
+        })
+    }
+
+    fn list_tasks(
+        &self,
+        query: ListTasksQuery,
+    ) -> impl Future<Output = Result<Vec<TaskInfo>, ApiError>> + Send {
+        boxed(async move {
+            let status = match query.status.as_deref() {
                 None | Some("") => None,
                 Some(name) => Some(crate::tasks::Status::from_name(name).ok_or_else(|| {
                     ApiError::bad_request(format!("unknown task status `{name}`"))
                 })?),
             };
-        let limit = query.limit.unwrap_or(200).clamp(1, 1000) as i64;
-        let found = crate::tasks::recent(&self.0.store, status, limit)
-            .await
-            .map_err(store_unavailable)?;
-        Ok(found.into_iter().filter_map(task_info).collect())
+            let limit = query.limit.unwrap_or(200).clamp(1, 1000) as i64;
+            let found = crate::tasks::recent(&self.0.store, status, limit)
+                .await
+                .map_err(store_unavailable)?;
+            Ok(found.into_iter().filter_map(task_info).collect())
+        })
     }
 
-    async fn cancel_task(&self, task_id: String) -> Result<TaskInfo, ApiError> {
-        let cancelled = self
-            .0
-            .gateway
-            .cancel_task(&task_id)
-            .await
-            .map_err(|e| ApiError::bad_request(e.message))?
-            .ok_or_else(|| ApiError::not_found(format!("no task `{task_id}`")))?;
-        task_info(cancelled).ok_or_else(|| ApiError::internal("unreadable task"))
+    fn cancel_task(
+        &self,
+        task_id: String,
+    ) -> impl Future<Output = Result<TaskInfo, ApiError>> + Send {
+        boxed(async move {
+            let cancelled = self
+                .0
+                .gateway
+                .cancel_task(&task_id)
+                .await
+                .map_err(|e| ApiError::bad_request(e.message))?
+                .ok_or_else(|| ApiError::not_found(format!("no task `{task_id}`")))?;
+            task_info(cancelled).ok_or_else(|| ApiError::internal("unreadable task"))
+        })
     }
 
-    async fn list_oauth_clients(&self) -> Result<Vec<OAuthClient>, ApiError> {
-        let clients = crate::oauth::grants::clients(&self.0.store)
-            .await
-            .map_err(store_unavailable)?;
-        Ok(clients.into_iter().map(oauth_client).collect())
+    fn list_oauth_clients(
+        &self,
+    ) -> impl Future<Output = Result<Vec<OAuthClient>, ApiError>> + Send {
+        boxed(async move {
+            let clients = crate::oauth::grants::clients(&self.0.store)
+                .await
+                .map_err(store_unavailable)?;
+            Ok(clients.into_iter().map(oauth_client).collect())
+        })
     }
 
-    async fn delete_oauth_client(&self, client_id: String) -> Result<OAuthClient, ApiError> {
-        let deleted = crate::oauth::grants::delete_client(&self.0.store, &client_id)
-            .await
-            .map_err(store_unavailable)?
-            .ok_or_else(|| ApiError::not_found(format!("no OAuth client `{client_id}`")))?;
-        // Tokens this process verified lately are checked against the store again.
-        self.0.access_cache.clear();
-        tracing::info!(client = %client_id, "OAuth client deleted, its grants revoked");
-        Ok(oauth_client(deleted))
+    fn delete_oauth_client(
+        &self,
+        client_id: String,
+    ) -> impl Future<Output = Result<OAuthClient, ApiError>> + Send {
+        boxed(async move {
+            let deleted = crate::oauth::grants::delete_client(&self.0.store, &client_id)
+                .await
+                .map_err(store_unavailable)?
+                .ok_or_else(|| ApiError::not_found(format!("no OAuth client `{client_id}`")))?;
+            // Tokens this process verified lately are checked against the store again.
+            self.0.access_cache.clear();
+            tracing::info!(client = %client_id, "OAuth client deleted, its grants revoked");
+            Ok(oauth_client(deleted))
+        })
     }
 
-    async fn list_oauth_grants(&self) -> Result<Vec<OAuthGrant>, ApiError> {
-        let grants = crate::oauth::grants::in_force(&self.0.store, None)
-            .await
-            .map_err(store_unavailable)?;
-        Ok(grants.into_iter().map(oauth_grant).collect())
+    fn list_oauth_grants(&self) -> impl Future<Output = Result<Vec<OAuthGrant>, ApiError>> + Send {
+        boxed(async move {
+            let grants = crate::oauth::grants::in_force(&self.0.store, None)
+                .await
+                .map_err(store_unavailable)?;
+            Ok(grants.into_iter().map(oauth_grant).collect())
+        })
     }
 
-    async fn revoke_oauth_grant(&self, grant_id: String) -> Result<OAuthGrant, ApiError> {
-        let store = &self.0.store;
-        let grant = crate::oauth::grants::in_force(store, Some(&grant_id))
-            .await
-            .map_err(store_unavailable)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::not_found(format!("no grant in force `{grant_id}`")))?;
-        crate::oauth::grants::revoke_family(store, &grant_id)
-            .await
-            .map_err(store_unavailable)?;
-        self.0.access_cache.clear();
-        tracing::info!(client = %grant.client_id, "OAuth grant revoked by an operator");
-        Ok(oauth_grant(grant))
+    fn revoke_oauth_grant(
+        &self,
+        grant_id: String,
+    ) -> impl Future<Output = Result<OAuthGrant, ApiError>> + Send {
+        boxed(async move {
+            let store = &self.0.store;
+            let grant = crate::oauth::grants::in_force(store, Some(&grant_id))
+                .await
+                .map_err(store_unavailable)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::not_found(format!("no grant in force `{grant_id}`")))?;
+            crate::oauth::grants::revoke_family(store, &grant_id)
+                .await
+                .map_err(store_unavailable)?;
+            self.0.access_cache.clear();
+            tracing::info!(client = %grant.client_id, "OAuth grant revoked by an operator");
+            Ok(oauth_grant(grant))
+        })
     }
 
-    async fn enable_auth(&self, body: EnableAuthRequest) -> Result<AuthStatus, ApiError> {
-        let username = body.username.to_string();
-        let password = body.password.to_string();
-        let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        self.0
-            .config
-            .update(|c| {
-                c.settings.auth.enabled = true;
-                c.settings.auth.username = Some(username.clone());
-                c.settings.auth.password_hash = Some(hash);
-                Ok::<_, ApiError>(())
+    fn enable_auth(
+        &self,
+        body: EnableAuthRequest,
+    ) -> impl Future<Output = Result<AuthStatus, ApiError>> + Send {
+        boxed(async move {
+            let username = body.username.to_string();
+            let password = body.password.to_string();
+            let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            self.0
+                .config
+                .update(|c| {
+                    c.settings.auth.enabled = true;
+                    c.settings.auth.username = Some(username.clone());
+                    c.settings.auth.password_hash = Some(hash);
+                    Ok::<_, ApiError>(())
+                })
+                .await?;
+            tracing::info!(user = %username, "admin Basic auth enabled");
+            Ok(AuthStatus {
+                enabled: true,
+                username: Some(username),
             })
-            .await?;
-        tracing::info!(user = %username, "admin Basic auth enabled");
-        Ok(AuthStatus {
-            enabled: true,
-            username: Some(username),
         })
     }
 }

@@ -2,17 +2,13 @@
 //! window, as tables and bar charts (SVG drawn here: no chart library, no script).
 
 use super::layout::page;
-use super::session::Signed;
+use super::session::Cx;
 use crate::admin::Admin;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use mcp_director_api::AdminApi;
 use mcp_director_api::models::AnalyticsRow;
-use serde::Deserialize;
 
 /// The windows offered: seconds and name.
 const WINDOWS: &[(u64, &str)] = &[
@@ -21,32 +17,22 @@ const WINDOWS: &[(u64, &str)] = &[
     (604_800, "last week"),
 ];
 
-#[derive(Deserialize)]
-pub struct Window {
-    window: Option<u64>,
-    #[serde(default)]
-    server: String,
-    /// `""`: every profile; [`NO_PROFILE`]: sessions without one.
-    #[serde(default)]
-    profile: String,
-}
-
 /// The profile filter's value for sessions without a profile.
 const NO_PROFILE: &str = "~";
 
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<Window>,
-) -> Response {
-    let window = q
-        .window
+/// The page's filters: `window` (seconds, one of [`WINDOWS`]), `server`, and `profile` (`""`:
+/// every profile; [`NO_PROFILE`]: sessions without one).
+pub async fn show(cx: Cx) -> Response {
+    let (state, signed) = (&cx.state, &cx.signed);
+    let window = cx.fields.get("window").parse().ok();
+    let window = window
         .filter(|w| WINDOWS.iter().any(|(s, _)| s == w))
         .unwrap_or(3600);
+    let (server, profile) = (cx.fields.get("server"), cx.fields.get("profile"));
     let query = mcp_director_api::GetAnalyticsQuery {
         window_secs: Some(window),
-        server: (!q.server.is_empty()).then(|| q.server.clone()),
-        profile: match q.profile.as_str() {
+        server: (!server.is_empty()).then(|| server.to_string()),
+        profile: match profile {
             "" => None,
             NO_PROFILE => Some(String::new()),
             p => Some(p.to_string()),
@@ -95,7 +81,7 @@ pub async fn show(
                 select id="server" name="server" {
                     option value="" { "every server" }
                     @for name in config.servers.keys() {
-                        option value=(name) selected[*name == q.server] { (name) }
+                        option value=(name) selected[*name == server] { (name) }
                     }
                 }
             }
@@ -103,9 +89,9 @@ pub async fn show(
                 label for="profile" { "Profile" }
                 select id="profile" name="profile" {
                     option value="" { "every profile" }
-                    option value=(NO_PROFILE) selected[q.profile == NO_PROFILE] { "(no profile)" }
+                    option value=(NO_PROFILE) selected[profile == NO_PROFILE] { "(no profile)" }
                     @for name in config.profiles.keys() {
-                        option value=(name) selected[*name == q.profile] { (name) }
+                        option value=(name) selected[*name == profile] { (name) }
                     }
                 }
             }
@@ -131,9 +117,9 @@ pub async fn show(
                 |v| format!("{v:.1}"),
             ))
             h2 { "Calls per tool" }
-            (bars("Calls per tool", rows.iter().map(|r| (label(r), r.calls as f64, r.errors > 0)), |v| format!("{v:.0}")))
+            (bars("Calls per tool", rows.iter().map(|r| (label(r), r.calls as f64, r.errors > 0)).collect(), |v| format!("{v:.0}")))
             h2 { "p95 latency per tool (ms)" }
-            (bars("p95 latency per tool in milliseconds", rows.iter().map(|r| (label(r), r.p95_ms, false)), |v| format!("{v:.1}")))
+            (bars("p95 latency per tool in milliseconds", rows.iter().map(|r| (label(r), r.p95_ms, false)).collect(), |v| format!("{v:.1}")))
             div class="table" {
                 table id="analytics" {
                     thead { tr {
@@ -164,7 +150,7 @@ pub async fn show(
     page(
         StatusCode::OK,
         "Analytics",
-        Some(&signed),
+        Some(signed),
         "/ui/analytics",
         body,
     )
@@ -186,14 +172,16 @@ fn totals(id: &str, sums: &std::collections::BTreeMap<String, (u64, u64)>) -> Ma
 }
 
 /// A horizontal bar chart: one bar per `(label, value, with errors)`, longest first (20 at most).
-fn bars(
-    title: &str,
-    items: impl Iterator<Item = (String, f64, bool)>,
-    show: fn(f64) -> String,
-) -> Markup {
-    let mut items: Vec<_> = items.collect();
-    items.sort_by(|a, b| b.1.total_cmp(&a.1));
-    items.truncate(20);
+fn bars(title: &str, mut rest: Vec<(String, f64, bool)>, show: fn(f64) -> String) -> Markup {
+    // The 20 longest, picked one by one (a sort would add more code than 20 bars need).
+    let mut items = Vec::new();
+    while items.len() < 20 {
+        let longest = (0..rest.len())
+            .rev()
+            .max_by(|&a, &b| rest[a].1.total_cmp(&rest[b].1));
+        let Some(i) = longest else { break };
+        items.push(rest.remove(i));
+    }
     let max = items
         .iter()
         .map(|i| i.1)

@@ -2,31 +2,19 @@
 //! version when the replicas share one).
 
 use super::layout::page;
-use super::session::{Checked, Signed, Token};
+use super::session::Cx;
 use crate::admin::Admin;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use mcp_director_api::AdminApi;
 
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<super::servers::Added>,
-) -> Response {
-    render(&state, &signed, StatusCode::OK, q.notice.as_deref(), None)
+pub async fn show(cx: Cx) -> Response {
+    render(&cx, StatusCode::OK, cx.fields.given("notice"), None)
 }
 
-fn render(
-    state: &AppState,
-    signed: &Signed,
-    status: StatusCode,
-    notice: Option<&str>,
-    error: Option<&str>,
-) -> Response {
+fn render(cx: &Cx, status: StatusCode, notice: Option<&str>, error: Option<&str>) -> Response {
+    let (state, signed) = (&cx.state, &cx.signed);
     let toml = crate::config::to_toml(&state.config.raw());
     let source = if state.config.shared() {
         "the store, shared by the replicas".to_string()
@@ -46,18 +34,9 @@ fn render(
     page(status, "Configuration", Some(signed), "/ui/config", body)
 }
 
-pub async fn reload(
-    State(state): State<AppState>,
-    Checked { signed, .. }: Checked<Token>,
-) -> Response {
-    match Admin(state.clone()).reload_config().await {
+pub async fn reload(cx: Cx) -> Response {
+    match Admin(cx.state.clone()).reload_config().await {
         Ok(_) => super::layout::done("/ui/config", "Reloaded."),
-        Err(e) => render(
-            &state,
-            &signed,
-            StatusCode::BAD_REQUEST,
-            None,
-            Some(&e.to_string()),
-        ),
+        Err(e) => render(&cx, StatusCode::BAD_REQUEST, None, Some(&e.to_string())),
     }
 }

@@ -103,25 +103,29 @@ pub fn notices(notice: Option<&str>, error: Option<&str>) -> Markup {
 }
 
 /// A form field of names separated by commas or spaces (`a, b c`), as a list.
-pub fn names(field: &str) -> Vec<&str> {
+pub fn names(field: &str) -> Vec<String> {
     field
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
+        .map(str::to_string)
         .collect()
 }
 
 /// A form field of one entry per line, as a list (blank lines left out).
-pub fn lines(field: &str) -> Vec<&str> {
+pub fn lines(field: &str) -> Vec<String> {
     field
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .map(str::to_string)
         .collect()
 }
 
 /// A form field that may be left empty: its trimmed text, if any.
-pub fn optional(field: &str) -> Option<&str> {
-    Some(field.trim()).filter(|t| !t.is_empty())
+pub fn optional(field: &str) -> Option<String> {
+    Some(field.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 /// `s` as one part of a URL (a path segment or a query value).

@@ -3,29 +3,22 @@
 //! themselves are never shown: the store holds only their hashes.
 
 use super::layout::{action_button, encode, notices, page};
-use super::servers::Added;
-use super::session::{Checked, Signed, Token};
+use super::session::Cx;
 use crate::admin::Admin;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use mcp_director_api::AdminApi;
 
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<Added>,
-) -> Response {
+pub async fn show(cx: Cx) -> Response {
+    let (state, signed) = (&cx.state, &cx.signed);
     let admin = Admin(state.clone());
     let clients = admin.list_oauth_clients().await;
     let grants = admin.list_oauth_grants().await;
     let enabled = state.config.effective().settings.oauth.enabled;
     let when = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
     let body = html! {
-        (notices(q.notice.as_deref(), None))
+        (notices(cx.fields.given("notice"), None))
         @if !enabled {
             p class="muted" { "The authorization server is off ([settings.oauth] enabled = false): clients cannot sign in." }
         }
@@ -48,7 +41,7 @@ pub async fn show(
                                 td { (grant.scope) }
                                 td { (when(&grant.expires_at)) }
                                 td class="actions" {
-                                    (action_button(&signed, &format!("/ui/oauth/grants/{}/revoke", grant.id), "Revoke", &format!("{client}'s grant to {}", grant.subject), true))
+                                    (action_button(signed, &format!("/ui/oauth/grants/{}/revoke", grant.id), "Revoke", &format!("{client}'s grant to {}", grant.subject), true))
                                 }
                             }
                         }
@@ -75,7 +68,7 @@ pub async fn show(
                                 td { (client.grants) }
                                 td { (when(&client.created_at)) }
                                 td class="actions" {
-                                    (action_button(&signed, &format!("/ui/oauth/clients/{}/delete", encode(&client.client_id)), "Delete", &name, true))
+                                    (action_button(signed, &format!("/ui/oauth/clients/{}/delete", encode(&client.client_id)), "Delete", &name, true))
                                 }
                             }
                         }
@@ -84,18 +77,15 @@ pub async fn show(
             },
         }
     };
-    page(StatusCode::OK, "OAuth", Some(&signed), "/ui/oauth", body)
+    page(StatusCode::OK, "OAuth", Some(signed), "/ui/oauth", body)
 }
 
 /// A grant revoked (`/ui/oauth/grants/{id}/revoke`) or a client deleted
 /// (`/ui/oauth/clients/{id}/delete`).
-pub async fn act(
-    State(state): State<AppState>,
-    Path((kind, id, action)): Path<(String, String, String)>,
-    _: Checked<Token>,
-) -> Response {
-    let admin = Admin(state);
-    let notice = match (kind.as_str(), action.as_str()) {
+pub async fn act(cx: Cx) -> Response {
+    let id = cx.param(1).to_string();
+    let admin = Admin(cx.state.clone());
+    let notice = match (cx.param(0), cx.param(2)) {
         ("grants", "revoke") => match admin.revoke_oauth_grant(id).await {
             Ok(g) => format!("Revoked the grant of {} to {}.", g.client_id, g.subject),
             Err(e) => format!("Not revoked: {e}"),

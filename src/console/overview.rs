@@ -2,29 +2,27 @@
 //! hour, sessions and tasks; kept live (the script fetches `/ui/live/overview` every 2 s).
 
 use super::layout::{page, respond};
-use super::session::Signed;
+use super::session::Cx;
 use crate::admin::Admin;
 use crate::state::AppState;
-use axum::Extension;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use mcp_director_api::AdminApi;
 
-pub async fn show(State(state): State<AppState>, Extension(signed): Extension<Signed>) -> Response {
-    let live = live_part(&state).await;
+pub async fn show(cx: Cx) -> Response {
+    let live = live_part(&cx.state).await;
     page(
         StatusCode::OK,
         "Overview",
-        Some(&signed),
+        Some(&cx.signed),
         "/ui/",
         html! { section id="live" data-live="/ui/live/overview" aria-live="polite" { (live) } },
     )
 }
 
-pub async fn live(State(state): State<AppState>) -> Response {
-    respond(StatusCode::OK, live_part(&state).await.into_string())
+pub async fn live(cx: Cx) -> Response {
+    respond(StatusCode::OK, live_part(&cx.state).await.into_string())
 }
 
 async fn live_part(state: &AppState) -> Markup {

@@ -8,40 +8,36 @@
 //! same POST asks for `text/event-stream` and the page shows progress as it comes.
 
 use super::layout::page;
-use super::session::{Checked, Signed};
+use super::session::{Cx, Signed};
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Message, Request, raw};
 use crate::profile::{Filter, Scope};
 use crate::session::{Negotiated, Session, Sink, TransportKind};
 use crate::state::AppState;
 use crate::version::Version;
-use axum::Extension;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-#[derive(Deserialize, Default)]
+/// The profile to call as (`""`: none) and the tool.
+#[derive(Default)]
 pub struct Chosen {
-    #[serde(default)]
     profile: String,
-    #[serde(default)]
     tool: String,
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(chosen): Query<Chosen>,
-) -> Response {
-    render(&state, &signed, &chosen, &[], None)
+pub async fn show(cx: Cx) -> Response {
+    let chosen = Chosen {
+        profile: cx.fields.get("profile").to_string(),
+        tool: cx.fields.get("tool").to_string(),
+    };
+    render(&cx.state, &cx.signed, &chosen, &[], None)
 }
 
 /// What the playground is called with: the choice, the arguments' fields (`a.<property>`), and
-/// whether to run the call as a task (the CSRF token was checked by [`Checked`]).
+/// whether to run the call as a task (the CSRF token was checked before).
 struct Call {
     chosen: Chosen,
     as_task: bool,
@@ -49,20 +45,20 @@ struct Call {
 }
 
 impl Call {
-    fn from_form(form: Vec<(String, String)>) -> Self {
+    fn from_form(form: &super::session::Fields) -> Self {
         let mut call = Call {
             chosen: Chosen::default(),
             as_task: false,
             fields: Vec::new(),
         };
-        for (k, v) in form {
+        for (k, v) in form.iter() {
             match k.as_str() {
-                "profile" => call.chosen.profile = v,
-                "tool" => call.chosen.tool = v,
+                "profile" => call.chosen.profile = v.clone(),
+                "tool" => call.chosen.tool = v.clone(),
                 "as_task" => call.as_task = v == "true",
                 _ => {
                     if let Some(name) = k.strip_prefix("a.") {
-                        call.fields.push((name.to_string(), v));
+                        call.fields.push((name.to_string(), v.clone()));
                     }
                 }
             }
@@ -71,20 +67,18 @@ impl Call {
     }
 }
 
-pub async fn call(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Checked { signed, form }: Checked<Vec<(String, String)>>,
-) -> Response {
-    let call = Call::from_form(form);
-    let streamed = headers
+pub async fn call(cx: Cx) -> Response {
+    let (state, signed) = (&cx.state, &cx.signed);
+    let call = Call::from_form(&cx.fields);
+    let streamed = cx
+        .headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     let config = state.config.effective();
     let filter = match profile_filter(&config, &call.chosen.profile) {
         Ok(f) => f,
-        Err(e) => return answer(&state, &signed, &call, streamed, Outcome::refused(e)),
+        Err(e) => return answer(state, signed, &call, streamed, Outcome::refused(e)),
     };
     let view = state.gateway.view();
     let tool = view
@@ -93,12 +87,12 @@ pub async fn call(
         .find(|t| t.key == call.chosen.tool && filter.sees(&t.server, &t.key));
     let Some(tool) = tool else {
         let why = format!("This profile sees no tool `{}`.", call.chosen.tool);
-        return answer(&state, &signed, &call, streamed, Outcome::refused(why));
+        return answer(state, signed, &call, streamed, Outcome::refused(why));
     };
     let schema = tool.value.get("inputSchema").cloned().unwrap_or_default();
     let arguments = match arguments(&schema, &call.fields) {
         Ok(a) => a,
-        Err(e) => return answer(&state, &signed, &call, streamed, Outcome::refused(e)),
+        Err(e) => return answer(state, signed, &call, streamed, Outcome::refused(e)),
     };
     let scope = Scope {
         profile: (!call.chosen.profile.is_empty()).then(|| call.chosen.profile.clone()),
@@ -118,12 +112,12 @@ pub async fn call(
     let running = Running::start(state.gateway.clone(), scope, params);
     if !streamed {
         let outcome = running.finish(|_| {}).await;
-        return answer(&state, &signed, &call, false, outcome);
+        return answer(state, signed, &call, false, outcome);
     }
     // Progress as it comes, then the result section (rendered here, as without script).
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     let chosen_tool = call.chosen.tool.clone();
-    tokio::spawn(async move {
+    spawn(async move {
         let progress_tx = tx.clone();
         let outcome = running
             .finish(move |p| {
@@ -152,6 +146,12 @@ pub async fn call(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Runs `task` on its own. Boxed, so that the console's tasks share one instantiation of the
+/// runtime's task code.
+fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+    tokio::spawn(Box::pin(task) as futures::future::BoxFuture<'static, ()>);
 }
 
 /// The profile's rules (`""`: none, every tool).
@@ -217,7 +217,7 @@ impl Running {
             params: Some(raw(&params)),
         };
         let (g, s, st) = (gateway.clone(), session.clone(), stream.clone());
-        tokio::spawn(async move {
+        spawn(async move {
             if let Some(response) = g.handle(&s, Message::Request(request), sink).await {
                 st.push(response.into());
             }

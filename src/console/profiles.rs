@@ -2,77 +2,44 @@
 //! it is created, shown on that page only (the store keeps its hash).
 
 use super::layout::{action_button, lines, names, optional, page};
-use super::session::{Checked, Signed, Token};
+use super::session::Cx;
 use crate::admin::Admin;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use mcp_director_api::AdminApi;
-use serde::Deserialize;
+use mcp_director_api::models::Profile;
 
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<super::servers::Added>,
-) -> Response {
-    render(
-        &state,
-        &signed,
-        StatusCode::OK,
-        q.notice.as_deref(),
-        None,
-        None,
-    )
-    .await
+pub async fn show(cx: Cx) -> Response {
+    render(&cx, StatusCode::OK, cx.fields.given("notice"), None, None).await
 }
 
-/// The create form's fields (`servers` may repeat).
-#[derive(Deserialize, Default)]
-pub struct NewProfile {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    servers: String,
-    /// One pattern per line.
-    #[serde(default)]
-    allow: String,
-    #[serde(default)]
-    deny: String,
-    #[serde(default)]
-    require_token: Option<String>,
+/// The create form as a profile (`allow` and `deny`: one pattern per line).
+fn profile(cx: &Cx) -> Result<Profile, String> {
+    let f = &cx.fields;
+    Ok(Profile {
+        name: Some(
+            f.get("name")
+                .trim()
+                .parse()
+                .map_err(|e| format!("name: {e}"))?,
+        ),
+        description: optional(f.get("description")),
+        servers: names(f.get("servers")),
+        allow: lines(f.get("allow")),
+        deny: lines(f.get("deny")),
+        require_token: f.given("require_token").is_some(),
+        ..Profile::default()
+    })
 }
 
-impl super::session::CsrfForm for NewProfile {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    Checked { signed, form }: Checked<NewProfile>,
-) -> Response {
-    let body = serde_json::json!({
-        "name": form.name.trim(),
-        "description": optional(&form.description),
-        "servers": names(&form.servers),
-        "allow": lines(&form.allow),
-        "deny": lines(&form.deny),
-        "require_token": form.require_token.is_some(),
-    });
-    let created = match serde_json::from_value(body) {
-        Ok(profile) => Admin(state.clone())
+pub async fn create(cx: Cx) -> Response {
+    let created = match profile(&cx) {
+        Ok(profile) => Admin(cx.state.clone())
             .create_profile(profile)
             .await
             .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     match created {
         Ok(c) => {
@@ -80,30 +47,12 @@ pub async fn create(
             match c.token {
                 Some(token) => {
                     let shown = token_shown(&format!("Created {name}."), &token);
-                    render(
-                        &state,
-                        &signed,
-                        StatusCode::CREATED,
-                        None,
-                        None,
-                        Some(shown),
-                    )
-                    .await
+                    render(&cx, StatusCode::CREATED, None, None, Some(shown)).await
                 }
                 None => super::layout::done("/ui/profiles", &format!("Created {name}.")),
             }
         }
-        Err(e) => {
-            render(
-                &state,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&e),
-                None,
-            )
-            .await
-        }
+        Err(e) => render(&cx, StatusCode::BAD_REQUEST, None, Some(&e), None).await,
     }
 }
 
@@ -119,13 +68,10 @@ fn token_shown(what: &str, token: &str) -> Markup {
 }
 
 /// A profile's deletion or token rotation (`/ui/profiles/{name}/{action}`).
-pub async fn act(
-    State(state): State<AppState>,
-    Path((name, action)): Path<(String, String)>,
-    Checked { signed, .. }: Checked<Token>,
-) -> Response {
-    let admin = Admin(state.clone());
-    let error = match action.as_str() {
+pub async fn act(cx: Cx) -> Response {
+    let name = cx.param(0).to_string();
+    let admin = Admin(cx.state.clone());
+    let error = match cx.param(1) {
         "delete" => match admin.delete_profile(name.clone()).await {
             Ok(_) => return super::layout::done("/ui/profiles", &format!("Deleted {name}.")),
             Err(e) => e,
@@ -134,33 +80,25 @@ pub async fn act(
             Ok(c) => {
                 let what = format!("{name} has a new token; the old one no longer works.");
                 let shown = token_shown(&what, c.token.as_deref().unwrap_or_default());
-                return render(&state, &signed, StatusCode::OK, None, None, Some(shown)).await;
+                return render(&cx, StatusCode::OK, None, None, Some(shown)).await;
             }
             Err(e) => e,
         },
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let error = error.to_string();
-    render(
-        &state,
-        &signed,
-        StatusCode::BAD_REQUEST,
-        None,
-        Some(&error),
-        None,
-    )
-    .await
+    render(&cx, StatusCode::BAD_REQUEST, None, Some(&error), None).await
 }
 
 async fn render(
-    state: &AppState,
-    signed: &Signed,
+    cx: &Cx,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
     extra: Option<Markup>,
 ) -> Response {
-    let admin = Admin(state.clone());
+    let signed = &cx.signed;
+    let admin = Admin(cx.state.clone());
     let profiles = admin.list_profiles().await.unwrap_or_default();
     let servers = admin.list_servers().await.unwrap_or_default();
     let body = html! {

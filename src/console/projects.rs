@@ -2,93 +2,74 @@
 //! directory and roots its stdio children get; one created, one deleted.
 
 use super::layout::{action_button, names, notices, optional, page};
-use super::servers::Added;
-use super::session::{Checked, Signed, Token};
+use super::session::Cx;
 use crate::admin::Admin;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use mcp_director_api::AdminApi;
-use serde::Deserialize;
+use mcp_director_api::models::Project;
 
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<Added>,
-) -> Response {
-    render(&state, &signed, StatusCode::OK, q.notice.as_deref(), None).await
+pub async fn show(cx: Cx) -> Response {
+    render(&cx, StatusCode::OK, cx.fields.given("notice"), None).await
 }
 
-/// The create form's fields.
-#[derive(Deserialize, Default)]
-pub struct NewProject {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    description: String,
-    /// Names separated by spaces or commas.
-    #[serde(default)]
-    servers: String,
-    #[serde(default)]
-    cwd: String,
+/// The create form as a project (`servers`: names separated by spaces or commas).
+fn project(cx: &Cx) -> Result<Project, String> {
+    let f = &cx.fields;
+    Ok(Project {
+        name: Some(
+            f.get("name")
+                .trim()
+                .parse()
+                .map_err(|e| format!("name: {e}"))?,
+        ),
+        description: optional(f.get("description")),
+        servers: names(f.get("servers")),
+        cwd: optional(f.get("cwd")),
+        ..Project::default()
+    })
 }
 
-impl super::session::CsrfForm for NewProject {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    Checked { signed, form }: Checked<NewProject>,
-) -> Response {
-    let body = serde_json::json!({
-        "name": form.name.trim(),
-        "description": optional(&form.description),
-        "servers": names(&form.servers),
-        "cwd": optional(&form.cwd),
-    });
-    let created = match serde_json::from_value(body) {
-        Ok(project) => Admin(state.clone())
+pub async fn create(cx: Cx) -> Response {
+    let created = match project(&cx) {
+        Ok(project) => Admin(cx.state.clone())
             .create_project(project)
             .await
             .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     match created {
-        Ok(_) => super::layout::done("/ui/projects", &format!("Created {}.", form.name.trim())),
-        Err(e) => render(&state, &signed, StatusCode::BAD_REQUEST, None, Some(&e)).await,
+        Ok(p) => {
+            let name = p.name.map(|n| n.to_string()).unwrap_or_default();
+            super::layout::done("/ui/projects", &format!("Created {name}."))
+        }
+        Err(e) => render(&cx, StatusCode::BAD_REQUEST, None, Some(&e)).await,
     }
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Checked { signed, .. }: Checked<Token>,
-) -> Response {
-    match Admin(state.clone()).delete_project(name.clone()).await {
+pub async fn delete(cx: Cx) -> Response {
+    let name = cx.param(0);
+    match Admin(cx.state.clone())
+        .delete_project(name.to_string())
+        .await
+    {
         Ok(_) => super::layout::done("/ui/projects", &format!("Deleted {name}.")),
         Err(e) => {
             let e = e.to_string();
-            render(&state, &signed, StatusCode::BAD_REQUEST, None, Some(&e)).await
+            render(&cx, StatusCode::BAD_REQUEST, None, Some(&e)).await
         }
     }
 }
 
 async fn render(
-    state: &AppState,
-    signed: &Signed,
+    cx: &Cx,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let projects = Admin(state.clone())
+    let signed = &cx.signed;
+    let projects = Admin(cx.state.clone())
         .list_projects()
         .await
         .unwrap_or_default();

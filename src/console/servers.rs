@@ -1,33 +1,18 @@
 //! Servers: the configured upstreams, one added (a stdio command, or a Streamable HTTP or
-//! SSE URL), one removed. Through the admin API's own handlers.
+//! SSE URL), one edited, restarted or removed. Through the admin API's own handlers.
 
 use super::layout::{action_button, page};
-use super::session::{Checked, Signed, Token};
+use super::session::{Cx, Fields};
 use crate::admin::Admin;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use mcp_director_api::AdminApi;
 use mcp_director_api::models::Server;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-pub struct Added {
-    pub notice: Option<String>,
-    /// The server whose definition the form holds, to change it.
-    pub edit: Option<String>,
-}
-
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    axum::extract::Query(q): axum::extract::Query<Added>,
-) -> Response {
-    let config = state.config.raw();
-    let editing = q.edit.as_deref().and_then(|name| {
+pub async fn show(cx: Cx) -> Response {
+    let config = cx.state.config.raw();
+    let editing = cx.fields.given("edit").and_then(|name| {
         let s = config.servers.get(name)?;
         Some(NewServer {
             name: name.to_string(),
@@ -35,14 +20,12 @@ pub async fn show(
             command: s.command.clone().unwrap_or_default(),
             args: s.args.join("\n"),
             url: s.url.clone().unwrap_or_default(),
-            csrf: String::new(),
         })
     });
     render(
-        &state,
-        &signed,
+        &cx,
         StatusCode::OK,
-        q.notice.as_deref(),
+        cx.fields.given("notice"),
         None,
         editing.as_ref().unwrap_or(&NewServer::default()),
         editing.is_some(),
@@ -50,60 +33,57 @@ pub async fn show(
     .await
 }
 
-/// The add form's fields.
-#[derive(Deserialize, Default)]
-pub struct NewServer {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
+/// The add (or edit) form's fields.
+#[derive(Default)]
+struct NewServer {
     name: String,
-    #[serde(default)]
     transport: String,
-    #[serde(default)]
     command: String,
     /// One argument per line.
-    #[serde(default)]
     args: String,
-    #[serde(default)]
     url: String,
 }
 
-impl super::session::CsrfForm for NewServer {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 impl NewServer {
-    fn server(&self) -> Result<Server, String> {
-        self.over(serde_json::json!({"name": self.name.trim()}))
+    fn from(fields: &Fields) -> Self {
+        NewServer {
+            name: fields.get("name").to_string(),
+            transport: fields.get("transport").to_string(),
+            command: fields.get("command").to_string(),
+            args: fields.get("args").to_string(),
+            url: fields.get("url").to_string(),
+        }
     }
 
-    /// `base` (a server's definition as JSON) with what the form sets: the transport, and the
-    /// command and arguments or the URL; the rest of `base` (env, headers, …) is kept.
-    fn over(&self, mut body: serde_json::Value) -> Result<Server, String> {
-        body["transport"] = self.transport.clone().into();
-        if let Some(o) = body.as_object_mut() {
-            for key in ["command", "args", "url"] {
-                o.remove(key);
-            }
-        }
-        if self.transport == "stdio" {
-            body["command"] = self.command.trim().into();
-            body["args"] = super::layout::lines(&self.args).into();
+    fn server(&self) -> Result<Server, String> {
+        let name = self.name.trim().parse().map_err(|e| format!("name: {e}"))?;
+        self.over(Server {
+            name: Some(name),
+            ..Server::default()
+        })
+    }
+
+    /// `base` (a server's definition) with what the form sets: the transport, and the command
+    /// and arguments or the URL; the rest of `base` (env, headers, …) is kept.
+    fn over(&self, mut server: Server) -> Result<Server, String> {
+        server.transport = self
+            .transport
+            .parse()
+            .map_err(|_| format!("no transport `{}`", self.transport))?;
+        (server.command, server.args, server.url) = if self.transport == "stdio" {
+            let args = super::layout::lines(&self.args);
+            (super::layout::optional(&self.command), args, None)
         } else {
-            body["url"] = self.url.trim().into();
-        }
-        serde_json::from_value(body).map_err(|e| e.to_string())
+            (None, Vec::new(), Some(self.url.trim().to_string()))
+        };
+        Ok(server)
     }
 }
 
-pub async fn add(
-    State(state): State<AppState>,
-    Checked { signed, form }: Checked<NewServer>,
-) -> Response {
+pub async fn add(cx: Cx) -> Response {
+    let form = NewServer::from(&cx.fields);
     let added = match form.server() {
-        Ok(server) => Admin(state.clone())
+        Ok(server) => Admin(cx.state.clone())
             .add_server(server)
             .await
             .map_err(|e| e.to_string()),
@@ -114,34 +94,21 @@ pub async fn add(
             let name = s.name.map(|n| n.to_string()).unwrap_or_default();
             super::layout::done("/ui/servers", &format!("Added {name}: it starts now."))
         }
-        Err(e) => {
-            render(
-                &state,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&e),
-                &form,
-                false,
-            )
-            .await
-        }
+        Err(e) => render(&cx, StatusCode::BAD_REQUEST, None, Some(&e), &form, false).await,
     }
 }
 
 /// A server's definition changed in place (`/ui/servers/{name}/edit`): one configuration
 /// change, which restarts only this server.
-pub async fn edit(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Checked { signed, mut form }: Checked<NewServer>,
-) -> Response {
+pub async fn edit(cx: Cx) -> Response {
+    let name = cx.param(0).to_string();
+    let mut form = NewServer::from(&cx.fields);
     form.name = name.clone();
-    let current = state.config.raw().servers.get(&name).cloned();
-    let changed = match current.map(|s| serde_json::to_value(s).unwrap_or_default()) {
+    let current = cx.state.config.raw().servers.get(&name).cloned();
+    let changed = match current {
         None => Err(format!("no server named `{name}`")),
         Some(base) => match form.over(base) {
-            Ok(server) => Admin(state.clone())
+            Ok(server) => Admin(cx.state.clone())
                 .update_server(name.clone(), server)
                 .await
                 .map_err(|e| e.to_string()),
@@ -150,29 +117,15 @@ pub async fn edit(
     };
     match changed {
         Ok(_) => super::layout::done("/ui/servers", &format!("Saved {name}.")),
-        Err(e) => {
-            render(
-                &state,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&e),
-                &form,
-                true,
-            )
-            .await
-        }
+        Err(e) => render(&cx, StatusCode::BAD_REQUEST, None, Some(&e), &form, true).await,
     }
 }
 
 /// A server's restart or removal (`/ui/servers/{name}/{action}`).
-pub async fn act(
-    State(state): State<AppState>,
-    Path((name, action)): Path<(String, String)>,
-    Checked { signed, .. }: Checked<Token>,
-) -> Response {
-    let admin = Admin(state.clone());
-    let done = match action.as_str() {
+pub async fn act(cx: Cx) -> Response {
+    let (name, action) = (cx.param(0).to_string(), cx.param(1));
+    let admin = Admin(cx.state.clone());
+    let done = match action {
         "restart" => admin
             .restart_server(name.clone())
             .await
@@ -189,8 +142,7 @@ pub async fn act(
             let error = e.to_string();
             let form = NewServer::default();
             render(
-                &state,
-                &signed,
+                &cx,
                 StatusCode::BAD_REQUEST,
                 None,
                 Some(&error),
@@ -203,14 +155,14 @@ pub async fn act(
 }
 
 async fn render(
-    state: &AppState,
-    signed: &Signed,
+    cx: &Cx,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
     form: &NewServer,
     editing: bool,
 ) -> Response {
+    let (state, signed) = (&cx.state, &cx.signed);
     let admin = Admin(state.clone());
     let servers = admin.list_servers().await.unwrap_or_default();
     let mut statuses = Vec::new();

@@ -8,10 +8,12 @@
 use crate::client_addr::ClientAddr;
 use crate::secrets::{ct_eq, random_token, sha256_hex};
 use crate::state::AppState;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use futures::future::BoxFuture;
+use std::net::IpAddr;
 
 pub const COOKIE: &str = "mcpd_console";
 const LIFETIME_MS: i64 = 12 * 3600 * 1000;
@@ -105,65 +107,59 @@ async fn lookup(state: &AppState, token: &str) -> Option<String> {
 }
 
 /// Whether the request comes from this machine: its connection and the client it is for.
-pub fn local(client: std::net::IpAddr, request: &Request) -> bool {
-    let peer = request
-        .extensions()
+fn local(client: IpAddr, parts: &Parts) -> bool {
+    let peer = parts
+        .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     client.is_loopback() && peer.is_none_or(|p| p.is_loopback())
 }
 
-/// Lets through only a signed-in user (setting [`Signed`]); the sign-in page and the assets
-/// are open. Without `[settings.auth]`, a client of this machine is signed in as `local`.
-pub async fn require(
-    State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path();
-    if path == "/ui/login" || path == "/ui/login/oidc" || path.starts_with("/ui/assets/") {
-        return next.run(request).await;
-    }
+/// Who asks: a signed-in user, or (without `[settings.auth]`) a client of this machine, given
+/// a session without a password (the cookie to set comes with it). Anyone else is sent to sign
+/// in, or refused.
+async fn signed_in(
+    state: &AppState,
+    client: IpAddr,
+    parts: &Parts,
+) -> Result<(Signed, Option<HeaderValue>), Response> {
     let auth = state.config.effective().settings.auth.enabled;
-    if !auth && !local(client, &request) {
-        return super::layout::message(
+    if !auth && !local(client, parts) {
+        return Err(super::layout::message(
             StatusCode::FORBIDDEN,
             "Not from here",
             "The console answers remote clients only with [settings.auth] enabled.",
-        );
+        ));
     }
-    if let Some(token) = cookie_token(request.headers())
-        && let Some(user) = lookup(&state, &token).await
+    if let Some(token) = cookie_token(&parts.headers)
+        && let Some(user) = lookup(state, &token).await
     {
-        request.extensions_mut().insert(Signed {
-            user,
-            csrf: csrf_of(&token),
-            local: !auth,
-        });
-        return next.run(request).await;
+        let csrf = csrf_of(&token);
+        return Ok((
+            Signed {
+                user,
+                csrf,
+                local: !auth,
+            },
+            None,
+        ));
     }
     if auth {
-        return Redirect::to("/ui/login").into_response();
+        return Err(Redirect::to("/ui/login").into_response());
     }
-    // A client of this machine: a session without a password.
-    let Ok(token) = create(&state, "local").await else {
-        return super::layout::message(
+    let Ok(token) = create(state, "local").await else {
+        return Err(super::layout::message(
             StatusCode::SERVICE_UNAVAILABLE,
             "Store unavailable",
             "The console's sessions are kept in the store, which does not answer.",
-        );
+        ));
     };
-    request.extensions_mut().insert(Signed {
+    let signed = Signed {
         user: "local".into(),
         csrf: csrf_of(&token),
         local: true,
-    });
-    let mut response = next.run(request).await;
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&token, LIFETIME_MS / 1000));
-    response
+    };
+    Ok((signed, Some(set_cookie(&token, LIFETIME_MS / 1000))))
 }
 
 /// Whether the browser, if it says where the request comes from, says from here.
@@ -192,9 +188,8 @@ impl IntoResponse for Refused {
     }
 }
 
-/// A change may go ahead: the form's CSRF token is the session's, and the request comes from
-/// this origin (when the browser says where from).
-/// A change is accepted with the session's CSRF token, from a page of this origin.
+/// A change is accepted with the session's CSRF token, from a page of this origin (when the
+/// browser says where from).
 fn check_change(signed: &Signed, same_origin: bool, csrf: &str) -> Result<(), Refused> {
     if !ct_eq(csrf, &signed.csrf) || !same_origin {
         return Err(Refused);
@@ -202,56 +197,107 @@ fn check_change(signed: &Signed, same_origin: bool, csrf: &str) -> Result<(), Re
     Ok(())
 }
 
-/// A form posted from a console page: it carries the session's CSRF token.
-pub trait CsrfForm: serde::de::DeserializeOwned + Send {
-    fn csrf(&self) -> &str;
-}
+/// A query's or a posted form's fields, in order (a name may repeat).
+#[derive(Default, Debug)]
+pub struct Fields(Vec<(String, String)>);
 
-/// A form of nothing but the token (a button: delete, restart, cancel, …).
-#[derive(serde::Deserialize)]
-pub struct Token {
-    #[serde(default)]
-    csrf: String,
-}
-
-impl CsrfForm for Token {
-    fn csrf(&self) -> &str {
-        &self.csrf
+impl Fields {
+    pub fn parse(encoded: &[u8]) -> Self {
+        Fields(url::form_urlencoded::parse(encoded).into_owned().collect())
     }
-}
 
-/// Fields as posted, in order (a form whose fields the page decides, like the playground's).
-impl CsrfForm for Vec<(String, String)> {
-    fn csrf(&self) -> &str {
-        self.iter()
-            .find(|(k, _)| k == "csrf")
+    /// The first value of `name`; `""` when there is none.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     }
-}
 
-/// A change asked for from a console page, taken only with the session's CSRF token and from
-/// this origin: who asked, and the form.
-pub struct Checked<T> {
-    pub signed: Signed,
-    pub form: T,
-}
-
-impl<S: Send + Sync, T: CsrfForm> FromRequest<S> for Checked<T> {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
-        let signed = request
-            .extensions()
-            .get::<Signed>()
-            .cloned()
-            .ok_or_else(|| Refused.into_response())?;
-        let same = same_origin(request.headers());
-        let axum::Form(form) = axum::Form::<T>::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        check_change(&signed, same, form.csrf()).map_err(IntoResponse::into_response)?;
-        Ok(Checked { signed, form })
+    /// The first value of `name`, unless absent or empty.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        Some(self.get(name)).filter(|v| !v.is_empty())
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+}
+
+/// A console request as every page's handler takes it: who asks, the path's parameters in
+/// order, and the fields of the query (a GET) or of the form (a POST: a change, whose CSRF
+/// token and origin were checked before the handler runs).
+pub struct Cx {
+    pub state: AppState,
+    pub signed: Signed,
+    pub headers: HeaderMap,
+    pub params: Vec<String>,
+    pub fields: Fields,
+}
+
+impl Cx {
+    /// The `i`th parameter of the path (`""` past the last).
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map_or("", String::as_str)
+    }
+}
+
+/// A page's handler. Every console route is this one type behind one axum handler ([`to`]):
+/// axum's glue, the sign-in check and the form parsing are compiled once, not once per
+/// handler (the console's share of the binary is budgeted).
+pub type Handler = fn(Cx) -> BoxFuture<'static, Response>;
+
+/// The largest form the console takes (a playground call's JSON arguments included).
+const FORM_LIMIT: usize = 1 << 20;
+
+/// `handler` as an axum handler, for signed-in users only.
+pub fn to(
+    handler: Handler,
+) -> impl Fn(State<AppState>, ClientAddr, Request) -> BoxFuture<'static, Response>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |State(state), ClientAddr(client), request| {
+        Box::pin(serve(handler, state, client, request))
+    }
+}
+
+async fn serve(handler: Handler, state: AppState, client: IpAddr, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let (signed, cookie) = match signed_in(&state, client, &parts).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let params = match RawPathParams::from_request_parts(&mut parts, &state).await {
+        Ok(p) => p.iter().map(|(_, v)| v.to_string()).collect(),
+        Err(e) => return e.into_response(),
+    };
+    let fields = if parts.method == Method::POST {
+        let Ok(body) = axum::body::to_bytes(body, FORM_LIMIT).await else {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        let fields = Fields::parse(&body);
+        if let Err(refused) = check_change(&signed, same_origin(&parts.headers), fields.get("csrf"))
+        {
+            return refused.into_response();
+        }
+        fields
+    } else {
+        Fields::parse(parts.uri.query().unwrap_or_default().as_bytes())
+    };
+    let cx = Cx {
+        state,
+        signed,
+        headers: parts.headers,
+        params,
+        fields,
+    };
+    let mut response = handler(cx).await;
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -277,6 +323,17 @@ mod tests {
         for part in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
             assert!(cookie.contains(part), "{cookie}");
         }
+    }
+
+    #[test]
+    fn fields_are_decoded_and_the_first_of_a_name_counts() {
+        let f = Fields::parse(b"name=a%2Fb+c&csrf=&name=second&x=%E2%9C%93");
+        assert_eq!(f.get("name"), "a/b c");
+        assert_eq!(f.get("x"), "\u{2713}");
+        assert_eq!(f.get("missing"), "");
+        assert_eq!(f.given("csrf"), None);
+        assert_eq!(f.given("name"), Some("a/b c"));
+        assert_eq!(f.iter().count(), 4);
     }
 
     #[test]

@@ -4,18 +4,17 @@
 //! past 10 a minute, it waits.
 
 use super::layout::page;
-use super::session::{self, Checked, Token};
+use super::session::{self, Cx, Fields};
 use crate::admin::Admin;
 use crate::client_addr::ClientAddr;
 use crate::state::AppState;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use maud::html;
 use mcp_director_api::AdminApi;
 use mcp_director_api::models::OidcSettings;
-use serde::Deserialize;
 
 pub async fn form(State(state): State<AppState>) -> Response {
     if !state.config.effective().settings.auth.enabled {
@@ -50,20 +49,14 @@ fn render(state: &AppState, status: StatusCode, error: Option<&str>) -> Response
     page(status, "Sign in", None, "", body)
 }
 
-#[derive(Deserialize)]
-pub struct Credentials {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-    Form(credentials): Form<Credentials>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let form = Fields::parse(&body);
+    let (username, password) = (form.get("username"), form.get("password"));
     if !state.config.effective().settings.auth.enabled {
         return Redirect::to("/ui/").into_response();
     }
@@ -83,8 +76,7 @@ pub async fn sign_in(
         );
     }
     // The admin API's own check (the same credentials, the same slow hash).
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", credentials.username, credentials.password));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     let mut as_api = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("Basic {basic}")) {
         as_api.insert(header::AUTHORIZATION, v);
@@ -97,7 +89,7 @@ pub async fn sign_in(
             Some("Wrong user name or password."),
         );
     }
-    match session::start(&state, &credentials.username).await {
+    match session::start(&state, username).await {
         Ok(cookie) => {
             let mut r = Redirect::to("/ui/").into_response();
             r.headers_mut().append(header::SET_COOKIE, cookie);
@@ -111,12 +103,8 @@ pub async fn sign_in(
     }
 }
 
-pub async fn sign_out(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    _: Checked<Token>,
-) -> Response {
-    let cleared = session::end(&state, &headers).await;
+pub async fn sign_out(cx: Cx) -> Response {
+    let cleared = session::end(&cx.state, &cx.headers).await;
     let mut r = Redirect::to("/ui/login").into_response();
     r.headers_mut().append(header::SET_COOKIE, cleared);
     r

@@ -2,16 +2,13 @@
 //! (as its owner's `tasks/cancel` would). Kept live like the overview.
 
 use super::layout::{action_button, notices, page, respond};
-use super::session::{Checked, Signed, Token};
+use super::session::{Cx, Signed};
 use crate::admin::Admin;
 use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use mcp_director_api::{AdminApi, ListTasksQuery};
-use serde::Deserialize;
 
 /// The statuses offered as filters (`""`: all).
 const STATUSES: &[&str] = &[
@@ -23,30 +20,21 @@ const STATUSES: &[&str] = &[
     "cancelled",
 ];
 
-#[derive(Deserialize, Default)]
-pub struct Filter {
-    #[serde(default)]
-    status: String,
-    notice: Option<String>,
+/// The status asked for, if it is one of [`STATUSES`]; else all (`""`).
+fn status(cx: &Cx) -> &'static str {
+    let asked = cx.fields.get("status");
+    STATUSES
+        .iter()
+        .find(|s| **s == asked)
+        .copied()
+        .unwrap_or("")
 }
 
-impl Filter {
-    /// The status asked for, if it is one of [`STATUSES`]; else all (`""`).
-    fn status(&self) -> &str {
-        let s = self.status.as_str();
-        if STATUSES.contains(&s) { s } else { "" }
-    }
-}
-
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<Filter>,
-) -> Response {
-    let status = q.status();
-    let list = list_part(&state, &signed, status).await;
+pub async fn show(cx: Cx) -> Response {
+    let status = status(&cx);
+    let list = list_part(&cx.state, &cx.signed, status).await;
     let body = html! {
-        (notices(q.notice.as_deref(), None))
+        (notices(cx.fields.given("notice"), None))
         nav aria-label="Status" class="search" {
             @for s in STATUSES {
                 a href={ "/ui/tasks?status=" (s) } aria-current=[(*s == status).then_some("page")] {
@@ -56,19 +44,12 @@ pub async fn show(
         }
         section id="live" data-live={ "/ui/live/tasks?status=" (status) } aria-live="polite" { (list) }
     };
-    page(StatusCode::OK, "Tasks", Some(&signed), "/ui/tasks", body)
+    page(StatusCode::OK, "Tasks", Some(&cx.signed), "/ui/tasks", body)
 }
 
-pub async fn live(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(q): Query<Filter>,
-) -> Response {
-    let status = q.status();
-    respond(
-        StatusCode::OK,
-        list_part(&state, &signed, status).await.into_string(),
-    )
+pub async fn live(cx: Cx) -> Response {
+    let list = list_part(&cx.state, &cx.signed, status(&cx)).await;
+    respond(StatusCode::OK, list.into_string())
 }
 
 async fn list_part(state: &AppState, signed: &Signed, status: &str) -> Markup {
@@ -113,13 +94,10 @@ async fn list_part(state: &AppState, signed: &Signed, status: &str) -> Markup {
     }
 }
 
-pub async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    _: Checked<Token>,
-) -> Response {
-    let short = id.get(..12).unwrap_or(&id).to_string();
-    match Admin(state).cancel_task(id).await {
+pub async fn cancel(cx: Cx) -> Response {
+    let id = cx.param(0);
+    let short = id.get(..12).unwrap_or(id);
+    match Admin(cx.state.clone()).cancel_task(id.to_string()).await {
         Ok(_) => super::layout::done("/ui/tasks", &format!("Cancelled task {short}…")),
         Err(e) => super::layout::done("/ui/tasks", &format!("Task {short}… not cancelled: {e}")),
     }

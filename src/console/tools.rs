@@ -2,34 +2,21 @@
 //! schema, annotations, arguments) and the profiles that see it.
 
 use super::layout::page;
-use super::session::Signed;
+use super::session::Cx;
 use crate::admin::Admin;
 use crate::profile::Filter;
-use crate::state::AppState;
-use axum::Extension;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use mcp_director_api::AdminApi;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-pub struct Search {
-    #[serde(default)]
-    q: String,
-}
-
-pub async fn show(
-    State(state): State<AppState>,
-    Extension(signed): Extension<Signed>,
-    Query(search): Query<Search>,
-) -> Response {
+pub async fn show(cx: Cx) -> Response {
+    let (state, asked) = (&cx.state, cx.fields.get("q"));
     let admin = Admin(state.clone());
     let tools = admin.list_tools().await.unwrap_or_default();
     let prompts = admin.list_prompts().await.unwrap_or_default();
     let resources = admin.list_resources().await.unwrap_or_default();
-    let q = search.q.trim().to_lowercase();
+    let q = asked.trim().to_lowercase();
     let hit = |texts: &[Option<&str>]| {
         q.is_empty()
             || texts
@@ -81,7 +68,7 @@ pub async fn show(
     let body = html! {
         form class="search" method="get" action="/ui/tools" role="search" {
             label for="q" class="visually-hidden" { "Search the catalog" }
-            input id="q" name="q" type="search" value=(search.q) placeholder="Search by name, URI or description";
+            input id="q" name="q" type="search" value=(asked) placeholder="Search by name, URI or description";
             button type="submit" { "Search" }
         }
         p class="muted" id="tool-count" {
@@ -185,5 +172,11 @@ pub async fn show(
             }
         }
     };
-    page(StatusCode::OK, "Catalog", Some(&signed), "/ui/tools", body)
+    page(
+        StatusCode::OK,
+        "Catalog",
+        Some(&cx.signed),
+        "/ui/tools",
+        body,
+    )
 }

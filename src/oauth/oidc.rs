@@ -80,37 +80,41 @@ fn redirect_url(iss: &str) -> Result<RedirectUrl, OAuthError> {
 }
 
 /// The provider's authorization URL for this pending request, and the round trip to keep.
-pub async fn start(
-    oidc: &OidcSettings,
-    iss: &str,
-    request_id: &str,
-) -> Result<(String, String), OAuthError> {
-    let metadata = discover(oidc).await?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(oidc.client_id.clone()),
-        oidc.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect_url(iss)?);
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let request_id = request_id.to_string();
-    let mut request = client.authorize_url(
-        CoreAuthenticationFlow::AuthorizationCode,
-        move || CsrfToken::new(request_id.clone()),
-        Nonce::new_random,
-    );
-    for scope in &oidc.scopes {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    let (url, _state, nonce) = request.set_pkce_challenge(challenge).url();
-    let round_trip = RoundTrip {
-        nonce: nonce.secret().clone(),
-        pkce_verifier: verifier.secret().clone(),
-    };
-    Ok((
-        url.to_string(),
-        serde_json::to_string(&round_trip).unwrap_or_default(),
-    ))
+// Boxed: the clients' authorization and the console's sign-in both await it, and one copy of
+// its code serves both.
+pub fn start<'a>(
+    oidc: &'a OidcSettings,
+    iss: &'a str,
+    request_id: &'a str,
+) -> futures::future::BoxFuture<'a, Result<(String, String), OAuthError>> {
+    Box::pin(async move {
+        let metadata = discover(oidc).await?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(oidc.client_id.clone()),
+            oidc.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect_url(iss)?);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let request_id = request_id.to_string();
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            move || CsrfToken::new(request_id.clone()),
+            Nonce::new_random,
+        );
+        for scope in &oidc.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, _state, nonce) = request.set_pkce_challenge(challenge).url();
+        let round_trip = RoundTrip {
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        };
+        Ok((
+            url.to_string(),
+            serde_json::to_string(&round_trip).unwrap_or_default(),
+        ))
+    })
 }
 
 pub async fn callback(
@@ -220,50 +224,55 @@ pub struct Identity {
 
 /// Redeems the provider's `code` (with the round trip's PKCE verifier) and validates the ID
 /// token it answers (signature, issuer, audience, expiry, nonce).
-pub async fn identify(
-    oidc: &OidcSettings,
-    iss: &str,
-    code: &str,
-    round_trip: &str,
-) -> Result<Identity, OAuthError> {
-    let round_trip: RoundTrip = serde_json::from_str(round_trip)
-        .map_err(|_| OAuthError::bad("invalid_request", "this sign-in was already completed"))?;
-    let metadata = discover(oidc).await?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(oidc.client_id.clone()),
-        oidc.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect_url(iss)?);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code.to_string()))
-        .map_err(|e| provider_error("it has no token endpoint", e))?
-        .set_pkce_verifier(PkceCodeVerifier::new(round_trip.pkce_verifier))
-        .request_async(&http)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "OpenID Connect code exchange failed");
-            OAuthError::bad(
-                "access_denied",
-                "the identity provider did not accept the code",
-            )
+// Boxed: the clients' authorization and the console's sign-in both await it, and one copy of
+// its code serves both.
+pub fn identify<'a>(
+    oidc: &'a OidcSettings,
+    iss: &'a str,
+    code: &'a str,
+    round_trip: &'a str,
+) -> futures::future::BoxFuture<'a, Result<Identity, OAuthError>> {
+    Box::pin(async move {
+        let round_trip: RoundTrip = serde_json::from_str(round_trip).map_err(|_| {
+            OAuthError::bad("invalid_request", "this sign-in was already completed")
         })?;
-    let id_token = tokens.id_token().ok_or_else(|| {
-        OAuthError::bad("access_denied", "the identity provider sent no ID token")
-    })?;
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &Nonce::new(round_trip.nonce))
-        .map_err(|e| {
-            tracing::warn!(error = %e, "ID token rejected");
-            OAuthError::bad("access_denied", format!("the ID token is not valid: {e}"))
+        let metadata = discover(oidc).await?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(oidc.client_id.clone()),
+            oidc.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect_url(iss)?);
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| provider_error("it has no token endpoint", e))?
+            .set_pkce_verifier(PkceCodeVerifier::new(round_trip.pkce_verifier))
+            .request_async(&http)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "OpenID Connect code exchange failed");
+                OAuthError::bad(
+                    "access_denied",
+                    "the identity provider did not accept the code",
+                )
+            })?;
+        let id_token = tokens.id_token().ok_or_else(|| {
+            OAuthError::bad("access_denied", "the identity provider sent no ID token")
         })?;
-    Ok(Identity {
-        subject: claims.subject().as_str().to_string(),
-        email: claims
-            .email()
-            .filter(|_| claims.email_verified().unwrap_or(false))
-            .map(|e| e.as_str().to_string()),
-        groups: groups_from(id_token, &oidc.groups_claim),
+        let claims = id_token
+            .claims(&client.id_token_verifier(), &Nonce::new(round_trip.nonce))
+            .map_err(|e| {
+                tracing::warn!(error = %e, "ID token rejected");
+                OAuthError::bad("access_denied", format!("the ID token is not valid: {e}"))
+            })?;
+        Ok(Identity {
+            subject: claims.subject().as_str().to_string(),
+            email: claims
+                .email()
+                .filter(|_| claims.email_verified().unwrap_or(false))
+                .map(|e| e.as_str().to_string()),
+            groups: groups_from(id_token, &oidc.groups_claim),
+        })
     })
 }
 
