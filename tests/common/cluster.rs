@@ -31,14 +31,10 @@ fn required(what: &str, there: Result<(), String>) -> bool {
 pub fn redis() -> Option<String> {
     let url = std::env::var("MCP_DIRECTOR_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
-    let rest = url.trim_start_matches("redis://");
-    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let addr = host.split('/').next().unwrap_or_default().to_string();
-    let addr = if addr.contains(':') {
-        addr
-    } else {
-        format!("{addr}:6379")
-    };
+    let addr = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(6379))))
+        .unwrap_or_default();
     let answers = (|| {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
