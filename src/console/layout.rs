@@ -121,6 +121,11 @@ pub fn lines(field: &str) -> Vec<String> {
         .collect()
 }
 
+/// A form's name field as the model's name type (whose pattern it must match).
+pub fn name<T: std::str::FromStr<Err: std::fmt::Display>>(field: &str) -> Result<T, String> {
+    field.trim().parse().map_err(|e| format!("name: {e}"))
+}
+
 /// A form field that may be left empty: its trimmed text, if any.
 pub fn optional(field: &str) -> Option<String> {
     Some(field.trim())

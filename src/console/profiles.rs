@@ -1,7 +1,7 @@
 //! Profiles: who sees which servers and tools. A profile that requires a token gets one when
 //! it is created, shown on that page only (the store keeps its hash).
 
-use super::layout::{action_button, lines, names, optional, page};
+use super::layout::{action_button, lines, name, names, optional, page};
 use super::session::Cx;
 use crate::admin::Admin;
 use axum::http::StatusCode;
@@ -18,12 +18,7 @@ pub async fn show(cx: Cx) -> Response {
 fn profile(cx: &Cx) -> Result<Profile, String> {
     let f = &cx.fields;
     Ok(Profile {
-        name: Some(
-            f.get("name")
-                .trim()
-                .parse()
-                .map_err(|e| format!("name: {e}"))?,
-        ),
+        name: Some(name(f.get("name"))?),
         description: optional(f.get("description")),
         servers: names(f.get("servers")),
         allow: lines(f.get("allow")),

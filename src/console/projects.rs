@@ -1,7 +1,7 @@
 //! Projects: which servers a project's sessions use (`/mcp?project=`), with the working
 //! directory and roots its stdio children get; one created, one deleted.
 
-use super::layout::{action_button, names, notices, optional, page};
+use super::layout::{action_button, name, names, notices, optional, page};
 use super::session::Cx;
 use crate::admin::Admin;
 use axum::http::StatusCode;
@@ -18,12 +18,7 @@ pub async fn show(cx: Cx) -> Response {
 fn project(cx: &Cx) -> Result<Project, String> {
     let f = &cx.fields;
     Ok(Project {
-        name: Some(
-            f.get("name")
-                .trim()
-                .parse()
-                .map_err(|e| format!("name: {e}"))?,
-        ),
+        name: Some(name(f.get("name"))?),
         description: optional(f.get("description")),
         servers: names(f.get("servers")),
         cwd: optional(f.get("cwd")),

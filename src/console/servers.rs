@@ -56,7 +56,7 @@ impl NewServer {
     }
 
     fn server(&self) -> Result<Server, String> {
-        let name = self.name.trim().parse().map_err(|e| format!("name: {e}"))?;
+        let name = super::layout::name(&self.name)?;
         self.over(Server {
             name: Some(name),
             ..Server::default()
