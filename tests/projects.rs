@@ -103,16 +103,7 @@ async fn a_config_change_keeps_sessions_and_calls_in_flight() {
     );
 
     // The session hears of the change and can use the new server; b's process is gone.
-    let note = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            let (_, m) = stream.recv().await.expect("stream open");
-            if m["method"] == "notifications/tools/list_changed" {
-                return m;
-            }
-        }
-    })
-    .await
-    .expect("list_changed");
+    let note = common::next_notification(&mut stream, "notifications/tools/list_changed").await;
     assert_eq!(note["method"], "notifications/tools/list_changed");
     common::wait_for(|| async {
         let r = client

@@ -113,16 +113,7 @@ async fn create_poll_result_list_cancel_on_a_plain_upstream() {
     assert_eq!(done["result"]["status"], "completed");
     log.push(stable(done));
     // The status change was announced on the session's stream.
-    let note = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            let (_, m) = stream.recv().await.expect("stream");
-            if m["method"] == "notifications/tasks/status" {
-                return m;
-            }
-        }
-    })
-    .await
-    .expect("a status notification");
+    let note = common::next_notification(&mut stream, "notifications/tasks/status").await;
     assert_eq!(note["params"]["status"], "completed");
 
     // Cancel a long one: cancelled before the answer, and for good.
@@ -495,16 +486,7 @@ async fn an_operator_lists_and_cancels_a_clients_task() {
     let cancelled = admin.cancel_task(&id).await.unwrap().into_inner();
     assert_eq!(cancelled.status.to_string(), "cancelled");
     // The owner did not ask: its session is told.
-    let note = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            let (_, m) = stream.recv().await.expect("stream");
-            if m["method"] == "notifications/tasks/status" {
-                return m;
-            }
-        }
-    })
-    .await
-    .expect("a status notification");
+    let note = common::next_notification(&mut stream, "notifications/tasks/status").await;
     assert_eq!(note["params"]["status"], "cancelled");
     assert_eq!(note["params"]["taskId"], id.as_str());
     let polled = answer(&owner, rpc(2, "tasks/get", json!({"taskId": id}))).await;

@@ -509,6 +509,24 @@ impl McpHttp {
     }
 }
 
+/// The next message named `method` on a session's stream (others are passed over); fails
+/// after 20 s.
+pub async fn next_notification(
+    stream: &mut tokio::sync::mpsc::UnboundedReceiver<(Option<String>, serde_json::Value)>,
+    method: &str,
+) -> serde_json::Value {
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let (_, m) = stream.recv().await.expect("stream open");
+            if m["method"] == method {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {method} within 20 s"))
+}
+
 /// The text of the first content item of the last message's result (a tool's answer).
 pub fn result_text(messages: &[serde_json::Value]) -> String {
     messages.last().expect("an answer")["result"]["content"][0]["text"]
